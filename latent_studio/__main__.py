@@ -1,0 +1,3 @@
+from latent_studio.cli import main
+
+raise SystemExit(main())

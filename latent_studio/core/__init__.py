@@ -1,0 +1,1 @@
+"""Pure Python + numpy: documents, latent math, file formats. Never imports torch or Qt."""

@@ -1,0 +1,69 @@
+"""Atomic file writes: a temp file beside the target, fsync, rename.
+
+A crash, a cancel or a full disk leaves either the old file or the new one,
+never a half-written file under the user's name.
+"""
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from latent_studio.core.errors import OutputError
+
+
+def check_writable_destination(path: Path) -> Path:
+    """Fail before any work is done if ``path`` cannot be written."""
+    path = Path(path).expanduser()
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise OutputError(f"Output path {path} is a folder; give a file name, e.g. {path / 'out.png'}.")
+    if not parent.is_dir():
+        raise OutputError(f"Output folder {parent} does not exist; create it first or choose another path.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"Output folder {parent} is not writable; choose another path.")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """Yield a binary file; on success it replaces ``path``, on any error it vanishes."""
+    path = check_writable_destination(path)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"Could not write {path}: {exc.strerror or exc}. Nothing was written.") from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"Could not write {path}: {exc.strerror or exc}. Nothing was written.") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_writer(path) as handle:
+        handle.write(data)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make the rename itself durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

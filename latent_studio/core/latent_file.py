@@ -1,0 +1,75 @@
+"""Latent files: one safetensors file holding ``latent`` (C, H, W) or (N, C, H, W) float32.
+
+The metadata (strings only, as safetensors requires) records which model made
+the latent, so a latent decoded with another model can be flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load as _st_load
+from safetensors.numpy import save as _st_save
+
+from latent_studio.core.atomic import atomic_write_bytes
+from latent_studio.core.errors import LatentFileError
+
+FORMAT = "latent-studio.latent"
+FORMAT_VERSION = "1"
+TENSOR_KEY = "latent"
+
+
+@dataclass(frozen=True)
+class LatentFile:
+    latent: np.ndarray  # float32, (N, C, H, W)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def save_latent(path: Path, latent: np.ndarray, metadata: dict[str, str] | None = None) -> None:
+    array = np.ascontiguousarray(np.asarray(latent, dtype=np.float32))
+    if not np.all(np.isfinite(array)):
+        raise LatentFileError("Refusing to save a latent that contains NaN or infinity.")
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION}
+    meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
+    atomic_write_bytes(Path(path), _st_save({TENSOR_KEY: array}, metadata=meta))
+
+
+def load_latent(path: Path) -> LatentFile:
+    """Read and check a latent file; always returns float32 (N, C, H, W)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise LatentFileError(f"Latent file {path} does not exist.")
+    data = path.read_bytes()
+    if not data:
+        raise LatentFileError(f"Latent file {path} is empty (0 bytes).")
+    try:
+        tensors = _st_load(data)
+        metadata = _read_metadata(data)
+    except (SafetensorError, ValueError, TypeError) as exc:
+        raise LatentFileError(
+            f"{path} is not a readable safetensors latent file ({exc}); it may be damaged or incompletely copied."
+        ) from exc
+    if TENSOR_KEY not in tensors:
+        raise LatentFileError(f"{path} holds no tensor named '{TENSOR_KEY}' (found: {', '.join(tensors) or 'none'}).")
+    array = tensors[TENSOR_KEY]
+    if not np.issubdtype(array.dtype, np.floating):
+        raise LatentFileError(f"{path} holds a {array.dtype} tensor; a latent must be floating point.")
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4:
+        raise LatentFileError(f"{path} holds a tensor of shape {array.shape}; a latent is (C, H, W) or (N, C, H, W).")
+    if not np.all(np.isfinite(array)):
+        raise LatentFileError(f"{path} contains NaN or infinite values; it cannot be decoded.")
+    return LatentFile(latent=array.astype(np.float32), metadata=metadata)
+
+
+def _read_metadata(data: bytes) -> dict[str, str]:
+    import json
+    import struct
+
+    (header_len,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + header_len])
+    return dict(header.get("__metadata__", {}) or {})

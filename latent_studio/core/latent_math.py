@@ -1,0 +1,101 @@
+"""Operations on noise latents (numpy, any shape).
+
+A DDIM latent x_T is a Gaussian noise image: in d dimensions it lies close to
+the sphere of radius sqrt(d). Interpolation therefore goes along that sphere
+(slerp), and edits that change the norm are projected back onto it, because
+the model has never seen noise of any other norm.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+_PARALLEL_EPS = 1e-6
+
+
+def typical_norm(shape: tuple[int, ...]) -> float:
+    """Expected norm of standard Gaussian noise of this shape (sqrt(d))."""
+    return float(np.sqrt(np.prod(shape)))
+
+
+def project_to_typical_norm(latent: np.ndarray) -> np.ndarray:
+    """Rescale ``latent`` to norm sqrt(d), keeping its direction."""
+    latent = np.asarray(latent)
+    norm = float(np.linalg.norm(latent))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise ValueError("cannot project a zero or non-finite latent onto the noise sphere")
+    return (latent * (typical_norm(latent.shape) / norm)).astype(latent.dtype, copy=False)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """Spherical interpolation from ``a`` (t=0) to ``b`` (t=1).
+
+    Near-parallel inputs fall back to linear interpolation (exact in the limit);
+    exactly opposite inputs, which have no unique great circle, go through a
+    deterministic vector orthogonal to ``a``.
+    """
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"slerp needs latents of one shape, got {a.shape} and {b.shape}")
+    dtype = np.result_type(a.dtype, b.dtype, np.float32)
+    a64 = a.astype(np.float64).ravel()
+    b64 = b.astype(np.float64).ravel()
+    norm_a, norm_b = np.linalg.norm(a64), np.linalg.norm(b64)
+    if norm_a == 0.0 or norm_b == 0.0:
+        raise ValueError("slerp is undefined for a zero latent")
+    cos = float(np.clip(np.dot(a64, b64) / (norm_a * norm_b), -1.0, 1.0))
+    omega = np.arccos(cos)
+    sin_omega = np.sin(omega)
+    if sin_omega < _PARALLEL_EPS and cos > 0:
+        out = (1.0 - t) * a64 + t * b64
+    elif sin_omega < _PARALLEL_EPS:
+        out = _slerp_opposite(a64, norm_b, t)
+    else:
+        out = (np.sin((1.0 - t) * omega) * a64 + np.sin(t * omega) * b64) / sin_omega
+    return out.reshape(a.shape).astype(dtype)
+
+
+def _slerp_opposite(a: np.ndarray, norm_b: float, t: float) -> np.ndarray:
+    """Half great circle from a to -a through a fixed orthogonal vector."""
+    ortho = np.roll(a, 1) - a * (np.dot(np.roll(a, 1), a) / np.dot(a, a))
+    if np.linalg.norm(ortho) < _PARALLEL_EPS:  # a is constant: any other axis works
+        ortho = np.zeros_like(a)
+        ortho[0], ortho[1 % a.size] = 1.0, -1.0
+    unit_a = a / np.linalg.norm(a)
+    unit_o = ortho / np.linalg.norm(ortho)
+    radius = (1.0 - t) * np.linalg.norm(a) + t * norm_b
+    angle = t * np.pi
+    return radius * (np.cos(angle) * unit_a + np.sin(angle) * unit_o)
+
+
+def add_directions(
+    latent: np.ndarray,
+    directions: Iterable[tuple[np.ndarray, float]],
+    renormalize: bool = True,
+) -> np.ndarray:
+    """``latent + sum(strength * direction)``, projected back to the noise sphere."""
+    out = np.asarray(latent, dtype=np.float64).copy()
+    for direction, strength in directions:
+        direction = np.asarray(direction)
+        if direction.shape != out.shape:
+            raise ValueError(f"direction of shape {direction.shape} does not fit latent of shape {out.shape}")
+        out += float(strength) * direction
+    out = out.astype(np.result_type(np.asarray(latent).dtype, np.float32))
+    return project_to_typical_norm(out) if renormalize else out
+
+
+def arithmetic(a: np.ndarray, b: np.ndarray, c: np.ndarray, renormalize: bool = True) -> np.ndarray:
+    """``a - b + c`` ("with glasses" - "without" + face), back on the noise sphere.
+
+    The sum of three independent noise images has norm about sqrt(3d); without
+    the projection the model would see noise far louder than it was trained on.
+    """
+    shapes = {np.shape(a), np.shape(b), np.shape(c)}
+    if len(shapes) != 1:
+        raise ValueError(f"latent arithmetic needs latents of one shape, got {sorted(shapes)}")
+    out = np.asarray(a, np.float64) - np.asarray(b, np.float64) + np.asarray(c, np.float64)
+    out = out.astype(np.result_type(np.asarray(a).dtype, np.float32))
+    return project_to_typical_norm(out) if renormalize else out

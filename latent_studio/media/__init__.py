@@ -1,0 +1,1 @@
+"""Image I/O (Pillow) and, later, video / frame-sequence export (PyAV). No torch, no Qt."""

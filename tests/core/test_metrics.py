@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+
+from latent_studio.core.metrics import latent_stats, psnr
+from latent_studio.core.seeds import noise_latent
+
+
+def test_psnr_known_values():
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = a.copy()
+    assert psnr(a, b) == float("inf")
+    b[:] = 1  # MSE 1 -> 20*log10(255) = 48.13 dB
+    assert psnr(a, b) == pytest.approx(48.1308, abs=1e-3)
+    with pytest.raises(ValueError):
+        psnr(a, np.zeros((2, 2, 3)))
+
+
+def test_white_noise_stats_are_noise_like():
+    stats = latent_stats(noise_latent(0, (3, 64, 64)))
+    assert abs(stats.mean) < 0.03
+    assert stats.std == pytest.approx(1.0, abs=0.03)
+    assert abs(stats.autocorr_lag1) < 0.03
+
+
+def test_smooth_latent_has_high_autocorrelation():
+    y, x = np.mgrid[0:32, 0:32] / 32.0
+    smooth = np.stack([np.sin(6 * x + c) + np.cos(5 * y) for c in range(3)])
+    assert latent_stats(smooth).autocorr_lag1 > 0.9
