@@ -31,7 +31,9 @@ def make_tiny_unet(seed: int = 0, sample_size: int = 16, channels: tuple[int, in
 def make_scheduler(**overrides):
     from diffusers import DDPMScheduler
 
-    return DDPMScheduler(num_train_timesteps=1000, clip_sample=False, **overrides)
+    settings = {"num_train_timesteps": 1000, "clip_sample": False}
+    settings.update(overrides)
+    return DDPMScheduler(**settings)
 
 
 def save_pipeline(folder: Path, unet, scheduler) -> Path:

@@ -1,0 +1,127 @@
+"""The command line, end to end: outputs appear, errors are one line with exit status 2 and leave nothing."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from latent_studio.cli import main
+from latent_studio.core.latent_file import load_latent
+from tests.media.test_images import png_header_only
+
+STEPS = "8"
+
+
+def run_cli(*args, env_extra=None):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "latent_studio", *map(str, args)], capture_output=True, text=True, env=env)
+
+
+def test_sample_embed_decode_end_to_end(trained_model_dir, tmp_path):
+    model = ["--model", trained_model_dir, "--steps", STEPS, "--device", "cpu"]
+    sampled = run_cli("sample", "--seed", 3, "-o", tmp_path / "face.png", "--save-latent", tmp_path / "seed.safetensors", *model)
+    assert sampled.returncode == 0, sampled.stderr
+    embedded = run_cli("embed", tmp_path / "face.png", "-o", tmp_path / "face.safetensors", "--reconstruction", tmp_path / "rec.png", *model)
+    assert embedded.returncode == 0, embedded.stderr
+    psnr = float(embedded.stdout.split("reconstruction PSNR ")[1].split(" dB")[0])
+    assert psnr >= 35.0
+    latent = load_latent(tmp_path / "face.safetensors")
+    assert latent.metadata["steps"] == STEPS and latent.metadata["prep_fit"] == "crop"
+    assert float(latent.metadata["psnr"]) == pytest.approx(psnr, abs=0.01)
+    decoded = run_cli("decode", tmp_path / "face.safetensors", "-o", tmp_path / "back.png", "--model", trained_model_dir)
+    assert decoded.returncode == 0, decoded.stderr
+    back = np.asarray(Image.open(tmp_path / "back.png"))
+    np.testing.assert_array_equal(back, np.asarray(Image.open(tmp_path / "rec.png")))  # steps come from the file
+
+
+def test_user_error_is_one_line_with_status_2_and_no_traceback(tmp_path):
+    result = run_cli("sample", "--seed", 1, "-o", tmp_path / "x.png", "--model", tmp_path / "no-such-model" / "")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("latent-studio: error: Model folder")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_verbose_shows_the_traceback(tmp_path):
+    result = run_cli("sample", "--verbose", "--seed", 1, "-o", tmp_path / "x.png", "--model", tmp_path / "nope" / "")
+    assert result.returncode == 2 and "Traceback" in result.stderr
+
+
+def test_info_lists_model_details(trained_model_dir):
+    result = run_cli("info", "--model", trained_model_dir, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "16x16 RGB" in result.stdout and "content hash" in result.stdout and "cpu (float32)" in result.stdout
+
+
+def _broken_model(tmp_path, trained_model_dir):
+    folder = shutil.copytree(trained_model_dir, tmp_path / "half")
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    return folder
+
+
+BAD_EMBED_INPUTS = {
+    "truncated-png": lambda p: (p / "in.png").write_bytes(_valid_png()[:200]),
+    "text-as-png": lambda p: (p / "in.png").write_text("not an image"),
+    "empty-file": lambda p: (p / "in.png").write_bytes(b""),
+    "bomb": lambda p: (p / "in.png").write_bytes(png_header_only(60000, 60000)),
+}
+
+
+def _valid_png():
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("case", sorted(BAD_EMBED_INPUTS))
+def test_bad_images_fail_cleanly_via_cli(case, trained_model_dir, tmp_path, capsys):
+    BAD_EMBED_INPUTS[case](tmp_path)
+    code = main(["embed", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.safetensors"), "--model", str(trained_model_dir), "--steps", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("latent-studio: error:") and err.count("\n") == 1
+    assert not (tmp_path / "out.safetensors").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_half_copied_model_fails_cleanly(trained_model_dir, tmp_path, capsys):
+    folder = _broken_model(tmp_path, trained_model_dir)
+    code = main(["sample", "--seed", "1", "-o", str(tmp_path / "x.png"), "--model", str(folder)])
+    assert code == 2 and "no weights file" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_latent_of_wrong_shape_fails_cleanly(trained_model_dir, tmp_path, capsys):
+    from latent_studio.core.latent_file import save_latent
+
+    save_latent(tmp_path / "big.safetensors", np.zeros((3, 64, 64), np.float32))
+    code = main(["decode", str(tmp_path / "big.safetensors"), "-o", str(tmp_path / "x.png"), "--model", str(trained_model_dir)])
+    err = capsys.readouterr().err
+    assert code == 2 and "expects (3, 16, 16)" in err
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("output", ["missing-dir/x.png", "x.jpg"])
+def test_bad_output_path_is_refused_before_any_work(trained_model_dir, tmp_path, capsys, output):
+    code = main(["sample", "--seed", "1", "-o", str(tmp_path / output), "--model", str(tmp_path / "never-loaded" / "")])
+    err = capsys.readouterr().err
+    assert code == 2 and ("does not exist; create it" in err or "should end in .png" in err)
+
+
+def test_existing_output_survives_a_failed_run(trained_model_dir, tmp_path, capsys):
+    target = tmp_path / "keep.safetensors"
+    target.write_bytes(b"previous work")
+    (tmp_path / "in.png").write_text("not an image")
+    assert main(["embed", str(tmp_path / "in.png"), "-o", str(target), "--model", str(trained_model_dir)]) == 2
+    assert target.read_bytes() == b"previous work"
+
+
+def test_no_arguments_prints_help(capsys):
+    assert main([]) == 0
+    assert "sample" in capsys.readouterr().out
