@@ -119,7 +119,10 @@ def resolve_model(spec: str | None = None, *, allow_pickle: bool = False, cache_
 
 
 def _looks_like_path(spec: str) -> bool:
-    return spec.startswith((".", "~", "/")) or os.sep in spec and spec.count("/") != 1 or spec.endswith(os.sep)
+    """Absolute, relative-dotted, home-relative, ending in a separator, or with more than one '/'."""
+    if spec.startswith((".", "~", "/", os.sep)) or spec.endswith(("/", os.sep)):
+        return True
+    return spec.count("/") > 1 or (os.sep != "/" and os.sep in spec)
 
 
 def _looks_like_hub_id(spec: str) -> bool:
