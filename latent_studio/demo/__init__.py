@@ -1,0 +1,1 @@
+"""The bundled demo model: procedural "toy heads" with known factors, its training recipe and evaluation."""
