@@ -83,6 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("latent", type=Path)
     decode.add_argument("-o", "--output", type=Path, required=True, help="PNG to write (numbered if the file holds several)")
     decode.set_defaults(run=cmd_decode)
+
+    train = sub.add_parser("train-demo", parents=[common], help="train the bundled toy-heads demo model (resumable)")
+    train.add_argument("--work", type=Path, default=Path("train-demo-work"), help="checkpoint folder (default ./train-demo-work)")
+    train.add_argument("--out", type=Path, help="model folder to export to (default resources/models/toy-heads)")
+    train.add_argument("--steps", type=_positive_int, help="total training steps (default from the recipe)")
+    train.add_argument("--batch", type=_positive_int, help="batch size (default from the recipe)")
+    train.add_argument("--stop-after", type=_positive_int, help="stop after this many steps of this run (resume later)")
+    train.add_argument("--device", help="cuda, cpu, ... (default: CUDA when available)")
+    train.add_argument("--workers", type=_non_negative_int, default=None, help="render processes (default: cores - 1)")
+    train.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --work")
+    train.add_argument("--export", action="store_true", help="export the EMA model even if the run stops early")
+    train.set_defaults(run=cmd_train_demo)
     return parser
 
 
@@ -193,6 +205,51 @@ def cmd_decode(args: argparse.Namespace) -> int:
         save_png(path, image)
     print(f"wrote {', '.join(str(p) for p in outputs)} ({steps} steps)")
     return 0
+
+
+def cmd_train_demo(args: argparse.Namespace) -> int:
+    import dataclasses
+    import os
+
+    from latent_studio.core.resources import resources_dir
+    from latent_studio.demo.training import Recipe, device_description, export_model, train
+
+    recipe = Recipe()
+    overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch)) if v}
+    recipe = dataclasses.replace(recipe, **overrides)
+    out = args.out or (resources_dir() or Path("resources")) / "models" / "toy-heads"
+    workers = args.workers if args.workers is not None else max(0, (os.cpu_count() or 1) - 1)
+    print(f"training toy-heads: {recipe.steps} steps of batch {recipe.batch_size} on {device_description(args.device)}; "
+          f"checkpoints in {args.work}", flush=True)
+    ema, state = train(recipe, args.work, device=args.device, workers=workers, resume=not args.no_resume,
+                       stop_after=args.stop_after, progress=_training_progress())
+    if state.step >= recipe.steps or args.export:
+        export_model(ema, recipe, state, out, device_description(args.device))
+        print(f"exported step {state.step} to {out}")
+    else:
+        print(f"stopped at step {state.step} of {recipe.steps}; run again to resume (or add --export)")
+    return 0
+
+
+def _training_progress():
+    """Loss and ETA: a live line on a terminal, a log line every 50 steps otherwise."""
+    interactive = sys.stderr.isatty()
+    first: dict[str, float] = {}
+
+    def show(step: int, total: int, loss: float, seconds: float) -> None:
+        first.setdefault("step", step - 1)
+        first.setdefault("seconds", seconds)
+        done_here = step - first["step"]
+        rate = done_here / max(seconds - first["seconds"], 1e-9) if done_here > 1 else 0.0
+        eta = (total - step) / rate if rate else float("nan")
+        line = f"step {step}/{total} loss {loss:.4f} {rate:.2f} steps/s ETA {eta / 60:.1f} min"
+        if interactive:
+            sys.stderr.write("\r" + line + ("\n" if step >= total else ""))
+            sys.stderr.flush()
+        elif step % 50 == 0 or step >= total:
+            print(line, file=sys.stderr, flush=True)
+
+    return show
 
 
 # ---------------------------------------------------------------- helpers

@@ -1,0 +1,89 @@
+"""The training recipe: loss falls, a resumed run equals an uninterrupted one, the export loads."""
+
+import numpy as np
+import pytest
+import torch
+
+from latent_studio.core.cancel import CancelToken
+from latent_studio.core.errors import Cancelled, UserError
+from latent_studio.demo.data import HELD_OUT_IDENTITY_START, HELD_OUT_STREAM, TRAIN_STREAM, Prefetcher, rendered_batch
+from latent_studio.demo.training import CHECKPOINT, Recipe, export_model, learning_rate, train
+from latent_studio.engine.decode import decode
+from latent_studio.engine.models import load_model
+
+TINY = Recipe(
+    resolution=16, block_out_channels=(8, 16), layers_per_block=1, attention_levels=(1,), norm_num_groups=4,
+    steps=6, batch_size=4, warmup_steps=2, checkpoint_every=2, learning_rate=1e-3,
+)
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_resumed_run_ends_with_the_same_weights(tmp_path):
+    straight, _ = train(TINY, tmp_path / "a", workers=0)
+    train(TINY, tmp_path / "b", workers=0, stop_after=4)
+    resumed, state = train(TINY, tmp_path / "b", workers=0)
+    assert state.step == TINY.steps
+    a, b = weights(straight), weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_another_recipe(tmp_path):
+    train(TINY, tmp_path, workers=0, stop_after=2)
+    other = Recipe(**{**TINY.__dict__, "block_out_channels": (8, 8)})
+    with pytest.raises(UserError, match="another recipe"):
+        train(other, tmp_path, workers=0)
+
+
+def test_cancel_keeps_the_last_checkpoint(tmp_path):
+    token = CancelToken()
+
+    def progress(step, total, loss, seconds):
+        if step == 3:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        train(TINY, tmp_path, workers=0, progress=progress, cancel=token)
+    assert (tmp_path / CHECKPOINT).is_file()
+    _, state = train(TINY, tmp_path, workers=0, stop_after=0)
+    assert state.step == 2  # the checkpoint written at step 2 survives; nothing half-written
+
+
+def test_export_is_a_loadable_model_with_a_card(tmp_path):
+    ema, state = train(TINY, tmp_path / "work", workers=0)
+    folder = export_model(ema, TINY, state, tmp_path / "toy", "test CPU")
+    model = load_model(str(folder), device="cpu")
+    assert model.latent_shape == (3, 16, 16)
+    assert model.weights_file.stat().st_size < 200_000  # float16
+    assert decode(model, np.zeros((3, 16, 16), np.float32) + 0.1, 3).shape == (1, 16, 16, 3)
+    card = (folder / "README.md").read_text()
+    assert "6 of 6 steps" in card and "test CPU" in card
+    assert not (tmp_path / "toy.partial").exists()
+
+
+def test_learning_rate_schedule():
+    recipe = Recipe(steps=1000, warmup_steps=100, learning_rate=1.0)
+    assert learning_rate(recipe, 0) == pytest.approx(0.01)
+    assert learning_rate(recipe, 99) == pytest.approx(1.0)
+    assert learning_rate(recipe, 999) == pytest.approx(0.1, abs=1e-3)
+
+
+def test_batches_are_pure_functions_and_held_out_identities_are_disjoint():
+    a = rendered_batch(0, TRAIN_STREAM, 5, 16, 3)
+    np.testing.assert_array_equal(a.images, rendered_batch(0, TRAIN_STREAM, 5, 16, 3).images)
+    held = rendered_batch(0, HELD_OUT_STREAM, 5, 16, 3)
+    assert (a.identities < HELD_OUT_IDENTITY_START).all() and (held.identities >= HELD_OUT_IDENTITY_START).all()
+    with Prefetcher(0, 16, 3, 2, workers=1) as prefetch:
+        np.testing.assert_array_equal(prefetch.get(5).images, a.images)
+        np.testing.assert_array_equal(prefetch.get(6).images, rendered_batch(0, TRAIN_STREAM, 6, 16, 3).images)
+
+
+@pytest.mark.slow
+def test_loss_falls(tmp_path):
+    recipe = Recipe(**{**TINY.__dict__, "steps": 60, "batch_size": 8, "checkpoint_every": 60})
+    _, state = train(recipe, tmp_path, workers=0)
+    losses = state.recent_losses  # one per step
+    assert len(losses) == 60
+    assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:5])
