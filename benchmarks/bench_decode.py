@@ -70,7 +70,7 @@ def main() -> None:
     use_fast_layout(model.unet, model.placement)
     rows = [("plain diffusers loop (per frame)", plain_s, 0)]
     for batch in args.batch:
-        ours, seconds = timed(lambda: decode(model, latents, args.steps, batch_size=batch))
+        ours, seconds = timed(lambda batch=batch: decode(model, latents, args.steps, batch_size=batch))
         rows.append((f"latent-studio engine, batch {batch}", seconds, int(np.abs(ours.astype(int) - reference.astype(int)).max())))
 
     print(f"{'method':<36}{'seconds':>9}{'frames/s':>10}{'vs plain':>10}{'max px diff':>13}")

@@ -201,7 +201,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     outputs = _numbered(args.output, len(images))
     for path in outputs:
         _check_output(path, ".png")
-    for path, image in zip(outputs, images):
+    for path, image in zip(outputs, images, strict=True):
         save_png(path, image)
     print(f"wrote {', '.join(str(p) for p in outputs)} ({steps} steps)")
     return 0
@@ -212,7 +212,12 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
     import os
 
     from latent_studio.core.resources import resources_dir
-    from latent_studio.demo.training import Recipe, device_description, export_model, train
+    from latent_studio.demo.training import (
+        Recipe,
+        device_description,
+        export_model,
+        train,
+    )
 
     recipe = Recipe()
     overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch)) if v}

@@ -16,6 +16,7 @@ from safetensors.numpy import save as _st_save
 
 from latent_studio.core.atomic import atomic_write_bytes
 from latent_studio.core.errors import LatentFileError
+from latent_studio.core.safetensors_header import read_metadata
 
 FORMAT = "latent-studio.latent"
 FORMAT_VERSION = "1"
@@ -47,7 +48,7 @@ def load_latent(path: Path) -> LatentFile:
         raise LatentFileError(f"Latent file {path} is empty (0 bytes).")
     try:
         tensors = _st_load(data)
-        metadata = _read_metadata(data)
+        metadata = read_metadata(data)
     except (SafetensorError, ValueError, TypeError) as exc:
         raise LatentFileError(
             f"{path} is not a readable safetensors latent file ({exc}); it may be damaged or incompletely copied."
@@ -65,11 +66,3 @@ def load_latent(path: Path) -> LatentFile:
         raise LatentFileError(f"{path} contains NaN or infinite values; it cannot be decoded.")
     return LatentFile(latent=array.astype(np.float32), metadata=metadata)
 
-
-def _read_metadata(data: bytes) -> dict[str, str]:
-    import json
-    import struct
-
-    (header_len,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + header_len])
-    return dict(header.get("__metadata__", {}) or {})

@@ -58,7 +58,7 @@ class HeadFactors:
 
     @classmethod
     def from_array(cls, values) -> "HeadFactors":
-        return cls(**{name: float(v) for name, v in zip(FACTOR_NAMES, values)})
+        return cls(**{name: float(v) for name, v in zip(FACTOR_NAMES, values, strict=True)})
 
     def replace(self, **changes) -> "HeadFactors":
         data = asdict(self)

@@ -30,6 +30,7 @@ from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes
 from latent_studio.core.cancel import CancelToken, check
 from latent_studio.core.errors import UserError
+from latent_studio.core.safetensors_header import read_metadata
 from latent_studio.demo.data import Prefetcher
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -175,9 +176,9 @@ class _no_autocast:
 
 @torch.no_grad()
 def _update_ema(ema: UNet2DModel, model: UNet2DModel, decay: float) -> None:
-    for e, p in zip(ema.parameters(), model.parameters()):
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
         e.mul_(decay).add_(p.detach(), alpha=1 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
         e.copy_(b)
 
 
@@ -203,7 +204,7 @@ def load_checkpoint(path: Path, recipe: Recipe, unet, ema, optimiser) -> TrainSt
     data = path.read_bytes()
     try:
         tensors = st_load(data)
-        metadata = _metadata(data)
+        metadata = read_metadata(data)
         saved = Recipe.from_json(metadata["recipe"])
     except (SafetensorError, KeyError, ValueError, TypeError) as exc:
         raise UserError(f"The training checkpoint {path} is damaged ({exc}); delete it to start over.") from exc
@@ -224,12 +225,6 @@ def load_checkpoint(path: Path, recipe: Recipe, unet, ema, optimiser) -> TrainSt
     optimiser.load_state_dict(opt_state)
     return TrainState(**json.loads(metadata["state"]))
 
-
-def _metadata(data: bytes) -> dict[str, str]:
-    import struct
-
-    (length,) = struct.unpack("<Q", data[:8])
-    return json.loads(data[8 : 8 + length]).get("__metadata__", {})
 
 
 # ---------------------------------------------------------------- export

@@ -22,7 +22,13 @@ import torch
 
 from latent_studio.core.cancel import CancelToken, check
 from latent_studio.core.metrics import LatentStats, latent_stats, psnr
-from latent_studio.engine.ddim import DdimPlan, from_uint8, make_plan, predict, split_prediction
+from latent_studio.engine.ddim import (
+    DdimPlan,
+    from_uint8,
+    make_plan,
+    predict,
+    split_prediction,
+)
 from latent_studio.engine.decode import decode, decode_differentiable
 from latent_studio.engine.models import LoadedModel
 

@@ -132,7 +132,12 @@ def _looks_like_hub_id(spec: str) -> bool:
 
 def _hub_snapshot(repo_id: str, allow_pickle: bool, cache_dir: Path | None) -> Path:
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
 
     patterns = _HUB_FILES + (_HUB_PICKLE_FILES if allow_pickle else [])
     kwargs = dict(allow_patterns=patterns, cache_dir=str(cache_dir) if cache_dir else None)

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from latent_studio.core.latent_math import add_directions, arithmetic, project_to_typical_norm, slerp, typical_norm
+from latent_studio.core.latent_math import (
+    add_directions,
+    arithmetic,
+    project_to_typical_norm,
+    slerp,
+    typical_norm,
+)
 from latent_studio.core.seeds import noise_latent
 
 SHAPE = (3, 16, 16)

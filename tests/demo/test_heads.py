@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from latent_studio.demo.factors import FACTORS, HeadFactors, denormalise, normalise, sample_factors
+from latent_studio.demo.factors import (
+    FACTORS,
+    HeadFactors,
+    denormalise,
+    normalise,
+    sample_factors,
+)
 from latent_studio.demo.heads import render, render_batch
 
 BASE = HeadFactors()

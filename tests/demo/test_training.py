@@ -6,8 +6,20 @@ import torch
 
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.errors import Cancelled, UserError
-from latent_studio.demo.data import HELD_OUT_IDENTITY_START, HELD_OUT_STREAM, TRAIN_STREAM, Prefetcher, rendered_batch
-from latent_studio.demo.training import CHECKPOINT, Recipe, export_model, learning_rate, train
+from latent_studio.demo.data import (
+    HELD_OUT_IDENTITY_START,
+    HELD_OUT_STREAM,
+    TRAIN_STREAM,
+    Prefetcher,
+    rendered_batch,
+)
+from latent_studio.demo.training import (
+    CHECKPOINT,
+    Recipe,
+    export_model,
+    learning_rate,
+    train,
+)
 from latent_studio.engine.decode import decode
 from latent_studio.engine.models import load_model
 

@@ -102,6 +102,6 @@ def test_plan_matches_diffusers_schedule(trained_model):
     plan = make_plan(trained_model.scheduler_config, 10)
     assert plan.timesteps == tuple(range(900, -1, -100))
     assert plan.alphas_prev[-1] == 1.0  # set_alpha_to_one: the last step lands on the clean image
-    assert all(a < b for a, b in zip(plan.alphas, plan.alphas_prev))
+    assert all(a < b for a, b in zip(plan.alphas, plan.alphas_prev, strict=True))
     with pytest.raises(ValueError):
         make_plan(trained_model.scheduler_config, 0)

@@ -9,7 +9,12 @@ import pytest
 from PIL import Image
 
 from latent_studio.core.errors import ImageError
-from latent_studio.media.images import load_prepared, open_image, prepare_image, save_png
+from latent_studio.media.images import (
+    load_prepared,
+    open_image,
+    prepare_image,
+    save_png,
+)
 
 
 def png_bytes(image: Image.Image, **kwargs) -> bytes:

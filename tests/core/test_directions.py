@@ -1,0 +1,99 @@
+"""Direction discovery recovers planted directions; direction files refuse the wrong model."""
+
+import numpy as np
+import pytest
+
+from latent_studio.core.directions import (
+    Direction,
+    DirectionFileError,
+    fit_binned_direction,
+    fit_split_directions,
+    load_direction,
+    mean_difference_direction,
+    orthogonalise,
+    save_direction,
+)
+
+SHAPE = (3, 8, 8)
+rng = np.random.default_rng(0)
+
+
+def cosine(a, b):
+    a, b = np.ravel(a), np.ravel(b)
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def unit(seed):
+    v = np.random.default_rng(seed).standard_normal(SHAPE)
+    return v / np.linalg.norm(v)
+
+
+def test_binned_centroids_recover_a_planted_line_through_heavy_noise():
+    v = unit(1) * 0.05  # per degree
+    yaw = rng.uniform(-60, 60, 2000)
+    latents = 0.5 * rng.standard_normal((2000,) + SHAPE) + yaw[:, None, None, None] * v
+    fit = fit_binned_direction(latents, yaw, bins=12)
+    # ~167 per bin: centroid noise ~0.5*sqrt(192/167) = 0.54 against a signal spread of ~1.75, so r2 ~ 0.91
+    assert cosine(fit.direction, v) > 0.97
+    assert np.linalg.norm(fit.direction) == pytest.approx(np.linalg.norm(v), rel=0.1)
+    assert fit.r2 > 0.85 and fit.counts.sum() == 2000
+
+
+def test_a_bent_path_fits_one_line_badly_and_two_half_lines_well():
+    left, right = unit(2) * 0.05, unit(3) * 0.05
+    yaw = rng.uniform(-60, 60, 3000)
+    bend = np.where(yaw[:, None, None, None] < 0, yaw[:, None, None, None] * left, yaw[:, None, None, None] * right)
+    latents = 0.3 * rng.standard_normal((3000,) + SHAPE) + bend
+    single = fit_binned_direction(latents, yaw)
+    below, above = fit_split_directions(latents, yaw)
+    assert single.r2 < 0.8
+    assert cosine(below.direction, left) > 0.97 and cosine(above.direction, right) > 0.97
+    assert below.r2 > 0.9 and above.r2 > 0.9  # expected ~0.92 from the noise per centroid
+
+
+def test_mean_difference_recovers_a_planted_offset():
+    u = unit(4) * 3.0
+    glasses = rng.random(3000) < 0.5
+    latents = rng.standard_normal((3000,) + SHAPE) + glasses[:, None, None, None] * u
+    d = mean_difference_direction(latents, glasses)
+    assert cosine(d, u) > 0.97  # noise norm ~sqrt(192 * 2/1500) = 0.51 against 3: cos ~0.986
+    with pytest.raises(ValueError):
+        mean_difference_direction(latents, np.ones(3000, bool))
+
+
+def test_orthogonalise_removes_exactly_the_span_of_the_others():
+    a, b, c = unit(5), unit(6), unit(7)
+    entangled = c + 0.5 * a - 0.3 * b
+    out = orthogonalise(entangled, [a, b])
+    assert abs(np.ravel(out) @ np.ravel(a)) < 1e-5 and abs(np.ravel(out) @ np.ravel(b)) < 1e-5
+    assert cosine(out, orthogonalise(c, [a, b])) > 0.9999
+    np.testing.assert_allclose(orthogonalise(c, []), c, atol=1e-6)
+
+
+def _direction(model_hash="a" * 64):
+    return Direction("yaw", unit(8).astype(np.float32), "binned-centroids", (-60.0, 60.0), model_hash, unit="degrees", info={"r2": "0.98"})
+
+
+def test_direction_file_round_trip(tmp_path):
+    save_direction(tmp_path / "yaw.safetensors", _direction())
+    loaded = load_direction(tmp_path / "yaw.safetensors", model_hash="a" * 64)
+    np.testing.assert_array_equal(loaded.vector, _direction().vector)
+    assert loaded.strength_range == (-60.0, 60.0) and loaded.unit == "degrees" and loaded.info == {"r2": "0.98"}
+
+
+def test_direction_for_another_model_is_refused(tmp_path):
+    save_direction(tmp_path / "yaw.safetensors", _direction())
+    with pytest.raises(DirectionFileError, match="fitted for model aaaaaaaaaaaa.*fit it again"):
+        load_direction(tmp_path / "yaw.safetensors", model_hash="b" * 64)
+
+
+def test_broken_direction_files(tmp_path):
+    (tmp_path / "bad.safetensors").write_bytes(b"garbage")
+    with pytest.raises(DirectionFileError, match="not a readable direction file"):
+        load_direction(tmp_path / "bad.safetensors")
+    with pytest.raises(DirectionFileError, match="does not exist"):
+        load_direction(tmp_path / "none.safetensors")
+    nan = Direction("x", np.full(SHAPE, np.nan, np.float32), "m", (0, 1), "h")
+    with pytest.raises(DirectionFileError):
+        save_direction(tmp_path / "nan.safetensors", nan)
+    assert not (tmp_path / "nan.safetensors").exists()
