@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --work")
     train.add_argument("--export", action="store_true", help="export the EMA model even if the run stops early")
     train.set_defaults(run=cmd_train_demo)
+
+    regressor = sub.add_parser("train-regressor", parents=[common], help="train the toy-head factor regressor used by the evaluation")
+    regressor.add_argument("--out", type=Path, help="file to write (default resources/demo/factor_regressor.safetensors)")
+    regressor.add_argument("--steps", type=_positive_int, help="training steps (default from the recipe)")
+    regressor.set_defaults(run=cmd_train_regressor)
     return parser
 
 
@@ -234,6 +239,39 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
     else:
         print(f"stopped at step {state.step} of {recipe.steps}; run again to resume (or add --export)")
     return 0
+
+
+def cmd_train_regressor(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from latent_studio.core.resources import resources_dir
+    from latent_studio.demo.regressor import RegressorRecipe, held_out_report, save_regressor, train_regressor
+
+    out = args.out or (resources_dir() or Path("resources")) / "demo" / "factor_regressor.safetensors"
+    _check_output(out, ".safetensors")
+    recipe = RegressorRecipe()
+    if args.steps:
+        recipe = dataclasses.replace(recipe, steps=args.steps)
+    print(f"rendering {recipe.pool_batches * recipe.batch} heads, then {recipe.steps} steps", flush=True)
+    model, info = train_regressor(recipe, progress=_step_logger())
+    report = held_out_report(model, recipe)
+    print(f"{'factor':<16}{'MAE':>9}{'% of range':>12}{'R2':>8}   (held-out identities)")
+    for name, row in report.items():
+        print(f"{name:<16}{row['mae']:>9.3f}{row['mae_percent']:>11.1f}%{row['r2']:>8.3f}")
+    info["held_out"] = json.dumps({k: {m: round(v, 4) for m, v in row.items()} for k, row in report.items()})
+    info["recipe"] = json.dumps(dataclasses.asdict(recipe))
+    save_regressor(out, model, info)
+    print(f"wrote {out}")
+    return 0
+
+
+def _step_logger():
+    def log(step: int, total: int, loss: float) -> None:
+        if step % 500 == 0 or step == total:
+            print(f"step {step}/{total} loss {loss:.5f}", file=sys.stderr, flush=True)
+
+    return log
 
 
 def _training_progress():

@@ -13,6 +13,16 @@ from typing import BinaryIO, Iterator
 from latent_studio.core.errors import OutputError
 
 
+def _read_umask() -> int:
+    """Read once at import, while no other thread can be creating files under a zero umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_NEW_FILE_MODE = 0o666 & ~_read_umask()
+
+
 def check_writable_destination(path: Path) -> Path:
     """Fail before any work is done if ``path`` cannot be written."""
     path = Path(path).expanduser()
@@ -40,6 +50,8 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp makes the file private (0600); give it the mode the old file had, or a normal new file's.
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else _NEW_FILE_MODE)
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -86,6 +86,19 @@ def test_full_disk_is_reported_and_loses_nothing(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["keep.bin"]
 
 
+def test_written_files_get_normal_permissions_and_keep_existing_ones(tmp_path):
+    mask = os.umask(0)
+    os.umask(mask)
+    atomic.atomic_write_bytes(tmp_path / "new.bin", b"x")
+    # what open() would have made under this umask, not mkstemp's private 0600
+    assert (tmp_path / "new.bin").stat().st_mode & 0o777 == 0o666 & ~mask
+    existing = tmp_path / "shared.bin"
+    existing.write_bytes(b"old")
+    existing.chmod(0o664)
+    atomic.atomic_write_bytes(existing, b"new")
+    assert existing.stat().st_mode & 0o777 == 0o664
+
+
 def test_destination_checks(tmp_path):
     with pytest.raises(OutputError, match="does not exist"):
         atomic.check_writable_destination(tmp_path / "missing" / "x.png")
