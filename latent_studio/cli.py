@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(run=cmd_info)
 
     sample = sub.add_parser("sample", parents=[common, model, steps], help="decode the noise of a seed to a PNG")
-    sample.add_argument("--seed", type=int, required=True)
+    sample.add_argument("--seed", type=_non_negative_int, required=True)
     sample.add_argument("-o", "--output", type=Path, required=True, help="PNG to write")
     sample.add_argument("--save-latent", type=Path, help="also write the seed's latent (.safetensors)")
     sample.set_defaults(run=cmd_sample)

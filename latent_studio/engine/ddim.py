@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from latent_studio.core.errors import UserError
 from latent_studio.engine.models import make_ddim_scheduler
 
 
@@ -33,11 +34,11 @@ class DdimPlan:
 
 def make_plan(scheduler_config: dict[str, Any], steps: int) -> DdimPlan:
     if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+        raise UserError(f"The number of DDIM steps must be at least 1, got {steps}.")
     scheduler = make_ddim_scheduler(scheduler_config)
     train_steps = scheduler.config.num_train_timesteps
     if steps > train_steps:
-        raise ValueError(f"steps must be at most the model's {train_steps} training steps, got {steps}")
+        raise UserError(f"The number of DDIM steps must be at most the model's {train_steps} training steps, got {steps}.")
     scheduler.set_timesteps(steps)
     cumprod = scheduler.alphas_cumprod.double()
     final = float(scheduler.final_alpha_cumprod)

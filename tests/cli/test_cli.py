@@ -121,6 +121,12 @@ def test_existing_output_survives_a_failed_run(trained_model_dir, tmp_path, caps
     assert target.read_bytes() == b"previous work"
 
 
+def test_out_of_range_steps_is_a_user_error(trained_model_dir, tmp_path, capsys):
+    code = main(["sample", "--seed", "1", "--steps", "5000", "-o", str(tmp_path / "x.png"), "--model", str(trained_model_dir)])
+    assert code == 2 and "at most the model's 1000 training steps" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_no_arguments_prints_help(capsys):
     assert main([]) == 0
     assert "sample" in capsys.readouterr().out

@@ -6,7 +6,7 @@ import torch
 from diffusers import DDIMScheduler
 
 from latent_studio.core.cancel import CancelToken
-from latent_studio.core.errors import Cancelled, LatentFileError
+from latent_studio.core.errors import Cancelled, LatentFileError, UserError
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.ddim import make_plan
 from latent_studio.engine.decode import decode
@@ -103,5 +103,7 @@ def test_plan_matches_diffusers_schedule(trained_model):
     assert plan.timesteps == tuple(range(900, -1, -100))
     assert plan.alphas_prev[-1] == 1.0  # set_alpha_to_one: the last step lands on the clean image
     assert all(a < b for a, b in zip(plan.alphas, plan.alphas_prev, strict=True))
-    with pytest.raises(ValueError):
+    with pytest.raises(UserError, match="at least 1"):
         make_plan(trained_model.scheduler_config, 0)
+    with pytest.raises(UserError, match="at most the model's 1000"):
+        make_plan(trained_model.scheduler_config, 1001)
