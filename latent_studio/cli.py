@@ -229,12 +229,13 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
     recipe = dataclasses.replace(recipe, **overrides)
     out = args.out or (resources_dir() or Path("resources")) / "models" / "toy-heads"
     workers = args.workers if args.workers is not None else max(0, (os.cpu_count() or 1) - 1)
-    print(f"training toy-heads: {recipe.steps} steps of batch {recipe.batch_size} on {device_description(args.device)}; "
+    hardware = device_description(args.device)
+    print(f"training toy-heads: {recipe.steps} steps of batch {recipe.batch_size} on {hardware}; "
           f"checkpoints in {args.work}", flush=True)
     ema, state = train(recipe, args.work, device=args.device, workers=workers, resume=not args.no_resume,
                        stop_after=args.stop_after, progress=_training_progress())
     if state.step >= recipe.steps or args.export:
-        export_model(ema, recipe, state, out, device_description(args.device))
+        export_model(ema, recipe, state, out, hardware)
         print(f"exported step {state.step} to {out}")
     else:
         print(f"stopped at step {state.step} of {recipe.steps}; run again to resume (or add --export)")

@@ -5,9 +5,9 @@ Three methods, all plain linear algebra on (N, C, H, W) latents:
 (a) ``fit_binned_direction``: embed many examples, bin them by a labelled
     factor (e.g. yaw), and fit a line through the bin centroids (the
     head-rotation method of Asperti et al. 2023). Binning averages away
-    everything that does not vary with the factor. When one line fits badly,
-    separate lines for the two halves of the range (left and right turns)
-    are returned instead.
+    everything that does not vary with the factor. The fit reports R²; when
+    one line fits badly, ``fit_split_directions`` fits the two halves of the
+    range (left and right turns) separately.
 (b) ``mean_difference_direction``: mean of the positives minus mean of the
     negatives (glasses on / off).
 (c) ``orthogonalise``: remove the components along other directions, to
@@ -106,7 +106,7 @@ def fit_binned_direction(latents: np.ndarray, values: np.ndarray, bins: int = 12
 
 
 def fit_split_directions(latents: np.ndarray, values: np.ndarray, split: float = 0.0, bins: int = 12) -> tuple[LineFit, LineFit]:
-    """Separate lines below and above ``split`` (left and right turns), each through the split point's bin."""
+    """Separate lines below and above ``split`` (left and right turns); examples at ``split`` count in both."""
     values = np.asarray(values)
     below, above = values <= split, values >= split
     return fit_binned_direction(np.asarray(latents)[below], values[below], bins // 2), fit_binned_direction(np.asarray(latents)[above], values[above], bins // 2)

@@ -37,7 +37,8 @@ FACTORS: tuple[Factor, ...] = (
     Factor("light_angle", -70.0, 70.0),  # degrees of azimuth, positive lights from the viewer's right
 )
 FACTOR_NAMES = tuple(f.name for f in FACTORS)
-FACTOR_BY_NAME = {f.name: f for f in FACTORS}
+_LOW = np.array([f.low for f in FACTORS], np.float32)
+_SPAN = np.array([f.span for f in FACTORS], np.float32)
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,8 @@ def sample_factors(rng: np.random.Generator, count: int) -> list[HeadFactors]:
 
 def normalise(values: np.ndarray) -> np.ndarray:
     """Factor values (..., F) to [0, 1] per factor, for regression targets and drift in % of range."""
-    low = np.array([f.low for f in FACTORS], np.float32)
-    span = np.array([f.span for f in FACTORS], np.float32)
-    return (np.asarray(values, np.float32) - low) / span
+    return (np.asarray(values, np.float32) - _LOW) / _SPAN
 
 
 def denormalise(values: np.ndarray) -> np.ndarray:
-    low = np.array([f.low for f in FACTORS], np.float32)
-    span = np.array([f.span for f in FACTORS], np.float32)
-    return np.asarray(values, np.float32) * span + low
+    return np.asarray(values, np.float32) * _SPAN + _LOW

@@ -18,17 +18,26 @@ import numpy as np
 
 from latent_studio.demo.factors import HeadFactors
 
-VIEW_HALF_EXTENT = 1.15  # world units from the image centre to its edge
-HEAD_CENTRE = np.array([0.0, 0.12, 0.0], np.float32)
-LIGHT_ELEVATION = np.radians(25.0)
-_INF = np.float32(np.inf)
-
 
 def _v(values) -> np.ndarray:
     """float32 constants: a float64 constant would silently promote every pixel array to float64."""
     return np.asarray(values, np.float32)
 
+
+VIEW_HALF_EXTENT = 1.15  # world units from the image centre to its edge
+HEAD_CENTRE = np.array([0.0, 0.12, 0.0], np.float32)
+LIGHT_ELEVATION = np.radians(25.0)
+_INF = np.float32(np.inf)
+
 BACKGROUND, SKULL, NOSE, EARS, HAIR, NECK, TORSO, GLASSES = range(8)
+
+# Fixed geometry, shared by the ray hits and the shading normals (head space unless noted).
+NOSE_CENTRE = _v([0.0, -0.1, 0.62])
+NOSE_RADII = _v([0.085, 0.16, 0.13])  # times the identity's nose size
+EAR_RADII = _v([0.07, 0.17, 0.11])
+EAR_X, EAR_Z = 0.97, -0.05  # ear centres at +-EAR_X * skull width, at depth EAR_Z
+NECK_CENTRE, NECK_RADII = _v([0.0, -0.72, -0.05]), _v([0.24, 0.42, 0.24])  # world space
+TORSO_CENTRE, TORSO_RADII = _v([0.0, -1.42, -0.15]), _v([0.95, 0.5, 0.5])  # world space
 
 
 @dataclass(frozen=True)
@@ -101,21 +110,24 @@ class _Scene:
                 point = self.o_head + np.where(ok, t, 0.0)[..., None] * self.d_head
                 ok &= mask(point, centre[:, None, None, :], radii[:, None, None, :])
             best = np.where(ok & ~np.isfinite(best), t, best)
-        return best, centre, radii
+        return best
 
-    def _hits(self):
+    def _hits(self) -> dict[int, np.ndarray]:
+        """Ray distance to each primitive (inf where missed)."""
         r = self.skull_radii
-        hits = {}
-        hits[SKULL] = self._head_ellipsoid(np.zeros(3), r)
-        nose = self.id["nose_size"][:, None]
-        hits[NOSE] = self._head_ellipsoid(_v([0.0, -0.1, 0.62]) * _v([1, 1, 1]) + np.zeros((self.b, 3)), _v([0.085, 0.16, 0.13]) * nose)
-        ears = [self._head_ellipsoid(np.stack([s * r[:, 0] * 0.97, np.full(self.b, 0.0), np.full(self.b, -0.05)], -1), _v([0.07, 0.17, 0.11])) for s in (-1, 1)]
-        hits[EARS] = (np.minimum(ears[0][0], ears[1][0]), None, None)
-        hits[HAIR] = self._hair()
-        hits[GLASSES] = (self._glasses(), None, None)
-        hits[NECK] = (_world_ellipsoid(self.origin, self.direction, _v([0.0, -0.72, -0.05]), _v([0.24, 0.42, 0.24]), self.b), None, None)
-        hits[TORSO] = (_world_ellipsoid(self.origin, self.direction, _v([0.0, -1.42, -0.15]), _v([0.95, 0.5, 0.5]), self.b), None, None)
-        return hits
+        ears = [
+            self._head_ellipsoid(np.stack([s * r[:, 0] * EAR_X, np.zeros(self.b), np.full(self.b, EAR_Z)], -1), EAR_RADII)
+            for s in (-1, 1)
+        ]
+        return {
+            SKULL: self._head_ellipsoid(np.zeros(3), r),
+            NOSE: self._head_ellipsoid(NOSE_CENTRE, NOSE_RADII * self.id["nose_size"][:, None]),
+            EARS: np.minimum(*ears),
+            HAIR: self._hair(),
+            GLASSES: self._glasses(),
+            NECK: _world_ellipsoid(self.origin, self.direction, NECK_CENTRE, NECK_RADII, self.b),
+            TORSO: _world_ellipsoid(self.origin, self.direction, TORSO_CENTRE, TORSO_RADII, self.b),
+        }
 
     def _hair(self):
         r = self.skull_radii * _v([1.07, 1.06, 1.08]) + _v([0.0, 0.02, 0.0])
@@ -125,7 +137,7 @@ class _Scene:
             hairline = 0.5 - 0.95 * np.clip(0.45 - q[..., 2], 0.0, 1.45)
             return q[..., 1] > hairline
 
-        cap_t, _, _ = self._head_ellipsoid(_v([0.0, 0.02, -0.01]), r, cap)
+        cap_t = self._head_ellipsoid(_v([0.0, 0.02, -0.01]), r, cap)
         length = self.f["hair_length"]
         long_centre = np.stack([np.zeros(self.b), -0.3 - 0.3 * length, np.full(self.b, -0.2)], -1)
         long_radii = np.stack([0.69 * self.id["head_width"], 0.4 + 0.5 * length, np.full(self.b, 0.5)], -1)
@@ -133,8 +145,8 @@ class _Scene:
         def behind_face(point, centre, radii):
             return (point[..., 2] < 0.05) & (point[..., 1] < 0.5)
 
-        long_t, _, _ = self._head_ellipsoid(long_centre, long_radii, behind_face)
-        return np.minimum(cap_t, long_t), None, None
+        long_t = self._head_ellipsoid(long_centre, long_radii, behind_face)
+        return np.minimum(cap_t, long_t)
 
     def _glasses(self):
         on = self.f["glasses"] > 0.5
@@ -173,7 +185,7 @@ class _Scene:
     def shade(self) -> np.ndarray:
         hits = self._hits()
         ids = sorted(hits)
-        depth = np.stack([hits[i][0] for i in ids], axis=0)
+        depth = np.stack([hits[i] for i in ids], axis=0)
         nearest = np.argmin(depth, axis=0)
         t = np.min(depth, axis=0)
         surface = np.where(np.isfinite(t), np.array(ids)[nearest], BACKGROUND)
@@ -219,11 +231,10 @@ class _Scene:
     def _normals_head(self, p: np.ndarray, surface: np.ndarray) -> np.ndarray:
         """Ellipsoid-like normals; primitives without a closed form use the skull's, which reads fine at 64 px."""
         r = self.skull_radii[:, None, None, :]
-        nose_centre = _v([0.0, -0.1, 0.62])
-        nose_radii = _v([0.085, 0.16, 0.13]) * self.id["nose_size"][:, None, None, None]
-        n = np.where(_is(surface, NOSE)[..., None], (p - nose_centre) / nose_radii**2, p / r**2)
-        ear_centre = np.stack([np.sign(p[..., 0]) * r[..., 0] * 0.97, np.zeros_like(p[..., 0]), np.full_like(p[..., 0], -0.05)], -1)
-        n = np.where(_is(surface, EARS)[..., None], (p - ear_centre) / _v([0.07, 0.17, 0.11]) ** 2, n)
+        nose_radii = NOSE_RADII * self.id["nose_size"][:, None, None, None]
+        n = np.where(_is(surface, NOSE)[..., None], (p - NOSE_CENTRE) / nose_radii**2, p / r**2)
+        ear_centre = np.stack([np.sign(p[..., 0]) * r[..., 0] * EAR_X, np.zeros_like(p[..., 0]), np.full_like(p[..., 0], EAR_Z)], -1)
+        n = np.where(_is(surface, EARS)[..., None], (p - ear_centre) / EAR_RADII**2, n)
         n = np.where(_is(surface, GLASSES)[..., None], _v([0.0, 0.0, 1.0]), n)
         return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-9)
 
@@ -295,8 +306,8 @@ def _ray_plane(o_axis, d_axis, value):
 
 
 def _world_normals(p, surface):
-    neck = (p - _v([0.0, -0.72, -0.05])) / _v([0.24, 0.42, 0.24]) ** 2
-    torso = (p - _v([0.0, -1.42, -0.15])) / _v([0.95, 0.5, 0.5]) ** 2
+    neck = (p - NECK_CENTRE) / NECK_RADII**2
+    torso = (p - TORSO_CENTRE) / TORSO_RADII**2
     n = np.where((surface == NECK)[..., None], neck, torso)
     return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-9)
 

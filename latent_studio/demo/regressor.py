@@ -24,6 +24,7 @@ from latent_studio.core.errors import UserError
 from latent_studio.core.safetensors_header import read_metadata
 from latent_studio.demo.data import HELD_OUT_STREAM, TRAIN_STREAM, rendered_batch
 from latent_studio.demo.factors import FACTOR_NAMES, FACTORS, denormalise, normalise
+from latent_studio.engine.ddim import from_uint8
 
 CIRCULAR = ("hair_hue", "background_hue")
 
@@ -80,7 +81,7 @@ def decode_outputs(outputs: np.ndarray) -> np.ndarray:
 
 
 def to_input(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return from_uint8(torch.from_numpy(np.ascontiguousarray(images)))
 
 
 @torch.no_grad()

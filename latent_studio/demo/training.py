@@ -32,6 +32,7 @@ from latent_studio.core.cancel import CancelToken, check
 from latent_studio.core.errors import UserError
 from latent_studio.core.safetensors_header import read_metadata
 from latent_studio.demo.data import Prefetcher
+from latent_studio.engine.ddim import from_uint8
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -141,7 +142,7 @@ def train(
             check(cancel)
             started = time.perf_counter()
             step = state.step
-            clean = torch.from_numpy(batches.get(step).images).to(torch_device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            clean = from_uint8(torch.from_numpy(batches.get(step).images).to(torch_device))
             generator = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step)
             noise = torch.randn(clean.shape, generator=generator).to(torch_device)
             t = torch.randint(0, recipe.train_timesteps, (clean.shape[0],), generator=generator).to(torch_device)
