@@ -76,15 +76,25 @@ def add_directions(
     directions: Iterable[tuple[np.ndarray, float]],
     renormalize: bool = True,
 ) -> np.ndarray:
-    """``latent + sum(strength * direction)``, projected back to the noise sphere."""
+    """``latent + sum(strength * direction)``, rescaled to the input latent's own norm.
+
+    Keeping the input's norm (rather than projecting onto sqrt(d)) means that
+    all strengths at zero give back exactly the latent that came in: an
+    embedded image whose inverted latent is slightly off the typical norm
+    still shows its own reconstruction until a slider moves.
+    """
+    source = np.asarray(latent)
     out = np.asarray(latent, dtype=np.float64).copy()
     for direction, strength in directions:
         direction = np.asarray(direction)
         if direction.shape != out.shape:
             raise ValueError(f"direction of shape {direction.shape} does not fit latent of shape {out.shape}")
         out += float(strength) * direction
-    out = out.astype(np.result_type(np.asarray(latent).dtype, np.float32))
-    return project_to_typical_norm(out) if renormalize else out
+    if renormalize:
+        norm, target = float(np.linalg.norm(out)), float(np.linalg.norm(source.astype(np.float64)))
+        if norm > 0.0 and target > 0.0:
+            out *= target / norm
+    return out.astype(np.result_type(source.dtype, np.float32))
 
 
 def arithmetic(a: np.ndarray, b: np.ndarray, c: np.ndarray, renormalize: bool = True) -> np.ndarray:

@@ -50,3 +50,26 @@ def latent_stats(latent: np.ndarray) -> LatentStats:
     horizontal = np.mean(centred[..., :, 1:] * centred[..., :, :-1]) / var
     vertical = np.mean(centred[..., 1:, :] * centred[..., :-1, :]) / var
     return LatentStats(float(x.mean()), float(np.sqrt(var)), float((horizontal + vertical) / 2.0))
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (N, D), as in FID.
+
+    ``Tr sqrt(Sa Sb)`` is computed as the trace of ``sqrt(Sa^1/2 Sb Sa^1/2)``,
+    a symmetric matrix, so no general matrix square root is needed.
+    """
+    a = np.asarray(features_a, np.float64)
+    b = np.asarray(features_b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError("Fréchet distance needs two (N, D) feature sets of the same D")
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root_a = _psd_sqrt(cov_a)
+    cross = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    trace_cross = float(np.sum(np.sqrt(np.clip(cross, 0.0, None))))
+    return float(np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_cross)
+
+
+def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T

@@ -40,8 +40,10 @@ def rendered_batch(seed: int, stream: int, index: int, size: int, count: int, su
 class Prefetcher:
     """Renders the next batches in worker processes while the current one trains."""
 
-    def __init__(self, seed: int, size: int, count: int, supersample: int, workers: int, depth: int | None = None) -> None:
+    def __init__(self, seed: int, size: int, count: int, supersample: int, workers: int, depth: int | None = None,
+                 cycle: int | None = None) -> None:
         self.args = (seed, TRAIN_STREAM)
+        self.cycle = cycle  # batch indices wrap at this (a fixed pool); nothing is rendered ahead past it
         self.size, self.count, self.supersample = size, count, supersample
         self.pool = ProcessPoolExecutor(max_workers=workers) if workers > 0 else None
         self.depth = depth or max(2, 2 * workers)
@@ -51,6 +53,8 @@ class Prefetcher:
         if self.pool is None:
             return rendered_batch(*self.args, index, self.size, self.count, self.supersample)
         for ahead in range(index, index + self.depth):
+            if self.cycle is not None and ahead >= self.cycle:
+                break
             if ahead not in self.pending:
                 self.pending[ahead] = self.pool.submit(rendered_batch, *self.args, ahead, self.size, self.count, self.supersample)
         for stale in [k for k in self.pending if k < index]:

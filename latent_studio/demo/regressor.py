@@ -44,6 +44,10 @@ class FactorRegressor(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images))
 
+    def embedding(self, images: torch.Tensor) -> torch.Tensor:
+        """The 256-d hidden layer: what the Fréchet distance compares (like Inception features in FID)."""
+        return self.head[1](self.head[0](self.features(images)))
+
 
 def output_size() -> int:
     return len(FACTORS) + len(CIRCULAR)
@@ -90,6 +94,13 @@ def predict(model: FactorRegressor, images: np.ndarray, batch: int = 256) -> np.
     model.eval()
     outputs = [model(to_input(images[i : i + batch])).numpy() for i in range(0, len(images), batch)]
     return decode_outputs(np.concatenate(outputs))
+
+
+@torch.no_grad()
+def features(model: FactorRegressor, images: np.ndarray, batch: int = 256) -> np.ndarray:
+    """uint8 (B, S, S, 3) images to their (B, 256) hidden-layer features."""
+    model.eval()
+    return np.concatenate([model.embedding(to_input(images[i : i + batch])).numpy() for i in range(0, len(images), batch)])
 
 
 @dataclass(frozen=True)

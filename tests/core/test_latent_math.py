@@ -92,6 +92,15 @@ def test_add_directions_scales_each_direction():
         add_directions(x, [(np.zeros((3, 4, 4)), 1.0)])
 
 
+def test_add_directions_keeps_the_input_norm_and_is_identity_at_zero():
+    x = 0.8 * noise_latent(1, SHAPE)  # an inverted latent a little off the typical norm
+    d = noise_latent(2, SHAPE)
+    np.testing.assert_allclose(add_directions(x, [(d, 0.0)]), x, rtol=1e-6)
+    moved = add_directions(x, [(d, 0.5)])
+    assert np.linalg.norm(moved) == pytest.approx(np.linalg.norm(x), rel=1e-5)
+    assert not np.allclose(moved, x)
+
+
 def test_noise_latent_is_deterministic_and_standard_normal():
     a, b = noise_latent(7, (3, 64, 64)), noise_latent(7, (3, 64, 64))
     np.testing.assert_array_equal(a, b)

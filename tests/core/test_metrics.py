@@ -26,3 +26,18 @@ def test_smooth_latent_has_high_autocorrelation():
     y, x = np.mgrid[0:32, 0:32] / 32.0
     smooth = np.stack([np.sin(6 * x + c) + np.cos(5 * y) for c in range(3)])
     assert latent_stats(smooth).autocorr_lag1 > 0.9
+
+
+def test_frechet_distance_is_zero_for_one_set_and_the_squared_shift_for_a_moved_one():
+    from latent_studio.core.metrics import frechet_distance
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4000, 5))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    shift = np.array([3.0, 0, 0, 0, 0])
+    assert frechet_distance(a, a + shift) == pytest.approx(9.0, rel=1e-6)
+    # Doubling the spread: |m - 2m|^2 + Tr(S + 4S - 2*2S) = |m|^2 + Tr(S).
+    expected = np.sum(a.mean(axis=0) ** 2) + np.trace(np.cov(a, rowvar=False))
+    assert frechet_distance(a, 2 * a) == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError):
+        frechet_distance(a, a[:, :3])

@@ -42,6 +42,21 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_pooled_recipe_resumes_bit_identically_and_reuses_its_pool(tmp_path, monkeypatch):
+    from latent_studio.demo import data
+
+    pooled = Recipe(**{**TINY.__dict__, "pool_batches": 2})
+    rendered: list[int] = []
+    original = data.rendered_batch
+    monkeypatch.setattr(data, "rendered_batch", lambda *a, **k: rendered.append(a[2]) or original(*a, **k))
+    straight, _ = train(pooled, tmp_path / "a", workers=0)
+    assert sorted(rendered) == [0, 1]  # six steps, two batches rendered once each
+    train(pooled, tmp_path / "b", workers=0, stop_after=3)
+    resumed, _ = train(pooled, tmp_path / "b", workers=0)
+    a, b = weights(straight), weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_resume_refuses_another_recipe(tmp_path):
     train(TINY, tmp_path, workers=0, stop_after=2)
     other = Recipe(**{**TINY.__dict__, "block_out_channels": (8, 8)})

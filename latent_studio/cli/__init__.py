@@ -1,0 +1,56 @@
+"""Command line: ``latent-studio COMMAND``; each group of commands lives in its own module.
+
+User errors print one line and exit with status 2; a traceback appears only
+with --verbose. torch and the engine are imported inside the commands, so
+``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from latent_studio import __version__
+from latent_studio.cli import demo_commands, model_commands
+from latent_studio.cli.common import make_parents
+from latent_studio.core.errors import Cancelled, UserError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+EXIT_CANCELLED = 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.run(args) or 0
+    except UserError as exc:
+        _report(args, f"error: {exc}")
+        return EXIT_USER_ERROR
+    except (Cancelled, KeyboardInterrupt):
+        _report(args, "cancelled; no output was written.")
+        return EXIT_CANCELLED
+    except Exception as exc:  # a bug: say so, keep the traceback behind --verbose
+        _report(args, f"internal error: {type(exc).__name__}: {exc}. This is a bug; rerun with --verbose and report it.")
+        return EXIT_INTERNAL_ERROR
+
+
+def _report(args: argparse.Namespace, message: str) -> None:
+    if getattr(args, "verbose", False):
+        traceback.print_exc()
+    print(f"latent-studio: {message}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="latent-studio", description="Creative latent editing with diffusion models.")
+    parser.add_argument("--version", action="version", version=f"latent-studio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parents = make_parents()
+    model_commands.register(sub, parents)
+    demo_commands.register(sub, parents)
+    return parser

@@ -1,0 +1,143 @@
+"""Commands on one model: info, sample, embed, decode."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from latent_studio import __version__
+from latent_studio.cli.common import (
+    Parents,
+    check_output,
+    latent_metadata,
+    load,
+    non_negative_int,
+    numbered,
+    parse_colour,
+    print_model,
+    progress_bar,
+)
+from latent_studio.core.errors import UserError
+
+
+def register(sub, parents: Parents) -> None:
+    common, model, steps = parents.common, parents.model, parents.steps
+    info = sub.add_parser("info", parents=[common, model], help="versions, device and model details")
+    info.set_defaults(run=cmd_info)
+
+    sample = sub.add_parser("sample", parents=[common, model, steps], help="decode the noise of a seed to a PNG")
+    sample.add_argument("--seed", type=non_negative_int, required=True)
+    sample.add_argument("-o", "--output", type=Path, required=True, help="PNG to write")
+    sample.add_argument("--save-latent", type=Path, help="also write the seed's latent (.safetensors)")
+    sample.set_defaults(run=cmd_sample)
+
+    embed = sub.add_parser("embed", parents=[common, model, steps], help="find the latent of an image (prints PSNR)")
+    embed.add_argument("image", type=Path)
+    embed.add_argument("-o", "--output", type=Path, required=True, help="latent file to write (.safetensors)")
+    embed.add_argument("--fixed-point", type=non_negative_int, default=None, help="fixed-point iterations per step (default 3)")
+    embed.add_argument("--refine", type=non_negative_int, default=0, help="gradient refinement iterations (default 0)")
+    embed.add_argument("--fit", choices=["crop", "pad"], default="crop", help="centre crop or pad to the model's shape")
+    embed.add_argument("--background", default="#ffffff", help="colour under transparent pixels and padding")
+    embed.add_argument("--reconstruction", type=Path, help="also write the reconstruction (PNG)")
+    embed.set_defaults(run=cmd_embed)
+
+    decode = sub.add_parser("decode", parents=[common, model, steps], help="decode a latent file to a PNG")
+    decode.add_argument("latent", type=Path)
+    decode.add_argument("-o", "--output", type=Path, required=True, help="PNG to write (numbered if the file holds several)")
+    decode.set_defaults(run=cmd_decode)
+
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import diffusers
+    import torch
+
+    from latent_studio.core.resources import bundled_models, resources_dir
+    from latent_studio.engine.devices import choose_placement
+
+    print(f"latent-studio {__version__}")
+    print(f"python {sys.version.split()[0]}, torch {torch.__version__}, diffusers {diffusers.__version__}")
+    print(f"device: {choose_placement(args.device, args.dtype).describe()}")
+    print(f"resources: {resources_dir() or 'not found'}")
+    print(f"bundled models: {', '.join(bundled_models()) or 'none'}")
+    if args.model or bundled_models():
+        model = load(args)
+        print_model(model)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from latent_studio.core.latent_file import save_latent
+    from latent_studio.core.seeds import noise_latent
+    from latent_studio.engine.decode import DEFAULT_STEPS, decode
+    from latent_studio.media.images import save_png
+
+    check_output(args.output, ".png")
+    if args.save_latent:
+        check_output(args.save_latent, ".safetensors")
+    model = load(args)
+    steps = args.steps or DEFAULT_STEPS
+    latent = noise_latent(args.seed, model.latent_shape)
+    image = decode(model, latent, steps, progress=progress_bar("sample"))[0]
+    save_png(args.output, image)
+    if args.save_latent:
+        save_latent(args.save_latent, latent, latent_metadata(model, steps, source=f"seed {args.seed}"))
+    print(f"wrote {args.output} (seed {args.seed}, {steps} steps)")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from latent_studio.core.latent_file import save_latent
+    from latent_studio.engine.decode import DEFAULT_STEPS
+    from latent_studio.engine.inversion import DEFAULT_FIXED_POINT_ITERATIONS, embed
+    from latent_studio.media.images import load_prepared, save_png
+
+    check_output(args.output, ".safetensors")
+    if args.reconstruction:
+        check_output(args.reconstruction, ".png")
+    background = parse_colour(args.background)
+    model = load(args)
+    channels, height, width = model.latent_shape
+    if height != width:
+        raise UserError(f"Model '{model.source.spec}' makes {width}x{height} images; embedding needs a square model for now.")
+    prepared = load_prepared(args.image, height, args.fit, background)
+    steps = args.steps or DEFAULT_STEPS
+    fixed_point = DEFAULT_FIXED_POINT_ITERATIONS if args.fixed_point is None else args.fixed_point
+    result = embed(
+        model, prepared.pixels, steps, fixed_point_iterations=fixed_point, refine_iterations=args.refine,
+        progress=progress_bar("embed"),
+    )
+    metadata = latent_metadata(model, steps, source=args.image.name)
+    metadata.update(prepared.preparation.as_metadata())
+    metadata.update(psnr=f"{result.psnr:.3f}", fixed_point_iterations=str(fixed_point), refine_iterations=str(args.refine))
+    save_latent(args.output, result.latent, metadata)
+    if args.reconstruction:
+        save_png(args.reconstruction, result.reconstruction)
+    print(f"wrote {args.output}")
+    print(f"reconstruction PSNR {result.psnr:.2f} dB; latent {result.stats.describe()}; {result.seconds:.1f} s")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from latent_studio.core.latent_file import load_latent
+    from latent_studio.engine.decode import DEFAULT_STEPS, decode
+    from latent_studio.media.images import save_png
+
+    check_output(args.output, ".png")
+    latent_file = load_latent(args.latent)
+    model = load(args)
+    made_with = latent_file.metadata.get("model_hash")
+    if made_with and made_with != model.content_hash:
+        print(f"warning: {args.latent.name} was made with another model ({made_with[:12]}); the image will differ.", file=sys.stderr)
+    steps = args.steps or int(latent_file.metadata.get("steps", DEFAULT_STEPS))
+    images = decode(model, latent_file.latent, steps, progress=progress_bar("decode"))
+    outputs = numbered(args.output, len(images))
+    for path in outputs:
+        check_output(path, ".png")
+    for path, image in zip(outputs, images, strict=True):
+        save_png(path, image)
+    print(f"wrote {', '.join(str(p) for p in outputs)} ({steps} steps)")
+    return 0
+
+

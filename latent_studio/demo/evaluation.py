@@ -1,0 +1,232 @@
+"""`latent-studio evaluate-demo`: objective figures for the bundled model, read by the factor regressor.
+
+Three questions, each answered on held-out identities the model never saw:
+do samples look like renders (Fréchet distance of regressor features, beside
+the same distance between two render sets), can a render be embedded
+faithfully (PSNR of the reconstruction), and does each shipped direction move
+its own factor monotonically while leaving the others alone.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from latent_studio.core.atomic import atomic_write_bytes
+from latent_studio.core.cancel import CancelToken
+from latent_studio.core.directions import Direction
+from latent_studio.core.latent_math import add_directions
+from latent_studio.core.metrics import frechet_distance, psnr
+from latent_studio.core.seeds import noise_latent
+from latent_studio.demo.data import HELD_OUT_STREAM, rendered_batch
+from latent_studio.demo.factors import FACTOR_NAMES, FACTORS
+from latent_studio.demo.regressor import CIRCULAR, FactorRegressor, features, predict
+from latent_studio.engine.decode import decode
+from latent_studio.engine.discovery import embed_images
+from latent_studio.engine.inversion import DEFAULT_FIXED_POINT_ITERATIONS
+from latent_studio.engine.models import LoadedModel
+from latent_studio.media.images import save_png
+
+# Which factor each shipped direction claims to control.
+DIRECTION_FACTORS = {"Head turn": "yaw", "Smile": "smile", "Glasses": "glasses", "Hair hue": "hair_hue"}
+EVALUATION_SEED = 77  # held-out renders for the evaluation; the floor's second set uses EVALUATION_SEED + 1
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    samples: int = 1000
+    embeddings: int = 100
+    heads: int = 50
+    strengths: int = 9
+    steps: int = 50
+    batch: int = 32
+
+
+FULL = Sizes()
+REDUCED = Sizes(samples=12, embeddings=4, heads=3, strengths=3, steps=4, batch=8)
+
+
+@dataclass
+class DirectionTable:
+    name: str
+    factor: str
+    strengths: np.ndarray  # (K,)
+    means: np.ndarray  # (K, F) mean regressor reading over the heads at each strength
+    pearson_r: float  # strength vs the mean reading of the direction's own factor
+    span: float  # max - min of that mean reading, in the factor's units
+    monotonic: bool
+    drift_percent: dict[str, float]  # other factors: largest mean change from strength 0, % of range
+
+
+@dataclass
+class Report:
+    sizes: Sizes
+    fd_samples: float = float("nan")
+    fd_floor: float = float("nan")
+    psnr_mean: float = float("nan")
+    psnr_min: float = float("nan")
+    seconds_per_embedding: float = float("nan")
+    directions: list[DirectionTable] = field(default_factory=list)
+
+
+def held_out_renders(count: int, size: int, seed: int = EVALUATION_SEED) -> tuple[np.ndarray, np.ndarray]:
+    batch = rendered_batch(seed, HELD_OUT_STREAM, 0, size, count)
+    return batch.images, batch.factors
+
+
+def evaluate(
+    model: LoadedModel,
+    regressor: FactorRegressor,
+    directions: list[Direction],
+    sizes: Sizes = FULL,
+    *,
+    log: Log = print,
+    cancel: CancelToken | None = None,
+) -> Report:
+    report = Report(sizes)
+    size = model.latent_shape[-1]
+    shape = model.latent_shape
+
+    log(f"sampling {sizes.samples} seeds ({sizes.steps} steps)")
+    seeds = np.stack([noise_latent(seed, shape) for seed in range(sizes.samples)])
+    samples = decode(model, seeds, sizes.steps, batch_size=sizes.batch, cancel=cancel)
+    renders_a, _ = held_out_renders(sizes.samples, size)
+    renders_b, _ = held_out_renders(sizes.samples, size, EVALUATION_SEED + 1)
+    report.fd_samples = frechet_distance(features(regressor, samples), features(regressor, renders_a))
+    report.fd_floor = frechet_distance(features(regressor, renders_b), features(regressor, renders_a))
+
+    log(f"embedding {sizes.embeddings} held-out renders")
+    images, _ = held_out_renders(sizes.embeddings, size, EVALUATION_SEED + 2)
+    started = time.perf_counter()
+    latents = embed_images(model, images, sizes.steps, batch=sizes.batch,
+                           fixed_point_iterations=DEFAULT_FIXED_POINT_ITERATIONS, cancel=cancel)
+    report.seconds_per_embedding = (time.perf_counter() - started) / len(images)
+    reconstructions = decode(model, latents, sizes.steps, batch_size=sizes.batch, cancel=cancel)
+    scores = [psnr(a, b) for a, b in zip(reconstructions, images, strict=True)]
+    report.psnr_mean, report.psnr_min = float(np.mean(scores)), float(np.min(scores))
+
+    heads = latents[: sizes.heads]
+    for direction in directions:
+        factor = DIRECTION_FACTORS.get(direction.name)
+        if factor is None:
+            continue
+        log(f"pushing {len(heads)} heads along '{direction.name}'")
+        report.directions.append(direction_table(model, regressor, heads, direction, factor, sizes, cancel))
+    return report
+
+
+def direction_table(
+    model: LoadedModel,
+    regressor: FactorRegressor,
+    heads: np.ndarray,
+    direction: Direction,
+    factor: str,
+    sizes: Sizes,
+    cancel: CancelToken | None = None,
+) -> DirectionTable:
+    low, high = direction.strength_range
+    strengths = np.linspace(low, high, sizes.strengths)
+    if not np.any(strengths == 0.0):
+        strengths = np.sort(np.append(strengths, 0.0))
+    edited = np.stack([add_directions(h, [(direction.vector, s)]) for s in strengths for h in heads])
+    images = decode(model, edited, sizes.steps, batch_size=sizes.batch, cancel=cancel)
+    readings = predict(regressor, images).reshape(len(strengths), len(heads), len(FACTOR_NAMES))
+    zero = int(np.flatnonzero(strengths == 0.0)[0])
+    change = readings - readings[zero][None]
+    for name in CIRCULAR:  # hue differences wrap around the circle
+        i = FACTOR_NAMES.index(name)
+        change[..., i] = (change[..., i] + 0.5) % 1.0 - 0.5
+    mean_change = change.mean(axis=1)  # (K, F)
+    means = readings[zero].mean(axis=0)[None] + mean_change
+    own = FACTOR_NAMES.index(factor)
+    own_curve = means[:, own]
+    steps = np.diff(own_curve)
+    drift = {
+        f.name: float(np.max(np.abs(mean_change[:, i])) / f.span * 100.0)
+        for i, f in enumerate(FACTORS)
+        if f.name != factor
+    }
+    return DirectionTable(
+        name=direction.name,
+        factor=factor,
+        strengths=strengths,
+        means=means,
+        pearson_r=float(np.corrcoef(strengths, own_curve)[0, 1]) if np.ptp(own_curve) > 0 else 0.0,
+        span=float(np.ptp(own_curve)),
+        monotonic=bool(np.all(steps > 0) or np.all(steps < 0)),
+        drift_percent=drift,
+    )
+
+
+def format_report(report: Report, hardware: str = "") -> str:
+    s = report.sizes
+    where = f" on {hardware}" if hardware else ""
+    lines = [
+        f"Samples ({s.samples}, {s.steps} DDIM steps): Fréchet distance of regressor features to held-out renders "
+        f"{report.fd_samples:.2f}; floor (two independent render sets) {report.fd_floor:.2f}",
+        f"Embedding ({s.embeddings} held-out renders, {s.steps} steps, {DEFAULT_FIXED_POINT_ITERATIONS} fixed-point "
+        f"iterations): mean PSNR {report.psnr_mean:.2f} dB (min {report.psnr_min:.2f}); "
+        f"{report.seconds_per_embedding:.2f} s per image in batches of {s.batch}{where}",
+    ]
+    for table in report.directions:
+        unit = next(f for f in FACTORS if f.name == table.factor)
+        worst = max(table.drift_percent.items(), key=lambda kv: kv[1])
+        lines.append(
+            f"Direction '{table.name}' on {s.heads} embedded held-out heads: {table.factor} |r| = {abs(table.pearson_r):.3f}, "
+            f"span {table.span:.2f} (range {unit.low:g}..{unit.high:g}), monotonic {'yes' if table.monotonic else 'no'}; "
+            f"largest drift of another factor {worst[1]:.1f}% ({worst[0]})"
+        )
+        lines.append("  strength " + " ".join(f"{v:>8.2f}" for v in table.strengths))
+        lines.append(f"  {table.factor:<8} " + " ".join(f"{v:>8.2f}" for v in table.means[:, FACTOR_NAMES.index(table.factor)]))
+        lines.append("  drift % " + ", ".join(f"{k} {v:.1f}" for k, v in table.drift_percent.items()))
+    return "\n".join(lines)
+
+
+def write_figures(model: LoadedModel, directions: list[Direction], folder: Path, steps: int = 50) -> list[Path]:
+    """samples.png (a grid of seeds 0-31) and head_turn.png (a held-out render, its embedding turned over the range)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    seeds = np.stack([noise_latent(seed, model.latent_shape) for seed in range(32)])
+    samples = decode(model, seeds, steps)
+    paths = [folder / "demo_samples.png", folder / "demo_head_turn.png"]
+    save_png(paths[0], _upscale(_grid(samples, columns=8), 2))
+    turn = next((d for d in directions if DIRECTION_FACTORS.get(d.name) == "yaw"), None)
+    if turn is None:
+        return paths[:1]
+    images, _ = held_out_renders(4, model.latent_shape[-1], EVALUATION_SEED + 3)
+    latents = embed_images(model, images, steps)
+    strengths = np.linspace(*turn.strength_range, 9)
+    rows = []
+    for image, latent in zip(images, latents, strict=True):
+        edited = np.stack([add_directions(latent, [(turn.vector, s)]) for s in strengths])
+        rows.append(np.concatenate([image, np.full_like(image[:, :4], 255), *decode(model, edited, steps)], axis=1))
+    save_png(paths[1], _upscale(np.concatenate(rows, axis=0), 2))
+    return paths
+
+
+def _grid(images: np.ndarray, columns: int) -> np.ndarray:
+    rows = [np.concatenate(list(images[i : i + columns]), axis=1) for i in range(0, len(images), columns)]
+    return np.concatenate(rows, axis=0)
+
+
+def _upscale(image: np.ndarray, factor: int) -> np.ndarray:
+    return image.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+CARD_HEADING = "## Evaluation (written by `latent-studio evaluate-demo`)"
+
+
+def update_model_card(folder: Path, report_text: str) -> Path:
+    """Replace (or add) the evaluation section of the model card."""
+    card = Path(folder) / "README.md"
+    text = card.read_text(encoding="utf-8") if card.is_file() else ""
+    if CARD_HEADING in text:
+        text = text[: text.index(CARD_HEADING)].rstrip() + "\n"
+    section = f"\n{CARD_HEADING}\n\n```text\n{report_text}\n```\n"
+    atomic_write_bytes(card, (text + section).encode("utf-8"))
+    return card
