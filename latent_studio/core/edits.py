@@ -1,0 +1,288 @@
+"""Every change to a project, as an undo command that holds ids and values, never objects.
+
+Keyframes are addressed by (track id, time): times are unique on a track.
+The anchor track's id is ``ANCHOR_TRACK``; a strength track's id is its
+direction's id.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError
+from latent_studio.core.project import ANCHOR_TRACK, Asset, DirectionEntry, Project, ProjectError, Settings
+
+
+def track_keyframes(project: Project, track_id: str) -> tuple[Keyframe, ...]:
+    return project.anchors if track_id == ANCHOR_TRACK else project.track(track_id).keyframes
+
+
+def set_track_keyframes(project: Project, track_id: str, keyframes: tuple[Keyframe, ...]) -> None:
+    if track_id == ANCHOR_TRACK:
+        project.anchors = keyframes
+    else:
+        project.track(track_id).keyframes = keyframes
+
+
+def find_keyframe(keyframes: tuple[Keyframe, ...], time: float) -> int:
+    for i, key in enumerate(keyframes):
+        if key.time == time:
+            return i
+    raise KeyframeError(f"no keyframe at {time:g} s")
+
+
+def _insert(keyframes: tuple[Keyframe, ...], key: Keyframe) -> tuple[Keyframe, ...]:
+    times = [k.time for k in keyframes]
+    if key.time in times:
+        raise KeyframeError(f"there is already a keyframe at {key.time:g} s")
+    i = bisect.bisect_left(times, key.time)
+    return keyframes[:i] + (key,) + keyframes[i:]
+
+
+def _check_time(project: Project, time: float) -> None:
+    if not 0.0 <= time <= project.settings.duration:
+        raise KeyframeError(f"{time:g} s is outside the timeline (0 to {project.settings.duration:g} s)")
+
+
+@dataclass
+class AddKeyframe:
+    track: str
+    keyframe: Keyframe
+    label: str = "Add keyframe"
+    gesture: str | None = None  # never merges
+
+    def apply(self, project: Project) -> None:
+        _check_time(project, self.keyframe.time)
+        if self.track == ANCHOR_TRACK:
+            project.asset(str(self.keyframe.value))
+        set_track_keyframes(project, self.track, _insert(track_keyframes(project, self.track), self.keyframe))
+
+    def revert(self, project: Project) -> None:
+        keys = track_keyframes(project, self.track)
+        i = find_keyframe(keys, self.keyframe.time)
+        set_track_keyframes(project, self.track, keys[:i] + keys[i + 1 :])
+
+    def merge(self, later) -> bool:
+        return False
+
+
+@dataclass
+class RemoveKeyframe:
+    track: str
+    time: float
+    label: str = "Delete keyframe"
+    gesture: str | None = None
+    removed: Keyframe | None = None
+
+    def apply(self, project: Project) -> None:
+        keys = track_keyframes(project, self.track)
+        i = find_keyframe(keys, self.time)
+        self.removed = keys[i]
+        set_track_keyframes(project, self.track, keys[:i] + keys[i + 1 :])
+
+    def revert(self, project: Project) -> None:
+        assert self.removed is not None
+        set_track_keyframes(project, self.track, _insert(track_keyframes(project, self.track), self.removed))
+
+    def merge(self, later) -> bool:
+        return False
+
+
+@dataclass
+class ChangeKeyframe:
+    """Move a keyframe in time and/or change its value, interpolation or handles; drags merge."""
+
+    track: str
+    time: float
+    changes: dict[str, Any]  # Keyframe fields: time, value, interpolation, in_handle, out_handle
+    label: str = "Edit keyframe"
+    gesture: str | None = None
+    before: Keyframe | None = None
+    after: Keyframe | None = None
+
+    def apply(self, project: Project) -> None:
+        keys = track_keyframes(project, self.track)
+        i = find_keyframe(keys, self.time)
+        self.before = self.before or keys[i]
+        changes = dict(self.changes)
+        if "interpolation" in changes:
+            changes["interpolation"] = Interpolation(changes["interpolation"])
+        for name in ("in_handle", "out_handle"):
+            if isinstance(changes.get(name), (tuple, list)):
+                changes[name] = Handle(*changes[name])
+        self.after = replace(keys[i], **changes)
+        _check_time(project, self.after.time)
+        if self.track == ANCHOR_TRACK:
+            project.asset(str(self.after.value))
+        rest = keys[:i] + keys[i + 1 :]
+        set_track_keyframes(project, self.track, _insert(rest, self.after))
+
+    def revert(self, project: Project) -> None:
+        assert self.before is not None and self.after is not None
+        keys = track_keyframes(project, self.track)
+        i = find_keyframe(keys, self.after.time)
+        set_track_keyframes(project, self.track, _insert(keys[:i] + keys[i + 1 :], self.before))
+
+    def merge(self, later) -> bool:
+        if not isinstance(later, ChangeKeyframe) or later.track != self.track or self.after is None:
+            return False
+        if later.before is None or later.before.time != self.after.time:
+            return False
+        self.after = later.after
+        self.changes = {**self.changes, **later.changes}
+        return True
+
+
+@dataclass
+class SetBaseStrength:
+    """A direction's strength where its track has no keyframes (a slider drag merges into one step)."""
+
+    direction: str
+    value: float
+    label: str = "Set strength"
+    gesture: str | None = None
+    previous: float | None = None
+
+    def apply(self, project: Project) -> None:
+        track = project.track(self.direction)
+        if self.previous is None:
+            self.previous = track.base
+        track.base = float(self.value)
+
+    def revert(self, project: Project) -> None:
+        project.track(self.direction).base = float(self.previous or 0.0)
+
+    def merge(self, later) -> bool:
+        if isinstance(later, SetBaseStrength) and later.direction == self.direction:
+            self.value = later.value
+            return True
+        return False
+
+
+@dataclass
+class AddAsset:
+    asset: Asset
+    label: str = "Add asset"
+    gesture: str | None = None
+
+    def apply(self, project: Project) -> None:
+        if self.asset.id in project.assets:
+            raise ProjectError(f"Asset id {self.asset.id} is already in use.")
+        project.assets[self.asset.id] = self.asset
+
+    def revert(self, project: Project) -> None:
+        del project.assets[self.asset.id]
+
+    def merge(self, later) -> bool:
+        return False
+
+
+@dataclass
+class RemoveAsset:
+    """Remove an asset and every anchor keyframe that names it (undo brings both back)."""
+
+    asset_id: str
+    label: str = "Remove asset"
+    gesture: str | None = None
+    removed: Asset | None = None
+    anchors_before: tuple[Keyframe, ...] = ()
+
+    def apply(self, project: Project) -> None:
+        self.removed = project.asset(self.asset_id)
+        self.anchors_before = project.anchors
+        project.anchors = tuple(k for k in project.anchors if k.value != self.asset_id)
+        del project.assets[self.asset_id]
+
+    def revert(self, project: Project) -> None:
+        assert self.removed is not None
+        project.assets[self.asset_id] = self.removed
+        project.anchors = self.anchors_before
+
+    def merge(self, later) -> bool:
+        return False
+
+
+@dataclass
+class RenameAsset:
+    asset_id: str
+    name: str
+    label: str = "Rename asset"
+    gesture: str | None = None
+    previous: str = ""
+
+    def apply(self, project: Project) -> None:
+        asset = project.asset(self.asset_id)
+        self.previous = self.previous or asset.name
+        asset.name = self.name
+
+    def revert(self, project: Project) -> None:
+        project.asset(self.asset_id).name = self.previous
+
+    def merge(self, later) -> bool:
+        return False
+
+
+@dataclass
+class AddDirection:
+    direction: DirectionEntry
+    label: str = "Add direction"
+    gesture: str | None = None
+
+    def apply(self, project: Project) -> None:
+        if self.direction.id in project.directions:
+            raise ProjectError(f"Direction id {self.direction.id} is already in use.")
+        project.directions[self.direction.id] = self.direction
+
+    def revert(self, project: Project) -> None:
+        del project.directions[self.direction.id]
+        project.strengths.pop(self.direction.id, None)
+
+    def merge(self, later) -> bool:
+        return False
+
+
+@dataclass
+class RemoveDirection:
+    direction_id: str
+    label: str = "Remove direction"
+    gesture: str | None = None
+    removed: DirectionEntry | None = None
+    track: Any = None
+
+    def apply(self, project: Project) -> None:
+        self.removed = project.direction(self.direction_id)
+        self.track = project.strengths.pop(self.direction_id, None)
+        del project.directions[self.direction_id]
+
+    def revert(self, project: Project) -> None:
+        assert self.removed is not None
+        project.directions[self.direction_id] = self.removed
+        if self.track is not None:
+            project.strengths[self.direction_id] = self.track
+
+    def merge(self, later) -> bool:
+        return False
+
+
+@dataclass
+class ChangeSettings:
+    changes: dict[str, Any]
+    label: str = "Change settings"
+    gesture: str | None = None
+    previous: Settings | None = field(default=None)
+
+    def apply(self, project: Project) -> None:
+        self.previous = self.previous or project.settings
+        project.settings = replace(project.settings, **self.changes)
+
+    def revert(self, project: Project) -> None:
+        assert self.previous is not None
+        project.settings = self.previous
+
+    def merge(self, later) -> bool:
+        if isinstance(later, ChangeSettings):
+            self.changes = {**self.changes, **later.changes}
+            return True
+        return False

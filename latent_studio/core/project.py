@@ -1,0 +1,179 @@
+"""The project document: model, assets, directions, tracks and settings (pure Python + numpy).
+
+The document is plain data. Every change goes through an undo command
+(``core.edits``); views and renderers read it and evaluate frames from it.
+``evaluate(project, t)`` is a pure function of absolute time that returns a
+frozen, hashable ``FrameSpec``; ``frame_latent`` turns a spec into the noise
+latent the engine decodes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from latent_studio.core.errors import UserError
+from latent_studio.core.keyframes import AnchorBlend, Keyframe, evaluate_anchor, evaluate_number
+from latent_studio.core.latent_math import add_directions, slerp
+
+FRAME_RATES: dict[str, Fraction] = {
+    "23.976": Fraction(24000, 1001),
+    "24": Fraction(24),
+    "25": Fraction(25),
+    "30": Fraction(30),
+    "50": Fraction(50),
+    "60": Fraction(60),
+}
+UPSCALE_FILTERS = ("lanczos", "nearest")
+ANCHOR_TRACK = "anchor"
+ASSET_KINDS = ("image", "seed", "latent")
+
+
+class ProjectError(UserError):
+    """The project is inconsistent (a missing asset, a bad setting, ...)."""
+
+
+def new_id() -> str:
+    return secrets.token_hex(6)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    spec: str  # bundled name, folder or Hugging Face id
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    fps: str = "24"
+    duration: float = 4.0  # seconds
+    width: int = 256
+    height: int = 256
+    upscale: str = "lanczos"
+    preview_steps: int = 10
+    final_steps: int = 50
+
+    def __post_init__(self) -> None:
+        if self.fps not in FRAME_RATES:
+            raise ProjectError(f"Frame rate {self.fps} is not supported; choose one of {', '.join(FRAME_RATES)}.")
+        if not (self.duration > 0 and np.isfinite(self.duration)):
+            raise ProjectError(f"The length must be a positive number of seconds, not {self.duration}.")
+        if not (16 <= self.width <= 8192 and 16 <= self.height <= 8192):
+            raise ProjectError(f"Output size {self.width}x{self.height} is outside 16..8192 pixels.")
+        if self.width % 2 or self.height % 2:
+            raise ProjectError(f"Output size {self.width}x{self.height} must be even (video encoders need it).")
+        if self.upscale not in UPSCALE_FILTERS:
+            raise ProjectError(f"Upscale filter '{self.upscale}' is unknown; choose {' or '.join(UPSCALE_FILTERS)}.")
+        for name in ("preview_steps", "final_steps"):
+            if not 1 <= getattr(self, name) <= 1000:
+                raise ProjectError(f"{name.replace('_', ' ')} must be between 1 and 1000.")
+
+    @property
+    def rate(self) -> Fraction:
+        return FRAME_RATES[self.fps]
+
+    @property
+    def frame_count(self) -> int:
+        return max(1, round(Fraction(self.duration).limit_denominator(10**6) * self.rate))
+
+    def frame_time(self, index: int) -> float:
+        return float(index / self.rate)
+
+
+@dataclass(eq=False)
+class Asset:
+    """A latent the project can use as an anchor: an embedded image, a seed, or a made latent."""
+
+    id: str
+    kind: str  # "image", "seed" or "latent"
+    name: str
+    latent: np.ndarray  # float32 (C, H, W)
+    source: str = ""  # file name, "seed 42", "a - b + c", ...
+    psnr: float | None = None  # reconstruction PSNR of an embedded image
+    seed: int | None = None
+    thumbnail: bytes | None = None  # PNG
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class DirectionEntry:
+    id: str
+    name: str
+    vector: np.ndarray  # float32 (C, H, W) per unit of strength
+    method: str
+    strength_range: tuple[float, float]
+    model_hash: str
+    unit: str = ""
+    origin: str = "model"  # "model" (shipped with the model) or "user"
+
+
+@dataclass
+class StrengthTrack:
+    """A direction's strength over time: ``base`` when there are no keyframes."""
+
+    keyframes: tuple[Keyframe, ...] = ()
+    base: float = 0.0
+
+    def value_at(self, t: float) -> float:
+        return evaluate_number(self.keyframes, t) if self.keyframes else self.base
+
+
+@dataclass
+class Project:
+    model: ModelRef
+    settings: Settings = field(default_factory=Settings)
+    assets: dict[str, Asset] = field(default_factory=dict)
+    directions: dict[str, DirectionEntry] = field(default_factory=dict)
+    anchors: tuple[Keyframe, ...] = ()  # values are asset ids
+    strengths: dict[str, StrengthTrack] = field(default_factory=dict)  # direction id -> track
+
+    def asset(self, asset_id: str) -> Asset:
+        try:
+            return self.assets[asset_id]
+        except KeyError:
+            raise ProjectError(f"The project refers to asset {asset_id}, which it does not contain.") from None
+
+    def direction(self, direction_id: str) -> DirectionEntry:
+        try:
+            return self.directions[direction_id]
+        except KeyError:
+            raise ProjectError(f"The project refers to direction {direction_id}, which it does not contain.") from None
+
+    def track(self, track_id: str) -> StrengthTrack:
+        if track_id not in self.strengths:
+            self.direction(track_id)
+            self.strengths[track_id] = StrengthTrack()
+        return self.strengths[track_id]
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """Everything that decides one frame's latent; hashable, so it keys the frame cache."""
+
+    anchor: AnchorBlend
+    strengths: tuple[tuple[str, float], ...]  # (direction id, strength), non-zero only, sorted by id
+
+
+def evaluate(project: Project, t: float) -> FrameSpec:
+    """The frame at absolute time t (seconds): a pure function of the document."""
+    if not project.anchors:
+        raise ProjectError("The timeline has no anchor: place a face (an asset) on it first.")
+    blend = evaluate_anchor(project.anchors, t)
+    strengths = []
+    for direction_id in sorted(project.strengths):
+        value = project.strengths[direction_id].value_at(t)
+        if value != 0.0:
+            strengths.append((direction_id, value))
+    return FrameSpec(blend, tuple(strengths))
+
+
+def frame_latent(project: Project, spec: FrameSpec) -> np.ndarray:
+    """Slerp between the anchors, then add the directions, keeping the slerped latent's norm."""
+    a = project.asset(spec.anchor.a).latent
+    latent = a if spec.anchor.b is None else slerp(a, project.asset(spec.anchor.b).latent, spec.anchor.weight)
+    if spec.strengths:
+        latent = add_directions(latent, [(project.direction(d).vector, s) for d, s in spec.strengths])
+    return np.asarray(latent, np.float32)

@@ -1,0 +1,355 @@
+"""The ``.lsproj`` file: one zip holding manifest.json, latents.safetensors and thumbnails/*.png.
+
+Loading never executes code (JSON and safetensors only), reads only the
+members it knows, refuses member names that escape the archive, and checks
+every field's type, so a broken file gets one sentence that says what is
+wrong. Saving is atomic: the archive is written beside the target, synced and
+renamed over it, so a crash mid-save leaves the previous file intact. The
+manifest is written with sorted keys and the zip with fixed timestamps, so
+saving the same project twice gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import posixpath
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
+
+from latent_studio import __version__
+from latent_studio.core.atomic import atomic_write_bytes
+from latent_studio.core.errors import UserError
+from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError, check_order
+from latent_studio.core.project import (
+    ASSET_KINDS,
+    Asset,
+    DirectionEntry,
+    ModelRef,
+    Project,
+    ProjectError,
+    Settings,
+    StrengthTrack,
+)
+
+FORMAT = "latent-studio.project"
+SCHEMA_VERSION = 1
+SUFFIX = ".lsproj"
+MANIFEST = "manifest.json"
+LATENTS = "latents.safetensors"
+MAX_MEMBER_BYTES = 1 << 30  # nothing in a project is near 1 GiB; a bigger member is a zip bomb or damage
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+# schema_version -> function upgrading a manifest of that version to the next one.
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+
+
+class ProjectFileError(UserError):
+    """A project file that cannot be read as a Latent Studio project."""
+
+
+# ---------------------------------------------------------------- save
+
+
+def project_bytes(project: Project) -> bytes:
+    """The whole .lsproj archive for ``project``, deterministic for equal projects."""
+    tensors: dict[str, np.ndarray] = {}
+    for asset in project.assets.values():
+        tensors[f"asset/{asset.id}"] = np.ascontiguousarray(asset.latent, np.float32)
+    for direction in project.directions.values():
+        tensors[f"direction/{direction.id}"] = np.ascontiguousarray(direction.vector, np.float32)
+    for key, value in tensors.items():
+        if not np.all(np.isfinite(value)):
+            raise ProjectError(f"{key.replace('/', ' ')} contains NaN or infinity; the project was not saved.")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        _write_member(archive, MANIFEST, (json.dumps(manifest(project), indent=2, sort_keys=True) + "\n").encode())
+        _write_member(archive, LATENTS, st_save(tensors) if tensors else st_save({}), zipfile.ZIP_STORED)
+        for asset in sorted(project.assets.values(), key=lambda a: a.id):
+            if asset.thumbnail:
+                _write_member(archive, f"thumbnails/{asset.id}.png", asset.thumbnail, zipfile.ZIP_STORED)
+    return buffer.getvalue()
+
+
+def save_project(project: Project, path: Path) -> None:
+    """Write atomically (temp file, fsync, rename): the previous file survives any failure."""
+    atomic_write_bytes(Path(path), project_bytes(project))
+
+
+def _write_member(archive: zipfile.ZipFile, name: str, data: bytes, compression: int = zipfile.ZIP_DEFLATED) -> None:
+    info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+    info.compress_type = compression
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data)
+
+
+def manifest(project: Project) -> dict[str, Any]:
+    s = project.settings
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "app_version": __version__,
+        "model": {"spec": project.model.spec, "content_hash": project.model.content_hash},
+        "settings": {
+            "fps": s.fps, "duration": s.duration, "width": s.width, "height": s.height, "upscale": s.upscale,
+            "preview_steps": s.preview_steps, "final_steps": s.final_steps,
+        },
+        "assets": [
+            {
+                "id": a.id, "kind": a.kind, "name": a.name, "source": a.source, "psnr": a.psnr, "seed": a.seed,
+                "shape": list(np.shape(a.latent)), "thumbnail": f"thumbnails/{a.id}.png" if a.thumbnail else None,
+                "metadata": dict(a.metadata),
+            }
+            for a in sorted(project.assets.values(), key=lambda a: a.id)
+        ],
+        "directions": [
+            {
+                "id": d.id, "name": d.name, "method": d.method, "strength_range": list(d.strength_range),
+                "model_hash": d.model_hash, "unit": d.unit, "origin": d.origin, "shape": list(np.shape(d.vector)),
+            }
+            for d in project.directions.values()  # insertion order is the order of the sliders
+        ],
+        "tracks": {
+            "anchor": [_keyframe_json(k) for k in project.anchors],
+            "strengths": {
+                d: {"base": t.base, "keyframes": [_keyframe_json(k) for k in t.keyframes]}
+                for d, t in sorted(project.strengths.items())
+            },
+        },
+    }
+
+
+def _keyframe_json(key: Keyframe) -> dict[str, Any]:
+    out: dict[str, Any] = {"time": key.time, "value": key.value, "interpolation": key.interpolation.value}
+    if key.in_handle is not None:
+        out["in_handle"] = [key.in_handle.dt, key.in_handle.dv]
+    if key.out_handle is not None:
+        out["out_handle"] = [key.out_handle.dt, key.out_handle.dv]
+    return out
+
+
+# ---------------------------------------------------------------- load
+
+
+def load_project(path: Path) -> Project:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ProjectFileError(f"Project {path} does not exist.") from None
+    except OSError as exc:
+        raise ProjectFileError(f"Project {path} cannot be read: {exc.strerror or exc}.") from None
+    try:
+        return project_from_bytes(data)
+    except ProjectFileError as exc:
+        raise ProjectFileError(f"{path.name}: {exc}") from None
+
+
+def project_from_bytes(data: bytes) -> Project:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise ProjectFileError("not a Latent Studio project (not a zip archive, or truncated).") from None
+    with archive:
+        members = {info.filename: info for info in archive.infolist()}
+        for name in members:
+            _check_member_name(name)
+        if MANIFEST not in members:
+            raise ProjectFileError("the archive has no manifest.json; it is not a Latent Studio project.")
+        try:
+            raw = json.loads(_read(archive, members, MANIFEST).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ProjectFileError(f"manifest.json is not valid JSON ({exc}).") from None
+        data_manifest = migrate(raw)
+        try:
+            tensors = st_load(_read(archive, members, LATENTS))
+        except (SafetensorError, ProjectFileError) as exc:
+            raise ProjectFileError(f"the latents are unreadable ({exc}).") from None
+        thumbnails = {
+            name: _read(archive, members, name) for name in members if name.startswith("thumbnails/") and name.endswith(".png")
+        }
+    try:
+        return _build(data_manifest, tensors, thumbnails)
+    except (ProjectError, KeyframeError) as exc:
+        raise ProjectFileError(str(exc)) from None
+
+
+def _check_member_name(name: str) -> None:
+    normal = posixpath.normpath(name)
+    if name.startswith(("/", "\\")) or "\\" in name or normal.startswith("..") or ":" in name or normal != name.rstrip("/"):
+        raise ProjectFileError(f"the archive holds a path that escapes it ({name!r}); it was not opened.")
+
+
+def _read(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], name: str) -> bytes:
+    info = members.get(name)
+    if info is None:
+        raise ProjectFileError(f"{name} is missing from the archive.")
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise ProjectFileError(f"{name} claims {info.file_size} bytes, more than a project can hold.")
+    try:
+        return archive.read(info)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ProjectFileError(f"{name} is damaged ({exc}).") from None
+
+
+def migrate(raw: Any) -> dict:
+    """Bring a manifest of any older schema up to ``SCHEMA_VERSION``; refuse newer ones."""
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise ProjectFileError("the manifest is not a Latent Studio project manifest.")
+    version = raw.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ProjectFileError(f"the manifest has no valid schema_version ({version!r}).")
+    if version > SCHEMA_VERSION:
+        raise ProjectFileError(
+            f"it was saved by a newer Latent Studio (project schema {version}; this version, {__version__}, "
+            f"reads up to {SCHEMA_VERSION}). Update Latent Studio to open it."
+        )
+    while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise ProjectFileError(f"no upgrade from project schema {version} is known.")
+        raw = MIGRATIONS[version](dict(raw))
+        version += 1
+        raw["schema_version"] = version
+    return raw
+
+
+class _Fields:
+    """Typed access to one JSON object, with messages that name the field's path."""
+
+    def __init__(self, data: Any, where: str) -> None:
+        if not isinstance(data, dict):
+            raise ProjectFileError(f"{where} should be an object, not {type(data).__name__}.")
+        self.data, self.where = data, where
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., nullable: bool = False) -> Any:
+        if key not in self.data:
+            if default is ...:
+                raise ProjectFileError(f"{self.where}.{key} is missing.")
+            return default
+        value = self.data[key]
+        if value is None and nullable:
+            return None
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise ProjectFileError(f"{self.where}.{key} should be {names}, not {value!r}.")
+        return value
+
+
+def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, bytes]) -> Project:
+    top = _Fields(raw, "manifest")
+    model = _Fields(top.get("model", dict), "model")
+    settings_raw = _Fields(top.get("settings", dict), "settings")
+    settings = Settings(
+        fps=settings_raw.get("fps", str), duration=settings_raw.get("duration", float),
+        width=settings_raw.get("width", int), height=settings_raw.get("height", int),
+        upscale=settings_raw.get("upscale", str), preview_steps=settings_raw.get("preview_steps", int),
+        final_steps=settings_raw.get("final_steps", int),
+    )
+    project = Project(ModelRef(model.get("spec", str), model.get("content_hash", str)), settings)
+    for i, entry in enumerate(top.get("assets", list)):
+        f = _Fields(entry, f"assets[{i}]")
+        asset_id = f.get("id", str)
+        kind = f.get("kind", str)
+        if kind not in ASSET_KINDS:
+            raise ProjectFileError(f"assets[{i}].kind should be one of {', '.join(ASSET_KINDS)}, not {kind!r}.")
+        thumbnail_name = f.get("thumbnail", str, None, nullable=True)
+        if thumbnail_name is not None:
+            _check_member_name(thumbnail_name)
+            if thumbnail_name not in thumbnails:
+                raise ProjectFileError(f"assets[{i}] names thumbnail {thumbnail_name}, which is not in the archive.")
+        metadata = f.get("metadata", dict, {})
+        project.assets[asset_id] = Asset(
+            id=asset_id, kind=kind, name=f.get("name", str),
+            latent=_tensor(tensors, f"asset/{asset_id}", f.get("shape", list), f"assets[{i}]"),
+            source=f.get("source", str, ""), psnr=f.get("psnr", float, None, nullable=True),
+            seed=f.get("seed", int, None, nullable=True),
+            thumbnail=thumbnails.get(thumbnail_name) if thumbnail_name else None,
+            metadata={str(k): str(v) for k, v in metadata.items()},
+        )
+    for i, entry in enumerate(top.get("directions", list)):
+        f = _Fields(entry, f"directions[{i}]")
+        direction_id = f.get("id", str)
+        low, high = _pair(f.get("strength_range", list), f"directions[{i}].strength_range")
+        project.directions[direction_id] = DirectionEntry(
+            id=direction_id, name=f.get("name", str),
+            vector=_tensor(tensors, f"direction/{direction_id}", f.get("shape", list), f"directions[{i}]"),
+            method=f.get("method", str), strength_range=(low, high), model_hash=f.get("model_hash", str),
+            unit=f.get("unit", str, ""), origin=f.get("origin", str, "model"),
+        )
+    tracks = _Fields(top.get("tracks", dict), "tracks")
+    project.anchors = _keyframes(tracks.get("anchor", list), "tracks.anchor", str)
+    for key in project.anchors:
+        if key.value not in project.assets:
+            raise ProjectFileError(f"an anchor at {key.time:g} s names asset {key.value}, which the project does not contain.")
+    for direction_id, entry in tracks.get("strengths", dict).items():
+        where = f"tracks.strengths.{direction_id}"
+        if direction_id not in project.directions:
+            raise ProjectFileError(f"{where} belongs to a direction the project does not contain.")
+        f = _Fields(entry, where)
+        project.strengths[direction_id] = StrengthTrack(_keyframes(f.get("keyframes", list), where, float), f.get("base", float, 0.0))
+    _check_shapes(project)
+    return project
+
+
+def _tensor(tensors: dict[str, np.ndarray], key: str, shape: list, where: str) -> np.ndarray:
+    if key not in tensors:
+        raise ProjectFileError(f"{where}: its latent ({key}) is missing from latents.safetensors.")
+    array = tensors[key]
+    if list(array.shape) != shape:
+        raise ProjectFileError(f"{where}: its latent has shape {list(array.shape)}, but the manifest says {shape}.")
+    if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
+        raise ProjectFileError(f"{where}: its latent contains NaN or infinite values.")
+    return array.astype(np.float32)
+
+
+def _pair(value: list, where: str) -> tuple[float, float]:
+    if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise ProjectFileError(f"{where} should be two numbers, not {value!r}.")
+    low, high = float(value[0]), float(value[1])
+    if not low < high:
+        raise ProjectFileError(f"{where} should go from low to high, not {value!r}.")
+    return low, high
+
+
+def _keyframes(entries: list, where: str, value_type: type) -> tuple[Keyframe, ...]:
+    keys = []
+    for i, entry in enumerate(entries):
+        f = _Fields(entry, f"{where}[{i}]")
+        interpolation = f.get("interpolation", str)
+        try:
+            mode = Interpolation(interpolation)
+        except ValueError:
+            raise ProjectFileError(f"{where}[{i}].interpolation {interpolation!r} is unknown.") from None
+        handles = [f.get(name, list, None, nullable=True) for name in ("in_handle", "out_handle")]
+        keys.append(Keyframe(
+            time=f.get("time", float), value=f.get("value", value_type), interpolation=mode,
+            in_handle=Handle(*_pair_any(handles[0], f"{where}[{i}].in_handle")) if handles[0] is not None else None,
+            out_handle=Handle(*_pair_any(handles[1], f"{where}[{i}].out_handle")) if handles[1] is not None else None,
+        ))
+    keyframes = tuple(keys)
+    try:
+        check_order(keyframes)
+    except KeyframeError as exc:
+        raise ProjectFileError(f"{where}: {exc}.") from None
+    return keyframes
+
+
+def _pair_any(value: list, where: str) -> tuple[float, float]:
+    if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise ProjectFileError(f"{where} should be two numbers, not {value!r}.")
+    return float(value[0]), float(value[1])
+
+
+def _check_shapes(project: Project) -> None:
+    shapes = {tuple(a.latent.shape) for a in project.assets.values()} | {tuple(d.vector.shape) for d in project.directions.values()}
+    if len(shapes) > 1:
+        raise ProjectFileError(f"its latents have different shapes {sorted(shapes)}; they cannot belong to one model.")
