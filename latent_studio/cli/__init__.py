@@ -12,7 +12,7 @@ import sys
 import traceback
 
 from latent_studio import __version__
-from latent_studio.cli import demo_commands, model_commands
+from latent_studio.cli import demo_commands, model_commands, project_commands
 from latent_studio.cli.common import make_parents
 from latent_studio.core.errors import Cancelled, UserError
 
@@ -52,5 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parents = make_parents()
     model_commands.register(sub, parents)
+    project_commands.register(sub, parents)
     demo_commands.register(sub, parents)
     return parser

@@ -20,7 +20,9 @@ def _read_umask() -> int:
     return mask
 
 
-_NEW_FILE_MODE = 0o666 & ~_read_umask()
+UMASK = _read_umask()
+NEW_FILE_MODE = 0o666 & ~UMASK
+NEW_FOLDER_MODE = 0o777 & ~UMASK
 
 
 def check_writable_destination(path: Path) -> Path:
@@ -51,7 +53,7 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp makes the file private (0600); give it the mode the old file had, or a normal new file's.
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else _NEW_FILE_MODE)
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else NEW_FILE_MODE)
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -72,7 +72,7 @@ def ease(interpolation: Interpolation, u: float) -> float:
 
 
 def check_order(keyframes: tuple[Keyframe, ...]) -> None:
-    for earlier, later in zip(keyframes, keyframes[1:]):
+    for earlier, later in zip(keyframes, keyframes[1:], strict=False):
         if later.time == earlier.time:
             raise KeyframeError(f"two keyframes at the same time ({later.time:g} s)")
         if later.time < earlier.time:

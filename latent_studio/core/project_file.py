@@ -106,7 +106,7 @@ def manifest(project: Project) -> dict[str, Any]:
                 "shape": list(np.shape(a.latent)), "thumbnail": f"thumbnails/{a.id}.png" if a.thumbnail else None,
                 "metadata": dict(a.metadata),
             }
-            for a in sorted(project.assets.values(), key=lambda a: a.id)
+            for a in project.assets.values()  # insertion order is the order of the assets panel
         ],
         "directions": [
             {

@@ -84,6 +84,12 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return scaled.round().to(torch.uint8).permute(0, 2, 3, 1).cpu()
 
 
+def to_uint16(images: torch.Tensor) -> torch.Tensor:
+    """Model space to uint16 (N, H, W, 3): the decode's full precision, for 16-bit PNG sequences."""
+    scaled = (images.float() / 2 + 0.5).clamp(0, 1) * 65535
+    return scaled.round().to(torch.int32).permute(0, 2, 3, 1).cpu()
+
+
 def from_uint8(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 (N, H, W, 3) to model space [-1, 1] (N, 3, H, W) float32."""
     return pixels.permute(0, 3, 1, 2).float() / 127.5 - 1.0

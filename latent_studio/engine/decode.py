@@ -9,7 +9,7 @@ import torch
 
 from latent_studio.core.cancel import CancelToken, check
 from latent_studio.core.errors import LatentFileError
-from latent_studio.engine.ddim import DdimPlan, ddim_step, make_plan, to_uint8
+from latent_studio.engine.ddim import DdimPlan, ddim_step, make_plan, to_uint8, to_uint16
 from latent_studio.engine.models import LoadedModel
 
 Progress = Callable[[int, int], None]
@@ -42,13 +42,16 @@ def decode(
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    bit_depth: int = 8,
 ) -> np.ndarray:
-    """Noise latents (N, C, H, W) to uint8 images (N, H, W, 3).
+    """Noise latents (N, C, H, W) to uint8 images (N, H, W, 3) (uint16 with ``bit_depth=16``).
 
     Deterministic: the same latent gives the same image on the same device, and
     batching does not change the result beyond float rounding. A cancel raises
     ``Cancelled`` between UNet evaluations; nothing partial is returned.
     """
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, not {bit_depth}")
     array = check_latents(model, latents)
     plan = make_plan(model.scheduler_config, steps)
     batches = [array[i : i + batch_size] for i in range(0, len(array), batch_size)]
@@ -64,7 +67,7 @@ def decode(
             done += 1
             if progress:
                 progress(done, total)
-        images.append(to_uint8(x).numpy())
+        images.append(to_uint8(x).numpy() if bit_depth == 8 else to_uint16(x).numpy().astype(np.uint16))
     check(cancel)
     return np.concatenate(images, axis=0)
 

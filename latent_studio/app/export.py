@@ -1,0 +1,133 @@
+"""Render a project to a file: the one implementation behind `latent-studio render` and the app's Export.
+
+Checks everything that can be checked before the first frame (range,
+destination, codec, model), then streams frames from the engine's renderer
+through an optional upscale into a writer, and finally writes the sidecar
+JSON that lets every frame be reproduced. A cancel or an error removes the
+partial output.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from latent_studio import __version__
+from latent_studio.core.atomic import atomic_write_bytes, check_writable_destination
+from latent_studio.core.cancel import CancelToken
+from latent_studio.core.errors import UserError
+from latent_studio.core.project import FRAME_RATES, FrameSpec, Project
+from latent_studio.engine.models import LoadedModel
+from latent_studio.engine.render import FrameCache, RenderProgress, render_frames
+from latent_studio.media.export import ExportFormat, check_export, open_writer, resize
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    format: ExportFormat
+    fps: str | None = None  # None: the project's
+    first_frame: int = 0  # inclusive range of frame indices on the timeline
+    last_frame: int | None = None  # None: the last frame
+    scale: float | None = None  # None: the project's output size; else a factor of the model's resolution
+    steps: int | None = None  # None: the project's final steps
+    quality: str = "standard"
+    first_number: int = 0  # number of the first file of a PNG sequence
+    batch_size: int = 8
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    sidecar: Path
+    frames: int
+    seconds: float
+    size: tuple[int, int]
+
+
+def sidecar_path(output: Path) -> Path:
+    output = Path(output)
+    return output / "frames.json" if not output.suffix else output.with_name(output.name + ".json")
+
+
+def plan_frames(project: Project, options: ExportOptions) -> tuple[Project, list[int]]:
+    """The project as rendered (fps override) and the frame indices, or a clear error for a bad range."""
+    if options.fps is not None and options.fps != project.settings.fps:
+        if options.fps not in FRAME_RATES:
+            raise UserError(f"Frame rate {options.fps} is not supported; choose one of {', '.join(FRAME_RATES)}.")
+        project = Project(project.model, replace(project.settings, fps=options.fps), project.assets,
+                          project.directions, project.anchors, project.strengths)
+    count = project.settings.frame_count
+    last = count - 1 if options.last_frame is None else options.last_frame
+    if not 0 <= options.first_frame <= last < count:
+        raise UserError(f"Frame range {options.first_frame}-{last} is outside the timeline, which has frames 0-{count - 1} "
+                        f"({project.settings.duration:g} s at {project.settings.fps} fps).")
+    return project, list(range(options.first_frame, last + 1))
+
+
+def output_size(project: Project, model: LoadedModel, scale: float | None) -> tuple[int, int]:
+    if scale is None:
+        return project.settings.width, project.settings.height
+    if not 0 < scale <= 64:
+        raise UserError(f"Scale {scale:g} must be above 0 and at most 64.")
+    _, height, width = model.latent_shape
+    return 2 * max(8, round(width * scale / 2)), 2 * max(8, round(height * scale / 2))
+
+
+def export_project(
+    project: Project,
+    model: LoadedModel,
+    output: Path,
+    options: ExportOptions,
+    *,
+    cache: FrameCache | None = None,
+    progress: Callable[[RenderProgress], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> ExportResult:
+    started = time.perf_counter()
+    output = Path(output)
+    project, frames = plan_frames(project, options)
+    size = output_size(project, model, options.scale)
+    check_export(output, options.format)
+    side = sidecar_path(output)
+    if output.suffix:
+        check_writable_destination(side)
+    steps = options.steps or project.settings.final_steps
+    writer = open_writer(output, options.format, project.settings.rate, size, quality=options.quality,
+                         first_number=options.first_number)
+    records = []
+    with writer:
+        for index, spec, image in render_frames(model, project, frames, steps, cache=cache, batch_size=options.batch_size,
+                                                bit_depth=options.format.bit_depth, progress=progress, cancel=cancel):
+            writer.write(resize(image, size, project.settings.upscale))
+            records.append(_frame_record(project, index, spec, options, len(records)))
+        path = writer.finish()
+    sidecar = {
+        "app_version": __version__,
+        "model": {"spec": model.source.spec, "content_hash": model.content_hash},
+        "project_model": {"spec": project.model.spec, "content_hash": project.model.content_hash},
+        "format": options.format.key,
+        "fps": project.settings.fps,
+        "size": list(size),
+        "upscale": project.settings.upscale,
+        "steps": steps,
+        "frames": records,
+    }
+    atomic_write_bytes(side, (json.dumps(sidecar, indent=1, sort_keys=True) + "\n").encode())
+    return ExportResult(path, side, len(frames), time.perf_counter() - started, size)
+
+
+def _frame_record(project: Project, index: int, spec: FrameSpec, options: ExportOptions, written: int) -> dict:
+    anchors = [spec.anchor.a] + ([spec.anchor.b] if spec.anchor.b else [])
+    record = {
+        "frame": index,
+        "time": project.settings.frame_time(index),
+        "anchor": {"a": spec.anchor.a, "b": spec.anchor.b, "weight": spec.anchor.weight},
+        "strengths": {d: s for d, s in spec.strengths},
+        "seeds": {a: project.assets[a].seed for a in anchors if project.assets[a].seed is not None},
+    }
+    if not options.format.suffix:
+        record["file"] = f"frame_{options.first_number + written:05d}.png"
+    return record

@@ -1,0 +1,68 @@
+"""Making projects: from images and seeds, with the model's own directions on the sliders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from latent_studio.core.cancel import CancelToken
+from latent_studio.core.directions import Direction
+from latent_studio.core.keyframes import Interpolation, Keyframe
+from latent_studio.core.project import Asset, DirectionEntry, ModelRef, Project, Settings, new_id
+from latent_studio.core.seeds import noise_latent
+from latent_studio.engine.decode import decode
+from latent_studio.engine.directions import model_directions
+from latent_studio.engine.inversion import embed
+from latent_studio.engine.models import LoadedModel
+from latent_studio.media.images import encode_png, load_prepared
+
+THUMBNAIL_STEPS = 20
+
+
+def empty_project(model: LoadedModel, settings: Settings | None = None) -> Project:
+    """A project on ``model`` with every direction the model ships, each on its own slider."""
+    project = Project(ModelRef(model.source.spec, model.content_hash), settings or Settings())
+    for direction in model_directions(model):
+        entry = direction_entry(direction, origin="model")
+        project.directions[entry.id] = entry
+    return project
+
+
+def direction_entry(direction: Direction, origin: str) -> DirectionEntry:
+    slug = "".join(c if c.isalnum() else "_" for c in direction.name.lower()).strip("_") or "direction"
+    return DirectionEntry(f"{slug}_{direction.model_hash[:6]}", direction.name, direction.vector, direction.method,
+                          direction.strength_range, direction.model_hash, direction.unit, origin)
+
+
+def seed_asset(model: LoadedModel, seed: int, steps: int = THUMBNAIL_STEPS) -> Asset:
+    latent = noise_latent(seed, model.latent_shape)
+    thumbnail = encode_png(decode(model, latent, steps)[0])
+    return Asset(new_id(), "seed", f"Seed {seed}", latent, f"seed {seed}", seed=seed, thumbnail=thumbnail)
+
+
+def image_asset(
+    model: LoadedModel,
+    path: Path,
+    steps: int,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Asset:
+    """Embed an image file (crop to the model's square) and keep its reconstruction as the thumbnail."""
+    _, height, _ = model.latent_shape
+    prepared = load_prepared(path, height, "crop", (255, 255, 255))
+    result = embed(model, prepared.pixels, steps, progress=progress, cancel=cancel)
+    metadata = {k: str(v) for k, v in prepared.preparation.as_metadata().items()}
+    metadata["steps"] = str(steps)
+    return Asset(new_id(), "image", Path(path).stem, result.latent, Path(path).name, psnr=round(result.psnr, 2),
+                 thumbnail=encode_png(result.reconstruction), metadata=metadata)
+
+
+def place_anchors(project: Project, asset_ids: list[str], interpolation: Interpolation = Interpolation.EASE_IN_OUT) -> None:
+    """Spread the assets evenly over the timeline (one asset: held for the whole length)."""
+    if not asset_ids:
+        return
+    times = np.linspace(0.0, project.settings.duration, len(asset_ids)) if len(asset_ids) > 1 else [0.0]
+    project.anchors = tuple(Keyframe(float(t), a, interpolation) for t, a in zip(times, asset_ids, strict=True))

@@ -1,0 +1,163 @@
+"""Commands on projects: new, inspect, render."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from latent_studio.cli.common import Parents, non_negative_int, positive_int
+from latent_studio.core.errors import OutputError, UserError
+
+
+def register(sub, parents: Parents) -> None:
+    common, model = parents.common, parents.model
+    new = sub.add_parser("new", parents=[common, model], help="create a project from images and/or seeds")
+    new.add_argument("output", type=Path, help="project file to write (.lsproj)")
+    new.add_argument("--image", type=Path, action="append", default=[], help="an image to embed (repeatable)")
+    new.add_argument("--seed", type=non_negative_int, action="append", default=[], help="a random face by seed (repeatable)")
+    new.add_argument("--fps", default="24", help="23.976, 24, 25, 30, 50 or 60 (default 24)")
+    new.add_argument("--duration", type=float, default=4.0, help="length in seconds (default 4)")
+    new.add_argument("--size", default="256x256", help="output size WxH (default 256x256)")
+    new.add_argument("--steps", type=positive_int, default=50, help="DDIM steps for embedding and final renders (default 50)")
+    new.set_defaults(run=cmd_new)
+
+    inspect = sub.add_parser("inspect", parents=[common], help="show what a project holds")
+    inspect.add_argument("project", type=Path)
+    inspect.set_defaults(run=cmd_inspect)
+
+    render = sub.add_parser("render", parents=[common, model], help="render a project to a video or PNG sequence")
+    render.add_argument("project", type=Path)
+    render.add_argument("-o", "--output", type=Path, required=True,
+                        help="video file (.mp4 .mov .webm .gif) or a new folder for a PNG sequence")
+    render.add_argument("--format", help="mp4, mp4-h265, prores, prores4444, webm, gif, png, png16 (default: from the name)")
+    render.add_argument("--fps", help="override the project's frame rate")
+    render.add_argument("--range", dest="frame_range", help="frames A-B (inclusive, from 0; default all)")
+    render.add_argument("--scale", type=float, help="output size as a multiple of the model's resolution (default: project size)")
+    render.add_argument("--steps", type=positive_int, help="DDIM steps (default: the project's final steps)")
+    render.add_argument("--quality", choices=("high", "standard", "small"), default="standard", help="video quality preset")
+    render.add_argument("--first-number", type=non_negative_int, default=0, help="number of the first PNG file (default 0)")
+    render.add_argument("--batch", type=positive_int, default=8, help="frames decoded together (default 8)")
+    render.set_defaults(run=cmd_render)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from latent_studio.app.projects import empty_project, image_asset, place_anchors, seed_asset
+    from latent_studio.cli.common import load
+    from latent_studio.core.atomic import check_writable_destination
+    from latent_studio.core.project import Settings
+    from latent_studio.core.project_file import SUFFIX, save_project
+
+    if args.output.suffix != SUFFIX:
+        raise OutputError(f"{args.output} should end in {SUFFIX}.")
+    check_writable_destination(args.output)
+    if not args.image and not args.seed:
+        raise UserError("Give at least one --image or --seed for the project's first face.")
+    width, height = _parse_size(args.size)
+    settings = Settings(fps=args.fps, duration=args.duration, width=width, height=height, final_steps=args.steps)
+    model = load(args)
+    project = empty_project(model, settings)
+    order = []
+    for path in args.image:
+        asset = image_asset(model, path, args.steps)
+        print(f"embedded {path.name}: PSNR {asset.psnr:.2f} dB")
+        project.assets[asset.id] = asset
+        order.append(asset.id)
+    for seed in args.seed:
+        asset = seed_asset(model, seed)
+        project.assets[asset.id] = asset
+        order.append(asset.id)
+    place_anchors(project, order)
+    save_project(project, args.output)
+    print(f"wrote {args.output}: {len(order)} faces, {len(project.directions)} directions, "
+          f"{settings.duration:g} s at {settings.fps} fps")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from latent_studio.core.project_file import load_project
+
+    project = load_project(args.project)
+    s = project.settings
+    print(f"project {args.project}")
+    print(f"  model {project.model.spec} (content hash {project.model.content_hash[:12]})")
+    print(f"  {s.duration:g} s at {s.fps} fps = {s.frame_count} frames, output {s.width}x{s.height} ({s.upscale}), "
+          f"preview {s.preview_steps} / final {s.final_steps} steps")
+    print(f"  assets ({len(project.assets)}):")
+    for asset in project.assets.values():
+        quality = f", PSNR {asset.psnr:.2f} dB" if asset.psnr is not None else ""
+        print(f"    {asset.id}  {asset.kind:<6} {asset.name} ({asset.source}{quality})")
+    print(f"  directions ({len(project.directions)}):")
+    for d in project.directions.values():
+        track = project.strengths.get(d.id)
+        keys = len(track.keyframes) if track else 0
+        base = f", base {track.base:g}" if track and not track.keyframes and track.base else ""
+        print(f"    {d.id}  {d.name} [{d.strength_range[0]:g}..{d.strength_range[1]:g} {d.unit}] {d.origin}, {keys} keyframes{base}")
+    print(f"  anchor track ({len(project.anchors)} keyframes):")
+    for key in project.anchors:
+        print(f"    {key.time:8.3f} s  {project.assets[key.value].name}  ({key.interpolation.value})")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from latent_studio.app.export import ExportOptions, export_project
+    from latent_studio.cli.common import load
+    from latent_studio.core.project_file import load_project
+    from latent_studio.media.export import check_export, export_format, guess_format
+
+    project = load_project(args.project)
+    fmt = export_format(args.format or guess_format(args.output))
+    first, last = _parse_range(args.frame_range)
+    options = ExportOptions(fmt, fps=args.fps, first_frame=first, last_frame=last, scale=args.scale, steps=args.steps,
+                            quality=args.quality, first_number=args.first_number, batch_size=args.batch)
+    check_export(args.output, fmt)  # before the model loads
+    if args.model is None:
+        args.model = project.model.spec
+    model = load(args)
+    if model.content_hash != project.model.content_hash:
+        print(f"latent-studio: warning: the project was made with model {project.model.content_hash[:12]}, "
+              f"rendering with {model.short_hash}; frames will differ.", file=sys.stderr)
+    result = export_project(project, model, args.output, options, progress=_render_progress())
+    print(f"wrote {result.path} ({result.frames} frames, {result.size[0]}x{result.size[1]}, {fmt.label}) "
+          f"in {result.seconds:.1f} s; frame list {result.sidecar}")
+    return 0
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"Size '{text}' should look like 256x256.") from None
+    return width, height
+
+
+def _parse_range(text: str | None) -> tuple[int, int | None]:
+    if not text:
+        return 0, None
+    try:
+        first, last = (int(v) for v in text.split("-"))
+    except ValueError:
+        raise UserError(f"Range '{text}' should look like 0-47 (first and last frame, inclusive).") from None
+    return first, last
+
+
+def _render_progress():
+    """Frames done, rate and ETA: a live line on a terminal, a line every 10% otherwise."""
+    started = time.monotonic()
+    interactive = sys.stderr.isatty()
+    shown = {"tenth": -1}
+
+    def show(p) -> None:
+        elapsed = time.monotonic() - started
+        rate = p.done / elapsed if elapsed > 0 else 0.0
+        eta = (p.total - p.done) / rate if rate else 0.0
+        line = f"render {p.done}/{p.total} frames, {rate:.2f} frames/s, ETA {eta:5.1f} s"
+        if interactive:
+            sys.stderr.write("\r" + line + ("\n" if p.done >= p.total else ""))
+            sys.stderr.flush()
+        elif p.done * 10 // p.total > shown["tenth"]:
+            shown["tenth"] = p.done * 10 // p.total
+            print(line, file=sys.stderr, flush=True)
+
+    return show

@@ -1,0 +1,330 @@
+"""Writing rendered frames: videos through PyAV, GIFs and PNG sequences through Pillow.
+
+Every writer works on a temporary name beside the destination and renames it
+into place only when the last frame is in, so a cancel, an error or a full
+disk leaves nothing half-written (``abort`` removes the partial output).
+``check_export`` finds an unwritable destination or a missing codec before
+any frame is rendered.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from latent_studio.core.atomic import NEW_FILE_MODE, NEW_FOLDER_MODE, check_writable_destination
+from latent_studio.core.errors import OutputError
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    key: str
+    label: str
+    suffix: str  # "" for a folder of PNGs
+    codec: str = ""
+    pix_fmt: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+    quality_option: str = ""  # the option the quality preset sets (crf for x264/x265/vp9)
+    qualities: tuple[int, int, int] = (0, 0, 0)  # high, standard, small
+    bit_depth: int = 8
+
+
+FORMATS: dict[str, ExportFormat] = {
+    f.key: f
+    for f in (
+        ExportFormat("mp4", "MP4 (H.264)", ".mp4", "libx264", "yuv420p", {"preset": "medium", "movflags": "+faststart"},
+                     "crf", (16, 20, 26)),
+        ExportFormat("mp4-h265", "MP4 (H.265)", ".mp4", "libx265", "yuv420p",
+                     {"preset": "medium", "tag": "hvc1", "x265-params": "log-level=error", "movflags": "+faststart"},
+                     "crf", (18, 24, 30)),
+        ExportFormat("prores", "MOV (ProRes 422 HQ)", ".mov", "prores_ks", "yuv422p10le", {"profile": "3", "vendor": "apl0", "movflags": "+write_colr"}),
+        ExportFormat("prores4444", "MOV (ProRes 4444)", ".mov", "prores_ks", "yuv444p10le", {"profile": "4", "vendor": "apl0", "movflags": "+write_colr"}),
+        ExportFormat("webm", "WebM (VP9)", ".webm", "libvpx-vp9", "yuv420p", {"b": "0", "row-mt": "1"}, "crf", (24, 32, 40)),
+        ExportFormat("gif", "GIF (shared palette)", ".gif"),
+        ExportFormat("png", "PNG sequence (8-bit)", ""),
+        ExportFormat("png16", "PNG sequence (16-bit)", "", bit_depth=16),
+    )
+}
+QUALITIES = ("high", "standard", "small")
+BT709 = 1  # the value of AVCOL_PRI_BT709, AVCOL_TRC_BT709 and AVCOL_SPC_BT709 in FFmpeg
+MPEG_RANGE = 1  # limited ("TV") range
+
+
+def export_format(key: str) -> ExportFormat:
+    try:
+        return FORMATS[key]
+    except KeyError:
+        raise OutputError(f"Unknown format '{key}'; choose one of {', '.join(FORMATS)}.") from None
+
+
+def guess_format(path: Path) -> str:
+    suffix = Path(path).suffix.lower()
+    for key in ("mp4", "prores", "webm", "gif"):
+        if FORMATS[key].suffix == suffix:
+            return key
+    if suffix == "":
+        return "png"
+    raise OutputError(f"Cannot tell the format from '{path.name}'; give --format ({', '.join(FORMATS)}).")
+
+
+def check_export(path: Path, fmt: ExportFormat) -> None:
+    """Before rendering: the destination must be writable and the codec present."""
+    path = Path(path)
+    if fmt.suffix:
+        if path.suffix.lower() != fmt.suffix:
+            raise OutputError(f"{path.name} should end in {fmt.suffix} for {fmt.label}.")
+        check_writable_destination(path)
+    else:
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise OutputError(f"{path} already exists and is not an empty folder; choose a new folder for the PNG sequence.")
+        check_writable_destination(path)
+    if fmt.codec:
+        import av
+
+        try:
+            av.codec.Codec(fmt.codec, "w")
+        except Exception:
+            raise OutputError(f"This installation's FFmpeg has no {fmt.codec} encoder, needed for {fmt.label}; "
+                              "choose another format.") from None
+
+
+def resize(frame: np.ndarray, size: tuple[int, int], filter_name: str) -> np.ndarray:
+    """Scale an (H, W, 3) uint8 or uint16 frame to (width, height) with nearest or Lanczos."""
+    width, height = size
+    if frame.shape[1] == width and frame.shape[0] == height:
+        return frame
+    resample = Image.Resampling.NEAREST if filter_name == "nearest" else Image.Resampling.LANCZOS
+    if frame.dtype == np.uint8:
+        return np.asarray(Image.fromarray(frame).resize((width, height), resample))
+    channels = [
+        np.asarray(Image.fromarray(frame[..., c].astype(np.float32), mode="F").resize((width, height), resample))
+        for c in range(frame.shape[2])
+    ]
+    return np.clip(np.rint(np.stack(channels, axis=-1)), 0, 65535).astype(np.uint16)
+
+
+class FrameWriter:
+    """Write frames in order, then ``finish`` (rename into place) or ``abort`` (remove everything)."""
+
+    def write(self, frame: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> Path:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> "FrameWriter":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is not None:
+            self.abort()
+
+
+def open_writer(path: Path, fmt: ExportFormat, rate: Fraction, size: tuple[int, int], *,
+                quality: str = "standard", first_number: int = 0) -> FrameWriter:
+    check_export(path, fmt)
+    if fmt.key == "gif":
+        return GifWriter(Path(path), rate)
+    if not fmt.suffix:
+        return PngSequenceWriter(Path(path), fmt.bit_depth, first_number)
+    return VideoWriter(Path(path), fmt, rate, size, quality)
+
+
+def _temporary_beside(path: Path) -> Path:
+    """A hidden temporary file in the destination's folder (so the final rename is atomic), with normal permissions."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    os.close(fd)
+    os.chmod(name, NEW_FILE_MODE)
+    return Path(name)
+
+
+def _os_error(path: Path, exc: OSError) -> OutputError:
+    return OutputError(f"Could not write {path}: {exc.strerror or exc}. The partial output was removed.")
+
+
+class VideoWriter(FrameWriter):
+    def __init__(self, path: Path, fmt: ExportFormat, rate: Fraction, size: tuple[int, int], quality: str) -> None:
+        import av
+
+        if quality not in QUALITIES:
+            raise OutputError(f"Quality '{quality}' is unknown; choose {', '.join(QUALITIES)}.")
+        self.path, self.fmt, self.size = path, fmt, size
+        self.tmp = _temporary_beside(path)
+        options = dict(fmt.options)
+        if fmt.quality_option:
+            options[fmt.quality_option] = str(fmt.qualities[QUALITIES.index(quality)])
+        container_options = {"movflags": options.pop("movflags")} if "movflags" in options else {}
+        try:
+            self.container = av.open(str(self.tmp), "w", format=_container_format(fmt), options=container_options)
+            self.stream = self.container.add_stream(fmt.codec, rate=rate)
+            self.stream.width, self.stream.height = size
+            self.stream.pix_fmt = fmt.pix_fmt
+            self.stream.time_base = Fraction(rate.denominator, rate.numerator)
+            context = self.stream.codec_context
+            context.color_primaries = context.color_trc = context.colorspace = BT709
+            context.color_range = MPEG_RANGE
+            tag = options.pop("tag", None)
+            if tag:
+                self.stream.codec_tag = tag
+            self.stream.options = options
+        except OSError as exc:
+            self.tmp.unlink(missing_ok=True)
+            raise _os_error(path, exc) from exc
+        self.count = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        import av
+        from av.video.reformatter import ColorRange, Colorspace
+
+        image = av.VideoFrame.from_ndarray(np.ascontiguousarray(_to_uint8(frame)), format="rgb24")
+        image = image.reformat(format=self.fmt.pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
+        image.color_primaries = image.color_trc = BT709  # reformat sets the matrix and range; tag the rest
+        image.pts = self.count
+        try:
+            for packet in self.stream.encode(image):
+                self.container.mux(packet)
+        except OSError as exc:
+            self.abort()
+            raise _os_error(self.path, exc) from exc
+        self.count += 1
+
+    def finish(self) -> Path:
+        try:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+            self.container.close()
+            with open(self.tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise _os_error(self.path, exc) from exc
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # closing a broken container can fail again; the file goes anyway
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+
+def _container_format(fmt: ExportFormat) -> str:
+    return {".mp4": "mp4", ".mov": "mov", ".webm": "webm"}[fmt.suffix]
+
+
+class GifWriter(FrameWriter):
+    """Collects frames, then quantises them all with one palette made from the whole clip (no flicker)."""
+
+    def __init__(self, path: Path, rate: Fraction) -> None:
+        self.path, self.rate = path, rate
+        self.frames: list[np.ndarray] = []
+
+    def write(self, frame: np.ndarray) -> None:
+        self.frames.append(np.ascontiguousarray(_to_uint8(frame)))
+
+    def finish(self) -> Path:
+        if not self.frames:
+            raise OutputError("No frames to write.")
+        palette = shared_palette(self.frames)
+        images = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG) for f in self.frames]
+        # GIF delays are in hundredths of a second; Pillow takes milliseconds and rounds to 10 ms.
+        duration = float(1000 / self.rate)
+        tmp = _temporary_beside(self.path)
+        try:
+            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0,
+                           optimize=False, disposal=1)
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise _os_error(self.path, exc) from exc
+        finally:
+            self.frames = []
+        return self.path
+
+    def abort(self) -> None:
+        self.frames = []
+
+
+def shared_palette(frames: list[np.ndarray], sample: int = 24) -> Image.Image:
+    """A 256-colour palette fitted to up to ``sample`` frames spread over the clip (median cut)."""
+    picks = np.linspace(0, len(frames) - 1, min(sample, len(frames))).round().astype(int)
+    montage = np.concatenate([frames[i] for i in picks], axis=0)
+    return Image.fromarray(montage).quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+
+
+class PngSequenceWriter(FrameWriter):
+    """frame_00000.png, frame_00001.png, ... in a folder that appears only when the sequence is complete."""
+
+    def __init__(self, folder: Path, bit_depth: int, first_number: int = 0, digits: int = 5) -> None:
+        if first_number < 0:
+            raise OutputError("The first frame number must be 0 or more.")
+        self.folder, self.bit_depth, self.number, self.digits = folder, bit_depth, first_number, digits
+        try:
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
+            os.chmod(self.tmp, NEW_FOLDER_MODE)  # mkdtemp makes it private
+        except OSError as exc:
+            raise _os_error(folder, exc) from exc
+        self.names: list[str] = []
+
+    def name_for(self, number: int) -> str:
+        return f"frame_{number:0{self.digits}d}.png"
+
+    def write(self, frame: np.ndarray) -> None:
+        name = self.name_for(self.number)
+        try:
+            write_png(self.tmp / name, frame, self.bit_depth)
+        except OSError as exc:
+            self.abort()
+            raise _os_error(self.folder, exc) from exc
+        self.names.append(name)
+        self.number += 1
+
+    def finish(self) -> Path:
+        try:
+            if self.folder.exists():
+                self.folder.rmdir()  # check_export allowed only an empty folder
+            os.replace(self.tmp, self.folder)
+        except OSError as exc:
+            self.abort()
+            raise _os_error(self.folder, exc) from exc
+        return self.folder
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _to_uint8(frame: np.ndarray) -> np.ndarray:
+    return frame if frame.dtype == np.uint8 else (frame.astype(np.float32) / 257.0).round().astype(np.uint8)
+
+
+def write_png(path: Path, frame: np.ndarray, bit_depth: int = 8) -> None:
+    """An 8-bit PNG through Pillow, or a 16-bit-per-channel one written directly (Pillow cannot write 48-bit RGB)."""
+    if bit_depth == 8:
+        Image.fromarray(np.ascontiguousarray(_to_uint8(frame))).save(path, format="PNG", compress_level=6)
+        return
+    pixels = frame.astype(np.uint16) * 257 if frame.dtype == np.uint8 else frame.astype(np.uint16)
+    pixels = np.ascontiguousarray(pixels.astype(">u2"))
+    height, width, _ = pixels.shape
+    rows = b"".join(b"\x00" + pixels[y].tobytes() for y in range(height))  # filter type 0 per row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)  # 16-bit, colour type 2 (RGB)
+    with open(path, "wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 6)) + chunk(b"IEND", b""))

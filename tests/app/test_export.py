@@ -1,0 +1,176 @@
+"""Rendering a project to every format, read back with PyAV / Pillow; cancels and bad ranges lose nothing."""
+
+import json
+import threading
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from latent_studio.app.export import ExportOptions, export_project
+from latent_studio.app.projects import empty_project, place_anchors, seed_asset
+from latent_studio.core.cancel import CancelToken
+from latent_studio.core.errors import Cancelled, OutputError, UserError
+from latent_studio.core.keyframes import Interpolation, Keyframe
+from latent_studio.core.project import DirectionEntry, Settings, evaluate
+from latent_studio.core.seeds import noise_latent
+from latent_studio.engine.render import FrameCache, render_frames
+from latent_studio.media.export import FORMATS
+
+STEPS = 3
+
+
+@pytest.fixture()
+def project(trained_model):
+    project = empty_project(trained_model, Settings(fps="25", duration=0.4, width=32, height=32, final_steps=STEPS))
+    for seed in (1, 2):
+        asset = seed_asset(trained_model, seed, steps=STEPS)
+        project.assets[asset.id] = asset
+    place_anchors(project, list(project.assets))
+    turn = DirectionEntry("turn", "Turn", noise_latent(5, trained_model.latent_shape), "test", (-1, 1), trained_model.content_hash)
+    project.directions["turn"] = turn
+    project.track("turn").keyframes = (Keyframe(0.0, -1.0, Interpolation.EASE_IN_OUT), Keyframe(0.4, 1.0))
+    return project
+
+
+VIDEO = {  # format -> (codec read back, pixel format read back)
+    "mp4": ("h264", "yuv420p"),
+    "mp4-h265": ("hevc", "yuv420p"),
+    "prores": ("prores", "yuv422p10le"),
+    "prores4444": ("prores", "yuv444p12le"),  # FFmpeg's ProRes decoder outputs 12-bit for 4444
+    "webm": ("vp9", "yuv420p"),
+}
+
+
+@pytest.mark.parametrize("key", list(VIDEO))
+def test_videos_decode_back_with_the_right_frames_rate_size_codec_and_colour_tags(trained_model, project, tmp_path, key):
+    fmt = FORMATS[key]
+    out = tmp_path / f"clip{fmt.suffix}"
+    result = export_project(project, trained_model, out, ExportOptions(fmt))
+    assert result.frames == 10 and out.is_file()
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        frames = [f for f in container.decode(video=0)]
+        context = stream.codec_context
+        assert (context.name, context.pix_fmt) == VIDEO[key]
+        assert stream.average_rate == 25 and (context.width, context.height) == (32, 32)
+        assert (context.color_primaries, context.color_trc, context.colorspace, context.color_range) == (1, 1, 1, 1)
+    assert len(frames) == 10
+    sidecar = json.loads(result.sidecar.read_text())
+    assert [r["frame"] for r in sidecar["frames"]] == list(range(10))
+    assert sidecar["model"]["content_hash"] == trained_model.content_hash and sidecar["steps"] == STEPS
+    assert sidecar["frames"][3]["strengths"]["turn"] == pytest.approx(project.track("turn").value_at(3 / 25))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, result.sidecar.name])  # no temp files left
+
+
+def test_gif_has_every_frame_at_the_project_rate(trained_model, project, tmp_path):
+    out = tmp_path / "clip.gif"
+    export_project(project, trained_model, out, ExportOptions(FORMATS["gif"], scale=2.0))
+    with Image.open(out) as gif:
+        assert gif.n_frames == 10 and gif.size == (32, 32) and gif.info["duration"] == 40 and gif.info["loop"] == 0
+
+
+@pytest.mark.parametrize("key, depth", [("png", 8), ("png16", 16)])
+def test_png_sequences_are_numbered_and_exact(trained_model, project, tmp_path, key, depth):
+    out = tmp_path / "frames"
+    result = export_project(project, trained_model, out, ExportOptions(FORMATS[key], first_frame=2, last_frame=6, first_number=101))
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"frame_{n:05d}.png" for n in range(101, 106)] + ["frames.json"]
+    with av.open(str(out / "frame_00101.png")) as png:
+        frame = next(png.decode(video=0))
+    assert frame.format.name == ("rgb24" if depth == 8 else "rgb48be") and (frame.width, frame.height) == (32, 32)
+    sidecar = json.loads(result.sidecar.read_text())
+    assert [(r["frame"], r["file"]) for r in sidecar["frames"]][:2] == [(2, "frame_00101.png"), (3, "frame_00102.png")]
+    # the written pixels are the renderer's frame, upscaled
+    _, spec, image = next(render_frames(trained_model, project, [2], STEPS, bit_depth=depth))
+    assert spec == evaluate(project, 2 / 25)
+    written = frame.to_ndarray()
+    assert written.dtype == (np.uint8 if depth == 8 else np.uint16)
+    nearest = project.settings.upscale == "nearest"
+    assert nearest or abs(float(written.mean()) - float(image.mean())) < 0.02 * (255 if depth == 8 else 65535)
+
+
+def test_render_is_deterministic_and_the_cache_serves_repeats(trained_model, project):
+    cache = FrameCache()
+    first = [img for _, _, img in render_frames(trained_model, project, range(10), STEPS, cache=cache, batch_size=4)]
+    assert cache.misses == 10 and len(cache) == 10
+    again = [img for _, _, img in render_frames(trained_model, project, range(10), STEPS, cache=cache, batch_size=3)]
+    assert cache.hits == 10
+    fresh = [img for _, _, img in render_frames(trained_model, project, range(10), STEPS, batch_size=4)]
+    for a, b, c in zip(first, again, fresh, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+
+
+def test_cache_is_bounded_in_bytes():
+    cache = FrameCache(max_bytes=3 * 48)
+    for i in range(5):
+        cache.put(i, np.full((4, 4, 3), i, np.uint8))
+    assert len(cache) == 3 and cache.bytes == 144 and cache.get(0) is None and cache.get(4) is not None
+
+
+def test_a_cancelled_render_leaves_no_output(trained_model, project, tmp_path):
+    token = CancelToken()
+    out = tmp_path / "clip.mp4"
+
+    def cancel_after_three(progress):
+        if progress.done == 3:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        export_project(project, trained_model, out, ExportOptions(FORMATS["mp4"], batch_size=2), progress=cancel_after_three, cancel=token)
+    assert list(tmp_path.iterdir()) == []
+    frames = tmp_path / "frames"
+    with pytest.raises(Cancelled):
+        export_project(project, trained_model, frames, ExportOptions(FORMATS["png"], batch_size=2), progress=cancel_after_three,
+                       cancel=(token := CancelToken()))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_ranges_and_destinations_are_refused_before_rendering(trained_model, project, tmp_path):
+    calls = []
+    with pytest.raises(UserError, match="outside the timeline, which has frames 0-9"):
+        export_project(project, trained_model, tmp_path / "a.mp4", ExportOptions(FORMATS["mp4"], first_frame=5, last_frame=12),
+                       progress=calls.append)
+    with pytest.raises(OutputError, match="does not exist"):
+        export_project(project, trained_model, tmp_path / "missing" / "a.mp4", ExportOptions(FORMATS["mp4"]), progress=calls.append)
+    with pytest.raises(OutputError, match="should end in .mov"):
+        export_project(project, trained_model, tmp_path / "a.mp4", ExportOptions(FORMATS["prores"]), progress=calls.append)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep.txt").write_text("mine")
+    with pytest.raises(OutputError, match="not an empty folder"):
+        export_project(project, trained_model, tmp_path / "busy", ExportOptions(FORMATS["png"]), progress=calls.append)
+    assert calls == [] and (tmp_path / "busy" / "keep.txt").read_text() == "mine"
+
+
+def test_a_full_disk_during_export_removes_the_partial_file(trained_model, project, tmp_path, monkeypatch):
+    import os
+
+    real_replace = os.replace
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(OutputError, match="No space left on device"):
+        export_project(project, trained_model, tmp_path / "a.mp4", ExportOptions(FORMATS["mp4"]))
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rendering_in_a_thread_can_be_cancelled_from_another(trained_model, project, tmp_path):
+    token = CancelToken()
+    errors = []
+
+    def run():
+        try:
+            export_project(project, trained_model, tmp_path / "a.webm", ExportOptions(FORMATS["webm"], batch_size=1),
+                           progress=lambda p: token.cancel(), cancel=token)
+        except Cancelled as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive() and len(errors) == 1 and list(tmp_path.iterdir()) == []
