@@ -45,6 +45,11 @@ def register(sub, parents: Parents) -> None:
     evaluate.add_argument("--update-card", action="store_true", help="write the figures into the model's README.md")
     evaluate.set_defaults(run=cmd_evaluate_demo)
 
+    examples = sub.add_parser("make-demo-examples", parents=[common, parents.model],
+                              help="write the example projects (head turn, morph) for the demo model")
+    examples.add_argument("--out", type=Path, help="folder (default resources/examples)")
+    examples.set_defaults(run=cmd_make_demo_examples)
+
 
 def cmd_train_demo(args: argparse.Namespace) -> int:
     import dataclasses
@@ -141,6 +146,17 @@ def cmd_evaluate_demo(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
     if args.update_card:
         print(f"updated {update_model_card(model.source.folder, text)}")
+    return 0
+
+
+def cmd_make_demo_examples(args: argparse.Namespace) -> int:
+    from latent_studio.core.resources import resources_dir
+    from latent_studio.demo.examples import write_examples
+
+    model = load(args)
+    out = args.out or (resources_dir() or Path("resources")) / "examples"
+    for path in write_examples(model, out):
+        print(f"wrote {path}")
     return 0
 
 

@@ -122,15 +122,28 @@ def _bezier_controls(start: Keyframe, end: Keyframe) -> tuple[tuple[float, float
 
 def _bezier_value(start: Keyframe, end: Keyframe, t: float) -> float:
     (x0, y0), (x1, y1), (x2, y2), (x3, y3) = _bezier_controls(start, end)
-    # With handle times inside the segment, x(s) is monotonic: bisection finds s with x(s) = t.
+    # With handle times inside the segment, x(s) is monotonic in s, so x(s) = t has one root.
+    # Newton's method from the linear guess, kept inside a shrinking bracket (bisection when it strays).
     low, high = 0.0, 1.0
-    for _ in range(50):
-        s = 0.5 * (low + high)
-        if _cubic(x0, x1, x2, x3, s) < t:
+    s = (t - x0) / (x3 - x0)
+    for _ in range(60):
+        error = _cubic(x0, x1, x2, x3, s) - t
+        if abs(error) < 1e-12 * max(1.0, abs(x3)):
+            break
+        if error < 0:
             low = s
         else:
             high = s
-    return _cubic(y0, y1, y2, y3, 0.5 * (low + high))
+        slope = _cubic_slope(x0, x1, x2, x3, s)
+        s = s - error / slope if slope > 0 else 0.5 * (low + high)
+        if not low < s < high:
+            s = 0.5 * (low + high)
+    return _cubic(y0, y1, y2, y3, s)
+
+
+def _cubic_slope(p0: float, p1: float, p2: float, p3: float, s: float) -> float:
+    r = 1.0 - s
+    return 3 * r * r * (p1 - p0) + 6 * r * s * (p2 - p1) + 3 * s * s * (p3 - p2)
 
 
 def _cubic(p0: float, p1: float, p2: float, p3: float, s: float) -> float:

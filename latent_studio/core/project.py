@@ -80,7 +80,8 @@ class Settings:
         return max(1, round(Fraction(self.duration).limit_denominator(10**6) * self.rate))
 
     def frame_time(self, index: int) -> float:
-        return float(index / self.rate)
+        rate = self.rate  # exact integer arithmetic, one rounding: frame 24000 of 23.976 fps is exactly 1001 s
+        return index * rate.denominator / rate.numerator
 
 
 @dataclass(eq=False)
@@ -168,6 +169,25 @@ def evaluate(project: Project, t: float) -> FrameSpec:
         if value != 0.0:
             strengths.append((direction_id, value))
     return FrameSpec(blend, tuple(strengths))
+
+
+def evaluate_frames(project: Project, frames) -> list[FrameSpec]:
+    """``evaluate`` for many frames at once: each track's keyframe times are gathered once, not per frame."""
+    if not project.anchors:
+        raise ProjectError("The timeline has no anchor: place a face (an asset) on it first.")
+    anchor_times = [k.time for k in project.anchors]
+    tracks = [(d, project.strengths[d]) for d in sorted(project.strengths)]
+    track_times = [[k.time for k in track.keyframes] for _, track in tracks]
+    specs = []
+    for index in frames:
+        t = project.settings.frame_time(index)
+        strengths = []
+        for (direction_id, track), times in zip(tracks, track_times, strict=True):
+            value = evaluate_number(track.keyframes, t, times) if track.keyframes else track.base
+            if value != 0.0:
+                strengths.append((direction_id, value))
+        specs.append(FrameSpec(evaluate_anchor(project.anchors, t, anchor_times), tuple(strengths)))
+    return specs
 
 
 def frame_latent(project: Project, spec: FrameSpec) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from latent_studio.core.cancel import CancelToken, check
-from latent_studio.core.project import FrameSpec, Project, evaluate, frame_latent
+from latent_studio.core.project import FrameSpec, Project, evaluate_frames, frame_latent
 from latent_studio.engine.decode import DEFAULT_BATCH, decode
 from latent_studio.engine.models import LoadedModel
 
@@ -94,12 +94,11 @@ def render_frames(
 ) -> Iterator[tuple[int, FrameSpec, np.ndarray]]:
     """Yield (frame index, spec, image) in the order given; each image is (H, W, 3) uint8 or uint16."""
     indices = list(frames)
-    settings = project.settings
     done = decoded = 0
     for start in range(0, len(indices), max(1, batch_size)):
         check(cancel)
         chunk = indices[start : start + max(1, batch_size)]
-        specs = [evaluate(project, settings.frame_time(i)) for i in chunk]
+        specs = evaluate_frames(project, chunk)
         images: dict[FrameSpec, np.ndarray] = {}
         missing: list[FrameSpec] = []
         for spec in specs:

@@ -1,0 +1,68 @@
+"""Rendering 48 frames of the head-turn example: the project renderer vs the plain per-frame diffusers loop.
+
+Same project, same frames (the same latents, built by the same frame
+evaluation), same DDIM steps, same loaded model, in one run. Prints frames/s
+of each, the ratio, and the largest pixel difference between the outputs.
+
+    python benchmarks/bench_render.py [--project resources/examples/head_turn.lsproj] [--frames 48] [--steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from bench_decode import plain_diffusers_loop, timed  # noqa: E402
+
+from latent_studio.core.project import evaluate, frame_latent  # noqa: E402
+from latent_studio.core.project_file import load_project  # noqa: E402
+from latent_studio.core.resources import resources_dir  # noqa: E402
+from latent_studio.engine.models import load_model, use_fast_layout  # noqa: E402
+from latent_studio.engine.render import FrameCache, render_frames  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project", type=Path, default=(resources_dir() or Path("resources")) / "examples" / "head_turn.lsproj")
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--device")
+    args = parser.parse_args()
+
+    project = load_project(args.project)
+    model = load_model(project.model.spec, device=args.device)
+    frames = list(range(min(args.frames, project.settings.frame_count)))
+    latents = np.stack([frame_latent(project, evaluate(project, project.settings.frame_time(i))) for i in frames])
+    print(f"{args.project.name}: {len(frames)} frames x {args.steps} DDIM steps on {model.source.spec} "
+          f"({model.parameter_count / 1e6:.1f} M params, {model.placement.describe()}, torch threads {torch.get_num_threads()})\n")
+
+    list(render_frames(model, project, frames[:2], 2, batch_size=2))  # warm-up
+    model.unet.to(memory_format=torch.contiguous_format)  # as diffusers loads it for the user
+    plain_diffusers_loop(model, latents[:1], 2)
+    reference, plain_s = timed(lambda: plain_diffusers_loop(model, latents, args.steps))
+    use_fast_layout(model.unet, model.placement)
+    rows = [("plain diffusers loop (per frame)", plain_s, 0)]
+    for batch in args.batch:
+        started = time.perf_counter()
+        ours = np.stack([img for _, _, img in render_frames(model, project, frames, args.steps, batch_size=batch)])
+        seconds = time.perf_counter() - started
+        rows.append((f"project renderer, batch {batch}", seconds, int(np.abs(ours.astype(int) - reference.astype(int)).max())))
+    cache = FrameCache()
+    list(render_frames(model, project, frames, args.steps, cache=cache))
+    _, cached_s = timed(lambda: list(render_frames(model, project, frames, args.steps, cache=cache)))
+    rows.append(("project renderer, second pass (cached)", cached_s, 0))
+
+    print(f"{'method':<40}{'seconds':>9}{'frames/s':>10}{'vs plain':>10}{'max px diff':>13}")
+    for name, seconds, diff in rows:
+        print(f"{name:<40}{seconds:>9.2f}{len(frames) / seconds:>10.1f}{plain_s / seconds:>9.2f}x{diff:>13}")
+
+
+if __name__ == "__main__":
+    main()

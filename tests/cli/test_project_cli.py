@@ -1,0 +1,69 @@
+"""`new`, `inspect` and `render` end to end on the tiny trained model."""
+
+import json
+
+import av
+import pytest
+from PIL import Image
+
+from latent_studio.cli import main
+from latent_studio.core.project_file import load_project
+
+
+@pytest.fixture()
+def project_file(trained_model_dir, tmp_path):
+    face = tmp_path / "face.png"
+    Image.new("RGB", (40, 30), (200, 120, 90)).save(face)
+    path = tmp_path / "p.lsproj"
+    code = main(["new", str(path), "--model", str(trained_model_dir), "--device", "cpu", "--image", str(face),
+                 "--seed", "4", "--duration", "0.5", "--fps", "24", "--size", "32x32", "--steps", "4"])
+    assert code == 0
+    return path
+
+
+def test_new_makes_a_project_with_an_embedded_image_and_a_seed(project_file, capsys):
+    project = load_project(project_file)
+    kinds = sorted(a.kind for a in project.assets.values())
+    assert kinds == ["image", "seed"] and len(project.anchors) == 2
+    image = next(a for a in project.assets.values() if a.kind == "image")
+    assert 10 < image.psnr < 100 and image.thumbnail.startswith(b"\x89PNG") and image.source == "face.png"
+    assert main(["inspect", str(project_file)]) == 0
+    out = capsys.readouterr().out
+    assert "12 frames" in out and "PSNR" in out and "anchor track (2 keyframes)" in out
+
+
+def test_render_writes_video_and_frame_list_with_range_and_scale(project_file, trained_model_dir, tmp_path, capsys):
+    out = tmp_path / "clip.webm"
+    code = main(["render", str(project_file), "-o", str(out), "--model", str(trained_model_dir), "--device", "cpu",
+                 "--range", "2-9", "--scale", "3", "--steps", "3", "--fps", "25"])
+    assert code == 0
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert sum(1 for _ in container.decode(video=0)) == 8
+        assert (stream.codec_context.width, stream.codec_context.height) == (48, 48) and stream.average_rate == 25
+    frames = json.loads((tmp_path / "clip.webm.json").read_text())["frames"]
+    assert [f["frame"] for f in frames] == list(range(2, 10))
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--range", "5-99"], "outside the timeline"),
+        (["--range", "five"], "should look like 0-47"),
+        (["--format", "avi"], "Unknown format 'avi'"),
+        (["--fps", "29"], "Frame rate 29 is not supported"),
+    ],
+)
+def test_render_errors_are_one_line_and_write_nothing(project_file, trained_model_dir, tmp_path, capsys, extra, message):
+    out = tmp_path / "clip.mp4"
+    code = main(["render", str(project_file), "-o", str(out), "--model", str(trained_model_dir), "--steps", "2", *extra])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "clip.mp4.json").exists()
+
+
+def test_render_of_a_broken_project_is_a_clear_error(tmp_path, capsys):
+    broken = tmp_path / "broken.lsproj"
+    broken.write_bytes(b"PK\x03\x04 not really")
+    assert main(["render", str(broken), "-o", str(tmp_path / "x.mp4")]) == 2
+    assert "broken.lsproj: not a Latent Studio project" in capsys.readouterr().err
