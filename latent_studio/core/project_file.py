@@ -353,3 +353,33 @@ def _check_shapes(project: Project) -> None:
     shapes = {tuple(a.latent.shape) for a in project.assets.values()} | {tuple(d.vector.shape) for d in project.directions.values()}
     if len(shapes) > 1:
         raise ProjectFileError(f"its latents have different shapes {sorted(shapes)}; they cannot belong to one model.")
+
+
+# ---------------------------------------------------------------- autosave
+
+
+def recovery_path(path: Path) -> Path:
+    """Where autosave keeps unsaved work for ``path``: a hidden file beside it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.recovery")
+
+
+def save_recovery(project: Project, path: Path) -> Path:
+    """Autosave: write the project's current state to its recovery file (atomically), never over the project."""
+    target = recovery_path(path)
+    save_project(project, target)
+    return target
+
+
+def pending_recovery(path: Path) -> Path | None:
+    """A recovery file newer than the project (work lost in a crash), or None."""
+    target = recovery_path(path)
+    if not target.is_file():
+        return None
+    if Path(path).is_file() and Path(path).stat().st_mtime_ns >= target.stat().st_mtime_ns:
+        return None
+    return target
+
+
+def discard_recovery(path: Path) -> None:
+    recovery_path(path).unlink(missing_ok=True)

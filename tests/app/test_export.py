@@ -174,3 +174,45 @@ def test_rendering_in_a_thread_can_be_cancelled_from_another(trained_model, proj
     worker.start()
     worker.join(60)
     assert not worker.is_alive() and len(errors) == 1 and list(tmp_path.iterdir()) == []
+
+
+EXAMPLES = ["head_turn.lsproj", "morph.lsproj"]
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+@pytest.mark.parametrize("key", list(FORMATS))
+def test_example_projects_render_to_every_format(example, key, tmp_path):
+    from latent_studio.core.project_file import load_project
+    from latent_studio.core.resources import bundled_models, resources_dir
+    from latent_studio.engine.models import load_model
+
+    root = resources_dir()
+    if root is None or not (root / "examples" / example).is_file() or "toy-heads" not in bundled_models():
+        pytest.skip("the demo model and its examples are not bundled")
+    project = load_project(root / "examples" / example)
+    model = _demo_model(load_model)
+    fmt = FORMATS[key]
+    out = tmp_path / (f"clip{fmt.suffix}" if fmt.suffix else "frames")
+    result = export_project(project, model, out, ExportOptions(fmt, last_frame=5, steps=2, scale=1.0))
+    if key in VIDEO:
+        with av.open(str(out)) as container:
+            stream = container.streams.video[0]
+            assert sum(1 for _ in container.decode(video=0)) == 6 and stream.average_rate == 24
+            assert (stream.codec_context.name, stream.codec_context.pix_fmt) == VIDEO[key]
+            assert (stream.codec_context.width, stream.codec_context.height) == (64, 64)
+            assert stream.codec_context.color_primaries == 1 and stream.codec_context.colorspace == 1
+    elif key == "gif":
+        with Image.open(out) as gif:
+            assert gif.n_frames == 6 and gif.size == (64, 64)
+    else:
+        assert len(list(out.glob("frame_*.png"))) == 6
+    assert result.frames == 6
+
+
+_DEMO = {}
+
+
+def _demo_model(load_model):
+    if "model" not in _DEMO:
+        _DEMO["model"] = load_model("toy-heads", device="cpu")
+    return _DEMO["model"]

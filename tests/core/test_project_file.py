@@ -201,3 +201,22 @@ def _zip(members: dict) -> bytes:
 def _replace_member(data: bytes, name: str, payload: bytes) -> bytes:
     source = zipfile.ZipFile(io.BytesIO(data))
     return _zip({i.filename: (payload if i.filename == name else source.read(i)) for i in source.infolist()})
+
+
+def test_autosave_keeps_unsaved_work_beside_the_project_and_never_touches_it(tmp_path):
+    import time
+
+    from latent_studio.core.project_file import discard_recovery, pending_recovery, save_recovery
+
+    path = tmp_path / "p.lsproj"
+    save_project(make_project(), path)
+    saved = path.read_bytes()
+    assert pending_recovery(path) is None
+    time.sleep(0.01)
+    edited = make_project()
+    edited.assets["face1"].name = "Unsaved"
+    recovery = save_recovery(edited, path)
+    assert path.read_bytes() == saved and recovery.name == ".p.lsproj.recovery"
+    assert pending_recovery(path) == recovery and load_project(recovery).assets["face1"].name == "Unsaved"
+    discard_recovery(path)
+    assert pending_recovery(path) is None
