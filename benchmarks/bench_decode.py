@@ -41,6 +41,15 @@ def plain_diffusers_loop(model, latents: np.ndarray, steps: int) -> np.ndarray:
     return np.stack(frames)
 
 
+def print_rows(rows: list[tuple[str, float, int]], frames: int) -> None:
+    """One line per method: seconds, frames/s, speed relative to the first row, largest pixel difference."""
+    width = max(len(name) for name, _, _ in rows) + 4
+    baseline = rows[0][1]
+    print(f"{'method':<{width}}{'seconds':>9}{'frames/s':>10}{'vs plain':>10}{'max px diff':>13}")
+    for name, seconds, diff in rows:
+        print(f"{name:<{width}}{seconds:>9.2f}{frames / max(seconds, 1e-9):>10.2f}{baseline / max(seconds, 1e-9):>9.2f}x{diff:>13}")
+
+
 def timed(fn):
     start = time.perf_counter()
     out = fn()
@@ -73,9 +82,7 @@ def main() -> None:
         ours, seconds = timed(lambda batch=batch: decode(model, latents, args.steps, batch_size=batch))
         rows.append((f"latent-studio engine, batch {batch}", seconds, int(np.abs(ours.astype(int) - reference.astype(int)).max())))
 
-    print(f"{'method':<36}{'seconds':>9}{'frames/s':>10}{'vs plain':>10}{'max px diff':>13}")
-    for name, seconds, diff in rows:
-        print(f"{name:<36}{seconds:>9.2f}{args.frames / seconds:>10.2f}{plain_s / seconds:>9.2f}x{diff:>13}")
+    print_rows(rows, args.frames)
 
 
 if __name__ == "__main__":

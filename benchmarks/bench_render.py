@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from bench_decode import plain_diffusers_loop, timed  # noqa: E402
+from bench_decode import plain_diffusers_loop, print_rows, timed  # noqa: E402
 
 from latent_studio.core.project import evaluate, frame_latent  # noqa: E402
 from latent_studio.core.project_file import load_project  # noqa: E402
@@ -59,9 +59,7 @@ def main() -> None:
     _, cached_s = timed(lambda: list(render_frames(model, project, frames, args.steps, cache=cache)))
     rows.append(("project renderer, second pass (cached)", cached_s, 0))
 
-    print(f"{'method':<40}{'seconds':>9}{'frames/s':>10}{'vs plain':>10}{'max px diff':>13}")
-    for name, seconds, diff in rows:
-        print(f"{name:<40}{seconds:>9.2f}{len(frames) / seconds:>10.1f}{plain_s / seconds:>9.2f}x{diff:>13}")
+    print_rows(rows, len(frames))
 
 
 if __name__ == "__main__":

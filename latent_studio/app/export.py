@@ -22,7 +22,7 @@ from latent_studio.core.errors import UserError
 from latent_studio.core.project import FRAME_RATES, FrameSpec, Project
 from latent_studio.engine.models import LoadedModel
 from latent_studio.engine.render import FrameCache, RenderProgress, render_frames
-from latent_studio.media.export import ExportFormat, check_export, open_writer, resize
+from latent_studio.media.export import ExportFormat, FrameWriter, PngSequenceWriter, open_writer, resize
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,6 @@ def export_project(
     output = Path(output)
     project, frames = plan_frames(project, options)
     size = output_size(project, model, options.scale)
-    check_export(output, options.format)
     side = sidecar_path(output)
     if output.suffix:
         check_writable_destination(side)
@@ -102,7 +101,7 @@ def export_project(
         for index, spec, image in render_frames(model, project, frames, steps, cache=cache, batch_size=options.batch_size,
                                                 bit_depth=options.format.bit_depth, progress=progress, cancel=cancel):
             writer.write(resize(image, size, project.settings.upscale))
-            records.append(_frame_record(project, index, spec, options, len(records)))
+            records.append(_frame_record(project, index, spec, writer))
         path = writer.finish()
     sidecar = {
         "app_version": __version__,
@@ -119,7 +118,7 @@ def export_project(
     return ExportResult(path, side, len(frames), time.perf_counter() - started, size)
 
 
-def _frame_record(project: Project, index: int, spec: FrameSpec, options: ExportOptions, written: int) -> dict:
+def _frame_record(project: Project, index: int, spec: FrameSpec, writer: FrameWriter) -> dict:
     anchors = [spec.anchor.a] + ([spec.anchor.b] if spec.anchor.b else [])
     record = {
         "frame": index,
@@ -128,6 +127,6 @@ def _frame_record(project: Project, index: int, spec: FrameSpec, options: Export
         "strengths": {d: s for d, s in spec.strengths},
         "seeds": {a: project.assets[a].seed for a in anchors if project.assets[a].seed is not None},
     }
-    if not options.format.suffix:
-        record["file"] = f"frame_{options.first_number + written:05d}.png"
+    if isinstance(writer, PngSequenceWriter):
+        record["file"] = writer.names[-1]
     return record

@@ -53,11 +53,26 @@ def image_asset(
     """Embed an image file (crop to the model's square) and keep its reconstruction as the thumbnail."""
     _, height, _ = model.latent_shape
     prepared = load_prepared(path, height, "crop", (255, 255, 255))
-    result = embed(model, prepared.pixels, steps, progress=progress, cancel=cancel)
     metadata = {k: str(v) for k, v in prepared.preparation.as_metadata().items()}
-    metadata["steps"] = str(steps)
-    return Asset(new_id(), "image", Path(path).stem, result.latent, Path(path).name, psnr=round(result.psnr, 2),
-                 thumbnail=encode_png(result.reconstruction), metadata=metadata)
+    return embedded_asset(model, prepared.pixels, Path(path).stem, Path(path).name, steps, metadata,
+                          progress=progress, cancel=cancel)
+
+
+def embedded_asset(
+    model: LoadedModel,
+    pixels: np.ndarray,
+    name: str,
+    source: str,
+    steps: int,
+    metadata: dict[str, str] | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Asset:
+    """Embed prepared pixels; the reconstruction becomes the thumbnail, its PSNR is kept."""
+    result = embed(model, pixels, steps, progress=progress, cancel=cancel)
+    return Asset(new_id(), "image", name, result.latent, source, psnr=round(result.psnr, 2),
+                 thumbnail=encode_png(result.reconstruction), metadata={**(metadata or {}), "steps": str(steps)})
 
 
 def place_anchors(project: Project, asset_ids: list[str], interpolation: Interpolation = Interpolation.EASE_IN_OUT) -> None:

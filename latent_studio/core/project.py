@@ -158,36 +158,35 @@ class FrameSpec:
     strengths: tuple[tuple[str, float], ...]  # (direction id, strength), non-zero only, sorted by id
 
 
-def evaluate(project: Project, t: float) -> FrameSpec:
-    """The frame at absolute time t (seconds): a pure function of the document."""
-    if not project.anchors:
-        raise ProjectError("The timeline has no anchor: place a face (an asset) on it first.")
-    blend = evaluate_anchor(project.anchors, t)
-    strengths = []
-    for direction_id in sorted(project.strengths):
-        value = project.strengths[direction_id].value_at(t)
-        if value != 0.0:
-            strengths.append((direction_id, value))
-    return FrameSpec(blend, tuple(strengths))
+class _Timeline:
+    """A project's tracks with their keyframe times gathered once, for evaluating many times."""
 
+    def __init__(self, project: Project) -> None:
+        if not project.anchors:
+            raise ProjectError("The timeline has no anchor: place a face (an asset) on it first.")
+        self.anchors = project.anchors
+        self.anchor_times = [k.time for k in project.anchors]
+        self.tracks = [(d, project.strengths[d]) for d in sorted(project.strengths)]
+        self.track_times = [[k.time for k in track.keyframes] for _, track in self.tracks]
 
-def evaluate_frames(project: Project, frames) -> list[FrameSpec]:
-    """``evaluate`` for many frames at once: each track's keyframe times are gathered once, not per frame."""
-    if not project.anchors:
-        raise ProjectError("The timeline has no anchor: place a face (an asset) on it first.")
-    anchor_times = [k.time for k in project.anchors]
-    tracks = [(d, project.strengths[d]) for d in sorted(project.strengths)]
-    track_times = [[k.time for k in track.keyframes] for _, track in tracks]
-    specs = []
-    for index in frames:
-        t = project.settings.frame_time(index)
+    def at(self, t: float) -> FrameSpec:
         strengths = []
-        for (direction_id, track), times in zip(tracks, track_times, strict=True):
+        for (direction_id, track), times in zip(self.tracks, self.track_times, strict=True):
             value = evaluate_number(track.keyframes, t, times) if track.keyframes else track.base
             if value != 0.0:
                 strengths.append((direction_id, value))
-        specs.append(FrameSpec(evaluate_anchor(project.anchors, t, anchor_times), tuple(strengths)))
-    return specs
+        return FrameSpec(evaluate_anchor(self.anchors, t, self.anchor_times), tuple(strengths))
+
+
+def evaluate(project: Project, t: float) -> FrameSpec:
+    """The frame at absolute time t (seconds): a pure function of the document."""
+    return _Timeline(project).at(t)
+
+
+def evaluate_frames(project: Project, frames) -> list[FrameSpec]:
+    """``evaluate`` for many frame indices, with each track's keyframe times gathered once, not per frame."""
+    timeline = _Timeline(project)
+    return [timeline.at(project.settings.frame_time(index)) for index in frames]
 
 
 def frame_latent(project: Project, spec: FrameSpec) -> np.ndarray:

@@ -278,7 +278,7 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
     for i, entry in enumerate(top.get("directions", list)):
         f = _Fields(entry, f"directions[{i}]")
         direction_id = f.get("id", str)
-        low, high = _pair(f.get("strength_range", list), f"directions[{i}].strength_range")
+        low, high = _range(f.get("strength_range", list), f"directions[{i}].strength_range")
         project.directions[direction_id] = DirectionEntry(
             id=direction_id, name=f.get("name", str),
             vector=_tensor(tensors, f"direction/{direction_id}", f.get("shape", list), f"directions[{i}]"),
@@ -311,10 +311,8 @@ def _tensor(tensors: dict[str, np.ndarray], key: str, shape: list, where: str) -
     return array.astype(np.float32)
 
 
-def _pair(value: list, where: str) -> tuple[float, float]:
-    if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        raise ProjectFileError(f"{where} should be two numbers, not {value!r}.")
-    low, high = float(value[0]), float(value[1])
+def _range(value: list, where: str) -> tuple[float, float]:
+    low, high = _pair(value, where)
     if not low < high:
         raise ProjectFileError(f"{where} should go from low to high, not {value!r}.")
     return low, high
@@ -332,8 +330,8 @@ def _keyframes(entries: list, where: str, value_type: type) -> tuple[Keyframe, .
         handles = [f.get(name, list, None, nullable=True) for name in ("in_handle", "out_handle")]
         keys.append(Keyframe(
             time=f.get("time", float), value=f.get("value", value_type), interpolation=mode,
-            in_handle=Handle(*_pair_any(handles[0], f"{where}[{i}].in_handle")) if handles[0] is not None else None,
-            out_handle=Handle(*_pair_any(handles[1], f"{where}[{i}].out_handle")) if handles[1] is not None else None,
+            in_handle=Handle(*_pair(handles[0], f"{where}[{i}].in_handle")) if handles[0] is not None else None,
+            out_handle=Handle(*_pair(handles[1], f"{where}[{i}].out_handle")) if handles[1] is not None else None,
         ))
     keyframes = tuple(keys)
     try:
@@ -343,7 +341,7 @@ def _keyframes(entries: list, where: str, value_type: type) -> tuple[Keyframe, .
     return keyframes
 
 
-def _pair_any(value: list, where: str) -> tuple[float, float]:
+def _pair(value: list, where: str) -> tuple[float, float]:
     if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         raise ProjectFileError(f"{where} should be two numbers, not {value!r}.")
     return float(value[0]), float(value[1])

@@ -11,26 +11,22 @@ from pathlib import Path
 
 import numpy as np
 
-from latent_studio.app.projects import empty_project, place_anchors
+from latent_studio.app.projects import embedded_asset, empty_project, place_anchors
 from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Interpolation, Keyframe
-from latent_studio.core.project import Asset, Project, Settings, new_id
+from latent_studio.core.project import Asset, Project, Settings
 from latent_studio.core.project_file import save_project
 from latent_studio.demo.data import HELD_OUT_STREAM, rendered_batch
 from latent_studio.demo.factors import HeadFactors
 from latent_studio.demo.heads import render_batch
-from latent_studio.engine.inversion import embed
 from latent_studio.engine.models import LoadedModel
-from latent_studio.media.images import encode_png
 
 EXAMPLE_SETTINGS = Settings(fps="24", duration=4.0, width=256, height=256, upscale="lanczos", preview_steps=10, final_steps=50)
 EASE = Interpolation.EASE_IN_OUT
 
 
 def embedded_head(model: LoadedModel, pixels: np.ndarray, name: str, steps: int) -> Asset:
-    result = embed(model, pixels, steps)
-    return Asset(new_id(), "image", name, result.latent, f"{name}.png (toy-head render)", psnr=round(result.psnr, 2),
-                 thumbnail=encode_png(result.reconstruction), metadata={"steps": str(steps)})
+    return embedded_asset(model, pixels, name, f"{name}.png (toy-head render)", steps)
 
 
 def head_turn(model: LoadedModel, steps: int = 50) -> Project:

@@ -14,6 +14,7 @@ import shutil
 import struct
 import tempfile
 import zlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -112,17 +113,17 @@ def resize(frame: np.ndarray, size: tuple[int, int], filter_name: str) -> np.nda
     return np.clip(np.rint(np.stack(channels, axis=-1)), 0, 65535).astype(np.uint16)
 
 
-class FrameWriter:
+class FrameWriter(ABC):
     """Write frames in order, then ``finish`` (rename into place) or ``abort`` (remove everything)."""
 
-    def write(self, frame: np.ndarray) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def write(self, frame: np.ndarray) -> None: ...
 
-    def finish(self) -> Path:
-        raise NotImplementedError
+    @abstractmethod
+    def finish(self) -> Path: ...
 
-    def abort(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def abort(self) -> None: ...
 
     def __enter__(self) -> "FrameWriter":
         return self
