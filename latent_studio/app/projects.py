@@ -9,11 +9,14 @@ import numpy as np
 
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.directions import Direction
+from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Interpolation, Keyframe
+from latent_studio.core.latent_math import arithmetic
 from latent_studio.core.project import Asset, DirectionEntry, ModelRef, Project, Settings, new_id
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.decode import decode
 from latent_studio.engine.directions import model_directions
+from latent_studio.engine.discovery import difference_direction
 from latent_studio.engine.inversion import embed
 from latent_studio.engine.models import LoadedModel
 from latent_studio.media.images import encode_png, load_prepared
@@ -69,10 +72,11 @@ def embedded_asset(
     progress: Callable[[int, int], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> Asset:
-    """Embed prepared pixels; the reconstruction becomes the thumbnail, its PSNR is kept."""
+    """Embed prepared pixels; the reconstruction becomes the thumbnail, its PSNR and the original are kept."""
     result = embed(model, pixels, steps, progress=progress, cancel=cancel)
     return Asset(new_id(), "image", name, result.latent, source, psnr=round(result.psnr, 2),
-                 thumbnail=encode_png(result.reconstruction), metadata={**(metadata or {}), "steps": str(steps)})
+                 thumbnail=encode_png(result.reconstruction), metadata={**(metadata or {}), "steps": str(steps)},
+                 original=encode_png(pixels))
 
 
 def place_anchors(project: Project, asset_ids: list[str], interpolation: Interpolation = Interpolation.EASE_IN_OUT) -> None:
@@ -81,3 +85,27 @@ def place_anchors(project: Project, asset_ids: list[str], interpolation: Interpo
         return
     times = np.linspace(0.0, project.settings.duration, len(asset_ids)) if len(asset_ids) > 1 else [0.0]
     project.anchors = tuple(Keyframe(float(t), a, interpolation) for t, a in zip(times, asset_ids, strict=True))
+
+
+def direction_from_groups(project: Project, name: str, with_ids: list[str], without_ids: list[str]) -> DirectionEntry:
+    """A user direction from two groups of assets: strength 1 moves by the difference of their means."""
+    if not with_ids or not without_ids:
+        raise UserError("Pick at least one asset for each group (with and without the feature).")
+    if set(with_ids) & set(without_ids):
+        raise UserError("An asset cannot be in both groups.")
+    latents = np.stack([project.asset(i).latent for i in [*with_ids, *without_ids]])
+    positive = np.array([True] * len(with_ids) + [False] * len(without_ids))
+    direction = difference_direction(name.strip() or "New direction", latents, positive, project.model.content_hash,
+                                     strength_range=(-1.5, 1.5))
+    entry = direction_entry(direction, origin="user")
+    return DirectionEntry(f"user_{new_id()}", entry.name, entry.vector, entry.method, entry.strength_range,
+                          entry.model_hash, entry.unit, "user")
+
+
+def arithmetic_asset(model: LoadedModel, project: Project, a: str, b: str, c: str, steps: int = THUMBNAIL_STEPS) -> Asset:
+    """A new face from latent arithmetic, ``a - b + c`` ("with glasses" - "without" + face)."""
+    first, second, third = project.asset(a), project.asset(b), project.asset(c)
+    latent = arithmetic(first.latent, second.latent, third.latent)
+    name = f"{first.name} - {second.name} + {third.name}"
+    thumbnail = encode_png(decode(model, latent, steps)[0])
+    return Asset(new_id(), "latent", name, latent, name, thumbnail=thumbnail)

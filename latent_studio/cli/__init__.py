@@ -1,4 +1,4 @@
-"""Command line: ``latent-studio COMMAND``; each group of commands lives in its own module.
+"""Command line: ``latent-studio COMMAND`` (no command opens the desktop app); one module per group of commands.
 
 User errors print one line and exit with status 2; a traceback appears only
 with --verbose. torch and the engine are imported inside the commands, so
@@ -12,7 +12,7 @@ import sys
 import traceback
 
 from latent_studio import __version__
-from latent_studio.cli import demo_commands, model_commands, project_commands
+from latent_studio.cli import demo_commands, gui_command, model_commands, project_commands
 from latent_studio.cli.common import make_parents
 from latent_studio.core.errors import Cancelled, UserError
 
@@ -25,8 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
-        parser.print_help()
-        return 0
+        args.run = gui_command.run  # no command: the desktop app
     try:
         return args.run(args) or 0
     except UserError as exc:
@@ -51,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"latent-studio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parents = make_parents()
+    gui_command.register(sub, parents)
     model_commands.register(sub, parents)
     project_commands.register(sub, parents)
     demo_commands.register(sub, parents)

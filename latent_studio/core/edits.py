@@ -162,6 +162,52 @@ class SetBaseStrength:
 
 
 @dataclass
+class SetStrengthAt:
+    """What a direction slider does at the playhead, as one command a whole drag merges into.
+
+    A track without keyframes changes its base value; a track with keyframes
+    gets its keyframe at ``time`` changed, or a new one there (the way an
+    animated property behaves in a compositor).
+    """
+
+    direction: str
+    time: float
+    value: float
+    label: str = "Set strength"
+    gesture: str | None = None
+    before: tuple[tuple[Keyframe, ...], float] | None = None
+
+    def apply(self, project: Project) -> None:
+        track = project.track(self.direction)
+        if self.before is None:
+            self.before = (track.keyframes, track.base)
+        keys, base = self.before
+        value = float(self.value)
+        if not keys:
+            track.keyframes, track.base = (), value
+            return
+        _check_time(project, self.time)
+        times = [k.time for k in keys]
+        if self.time in times:
+            i = times.index(self.time)
+            track.keyframes = keys[:i] + (replace(keys[i], value=value),) + keys[i + 1 :]
+        else:
+            track.keyframes = _insert(keys, Keyframe(self.time, value, keys[max(0, bisect.bisect_left(times, self.time) - 1)].interpolation))
+        track.base = base
+
+    def revert(self, project: Project) -> None:
+        assert self.before is not None
+        track = project.track(self.direction)
+        track.keyframes, track.base = self.before
+
+    def merge(self, later) -> bool:
+        if isinstance(later, SetStrengthAt) and later.direction == self.direction and later.time == self.time:
+            self.value = later.value
+            return True
+        return False
+
+
+@dataclass
 class AddAsset:
     asset: Asset
     label: str = "Add asset"
@@ -285,4 +331,31 @@ class ChangeSettings:
         if isinstance(later, ChangeSettings):
             self.changes = {**self.changes, **later.changes}
             return True
+        return False
+
+
+@dataclass
+class Batch:
+    """Several commands as one undo step (deleting a selection); all or nothing."""
+
+    commands: list
+    label: str = "Edit"
+    gesture: str | None = None
+
+    def apply(self, project: Project) -> None:
+        done = []
+        try:
+            for command in self.commands:
+                command.apply(project)
+                done.append(command)
+        except Exception:
+            for command in reversed(done):
+                command.revert(project)
+            raise
+
+    def revert(self, project: Project) -> None:
+        for command in reversed(self.commands):
+            command.revert(project)
+
+    def merge(self, later) -> bool:
         return False

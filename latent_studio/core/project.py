@@ -10,7 +10,7 @@ latent the engine decodes.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import numpy as np
@@ -95,8 +95,9 @@ class Asset:
     source: str = ""  # file name, "seed 42", "a - b + c", ...
     psnr: float | None = None  # reconstruction PSNR of an embedded image
     seed: int | None = None
-    thumbnail: bytes | None = None  # PNG
+    thumbnail: bytes | None = None  # PNG: the decoded latent (for an image, its reconstruction)
     metadata: dict[str, str] = field(default_factory=dict)
+    original: bytes | None = None  # PNG: the prepared image an embedding was made from (before/after view)
 
 
 @dataclass(eq=False)
@@ -148,6 +149,22 @@ class Project:
             self.direction(track_id)
             self.strengths[track_id] = StrengthTrack()
         return self.strengths[track_id]
+
+
+def snapshot(project: Project) -> Project:
+    """A copy a worker thread can read while the user keeps editing the original.
+
+    Containers and tracks are copied; latents, vectors and PNG bytes are shared,
+    because edits replace them and never write into them.
+    """
+    return Project(
+        project.model,
+        project.settings,
+        {k: replace(a, metadata=dict(a.metadata)) for k, a in project.assets.items()},
+        {k: replace(d) for k, d in project.directions.items()},
+        project.anchors,
+        {k: replace(t) for k, t in project.strengths.items()},
+    )
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,8 @@ def project_bytes(project: Project) -> bytes:
         for asset in sorted(project.assets.values(), key=lambda a: a.id):
             if asset.thumbnail:
                 _write_member(archive, f"thumbnails/{asset.id}.png", asset.thumbnail, zipfile.ZIP_STORED)
+            if asset.original:
+                _write_member(archive, f"originals/{asset.id}.png", asset.original, zipfile.ZIP_STORED)
     return buffer.getvalue()
 
 
@@ -104,6 +106,7 @@ def manifest(project: Project) -> dict[str, Any]:
             {
                 "id": a.id, "kind": a.kind, "name": a.name, "source": a.source, "psnr": a.psnr, "seed": a.seed,
                 "shape": list(np.shape(a.latent)), "thumbnail": f"thumbnails/{a.id}.png" if a.thumbnail else None,
+                "original": f"originals/{a.id}.png" if a.original else None,
                 "metadata": dict(a.metadata),
             }
             for a in project.assets.values()  # insertion order is the order of the assets panel
@@ -171,8 +174,10 @@ def project_from_bytes(data: bytes) -> Project:
             tensors = st_load(_read(archive, members, LATENTS))
         except (SafetensorError, ProjectFileError) as exc:
             raise ProjectFileError(f"the latents are unreadable ({exc}).") from None
-        thumbnails = {
-            name: _read(archive, members, name) for name in members if name.startswith("thumbnails/") and name.endswith(".png")
+        thumbnails = {  # reconstructions and the originals embedded images were made from
+            name: _read(archive, members, name)
+            for name in members
+            if name.startswith(("thumbnails/", "originals/")) and name.endswith(".png")
         }
     try:
         return _build(data_manifest, tensors, thumbnails)
@@ -261,11 +266,8 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
         kind = f.get("kind", str)
         if kind not in ASSET_KINDS:
             raise ProjectFileError(f"assets[{i}].kind should be one of {', '.join(ASSET_KINDS)}, not {kind!r}.")
-        thumbnail_name = f.get("thumbnail", str, None, nullable=True)
-        if thumbnail_name is not None:
-            _check_member_name(thumbnail_name)
-            if thumbnail_name not in thumbnails:
-                raise ProjectFileError(f"assets[{i}] names thumbnail {thumbnail_name}, which is not in the archive.")
+        thumbnail_name = _image_member(f, "thumbnail", thumbnails, f"assets[{i}]")
+        original_name = _image_member(f, "original", thumbnails, f"assets[{i}]")
         metadata = f.get("metadata", dict, {})
         project.assets[asset_id] = Asset(
             id=asset_id, kind=kind, name=f.get("name", str),
@@ -274,6 +276,7 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
             seed=f.get("seed", int, None, nullable=True),
             thumbnail=thumbnails.get(thumbnail_name) if thumbnail_name else None,
             metadata={str(k): str(v) for k, v in metadata.items()},
+            original=thumbnails.get(original_name) if original_name else None,
         )
     for i, entry in enumerate(top.get("directions", list)):
         f = _Fields(entry, f"directions[{i}]")
@@ -298,6 +301,15 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
         project.strengths[direction_id] = StrengthTrack(_keyframes(f.get("keyframes", list), where, float), f.get("base", float, 0.0))
     _check_shapes(project)
     return project
+
+
+def _image_member(f: "_Fields", key: str, images: dict[str, bytes], where: str) -> str | None:
+    name = f.get(key, str, None, nullable=True)
+    if name is not None:
+        _check_member_name(name)
+        if name not in images:
+            raise ProjectFileError(f"{where} names {key} {name}, which is not in the archive.")
+    return name
 
 
 def _tensor(tensors: dict[str, np.ndarray], key: str, shape: list, where: str) -> np.ndarray:

@@ -87,6 +87,10 @@ class UndoStack(Generic[Document]):
     def redo_label(self) -> str | None:
         return self._undone[-1].label if self._undone else None
 
+    def mark_unsaved(self) -> None:
+        """No state in the history is the saved one (recovered work, a document never saved)."""
+        self._clean_index = None
+
     def mark_clean(self) -> None:
         self._clean_index = len(self._done)
 

@@ -127,6 +127,24 @@ def test_out_of_range_steps_is_a_user_error(trained_model_dir, tmp_path, capsys)
     assert not (tmp_path / "x.png").exists()
 
 
-def test_no_arguments_prints_help(capsys):
+def test_no_arguments_opens_the_desktop_app(monkeypatch):
+    from latent_studio.cli import gui_command
+
+    opened = []
+    monkeypatch.setattr(gui_command, "launch", lambda project, model: opened.append((project, model)) or 0)
     assert main([]) == 0
-    assert "sample" in capsys.readouterr().out
+    assert main(["gui", "--model", "toy-heads"]) == 0
+    assert opened == [(None, None), (None, "toy-heads")]
+
+
+def test_gui_refuses_a_missing_project(tmp_path, capsys):
+    assert main(["gui", str(tmp_path / "nope.lsproj")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "sample" in out and "gui" in out

@@ -1,0 +1,255 @@
+"""One worker thread owns the model; a preview lane and a job lane share it.
+
+The preview lane holds at most one request: a newer one replaces a waiting
+one (slider drags coalesce), and a newer one also cancels a running preview
+that was marked interruptible (a slow refinement is never finished for a
+position the user has already left). The job lane runs long work (load a
+model, embed, render, export) one job at a time; every progress report of
+a job is also the point where waiting previews are served and where a
+cancel takes effect, so the canvas stays live during an export.
+
+Nothing here knows about Qt: results leave through the callbacks given to
+the constructor, on the worker thread; the UI turns them into queued
+signals. Job results are ``concurrent.futures.Future`` objects.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable
+
+import numpy as np
+
+from latent_studio.core.cancel import CancelToken
+from latent_studio.core.errors import Cancelled, ModelError
+from latent_studio.engine.decode import decode
+from latent_studio.engine.models import LoadedModel
+from latent_studio.engine.render import FrameCache, cache_key
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """An immutable request: the latent to decode, what identifies it for the cache, and how finely."""
+
+    id: int
+    latent: np.ndarray  # float32 (C, H, W); the caller gives up the array
+    key: Hashable  # e.g. the FrameSpec; with the model hash and the steps it keys the frame cache
+    steps: int
+    interruptible: bool = False  # a newer request cancels this one while it runs
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    request: PreviewRequest
+    image: np.ndarray  # uint8 (H, W, 3), read-only
+    seconds: float  # decode time; 0 for a cache hit
+    cached: bool
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    job_id: int
+    name: str
+    done: int
+    total: int
+    message: str = ""
+
+
+class Job:
+    """A handle on submitted work: its id, its cancel token and a future for its result."""
+
+    def __init__(self, job_id: int, name: str, work: Callable[["JobContext"], Any]) -> None:
+        self.id = job_id
+        self.name = name
+        self.work = work
+        self.cancel_token = CancelToken()
+        self.future: Future = Future()
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next progress point (a waiting job never starts)."""
+        self.cancel_token.cancel()
+        self.future.cancel()  # succeeds only while it has not started
+
+
+class JobContext:
+    """What a job sees: the model, the frame cache, a cancel token and a progress reporter."""
+
+    def __init__(self, executor: "InferenceExecutor", job: Job) -> None:
+        self._executor = executor
+        self.job = job
+        self.cancel = job.cancel_token
+
+    @property
+    def model(self) -> LoadedModel:
+        model = self._executor.model
+        if model is None:
+            raise ModelError("No model is loaded yet; wait for the model to load or pick one in Model > Choose model.")
+        return model
+
+    @property
+    def cache(self) -> FrameCache:
+        return self._executor.cache
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        """Report progress, serve any waiting preview, and stop here if the job was cancelled."""
+        self._executor._report(JobProgress(self.job.id, self.job.name, done, total, message))
+        self._executor._serve_waiting_preview()
+        self.cancel.raise_if_cancelled()
+
+
+class InferenceExecutor:
+    def __init__(
+        self,
+        on_preview: Callable[[PreviewResult], None],
+        on_progress: Callable[[JobProgress], None] = lambda progress: None,
+        on_preview_error: Callable[[PreviewRequest, BaseException], None] = lambda request, error: None,
+        cache: FrameCache | None = None,
+    ) -> None:
+        self.model: LoadedModel | None = None
+        self.cache = cache or FrameCache()
+        self._on_preview = on_preview
+        self._on_progress = on_progress
+        self._on_preview_error = on_preview_error
+        self._lock = threading.Condition()
+        self._preview: PreviewRequest | None = None
+        self._preview_cancel: CancelToken | None = None  # of the running interruptible preview
+        self._jobs: deque[Job] = deque()
+        self._running: Job | None = None
+        self._ids = itertools.count(1)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="latent-studio-inference", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------ GUI side
+
+    def request_preview(self, request: PreviewRequest) -> None:
+        with self._lock:
+            self._preview = request
+            if self._preview_cancel is not None:
+                self._preview_cancel.cancel()
+            self._lock.notify()
+
+    def submit(self, name: str, work: Callable[[JobContext], Any]) -> Job:
+        """Queue ``work(context)`` on the job lane; its return value or exception lands in ``job.future``."""
+        job = Job(next(self._ids), name, work)
+        with self._lock:
+            if self._stopping:
+                raise RuntimeError("the inference executor has shut down")
+            self._jobs.append(job)
+            self._lock.notify()
+        return job
+
+    def load_model(self, loader: Callable[[], LoadedModel], name: str = "Load model") -> Job:
+        """Replace the model with ``loader()``'s, on the worker thread; the old one stays until the new one is ready."""
+
+        def work(context: JobContext) -> LoadedModel:
+            model = loader()
+            self.model = model
+            return model
+
+        return self.submit(name, work)
+
+    @property
+    def busy_jobs(self) -> list[Job]:
+        """Jobs running or waiting, oldest first."""
+        with self._lock:
+            return ([self._running] if self._running else []) + list(self._jobs)
+
+    def cancel_jobs(self) -> None:
+        for job in self.busy_jobs:
+            job.cancel()
+
+    def shutdown(self, timeout: float = 30.0) -> bool:
+        """Cancel everything, stop the thread and wait for it; True once it has ended."""
+        with self._lock:
+            self._stopping = True
+            self._preview = None
+            if self._preview_cancel is not None:
+                self._preview_cancel.cancel()
+            waiting = list(self._jobs)
+            self._jobs.clear()
+            if self._running:
+                self._running.cancel()
+            self._lock.notify()
+        for job in waiting:
+            job.cancel()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # ------------------------------------------------------------ worker side
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._stopping and self._preview is None and not self._jobs:
+                    self._lock.wait()
+                if self._stopping:
+                    return
+                job = None if self._preview is not None else self._jobs.popleft()
+                self._running = job
+            if job is None:
+                self._serve_waiting_preview()
+            else:
+                self._run(job)
+
+    def _run(self, job: Job) -> None:
+        if not job.future.set_running_or_notify_cancel():
+            return
+        error: BaseException | None = None
+        try:
+            job.cancel_token.raise_if_cancelled()
+            result = job.work(JobContext(self, job))
+        except BaseException as exc:  # the future carries it to whoever waits; nothing escapes the thread
+            error = exc
+        with self._lock:
+            self._running = None  # before the future resolves: whoever it wakes sees the lane free
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
+
+    def _report(self, progress: JobProgress) -> None:
+        self._on_progress(progress)
+
+    def _serve_waiting_preview(self) -> None:
+        with self._lock:
+            request, self._preview = self._preview, None
+            if request is None or self._stopping:
+                return
+            cancel = CancelToken() if request.interruptible else None
+            self._preview_cancel = cancel
+        try:
+            result = self._render_preview(request, cancel)
+        except Cancelled:
+            return  # superseded: a newer request is waiting
+        except Exception as exc:  # reported, never raised out of the worker
+            self._on_preview_error(request, exc)
+            return
+        finally:
+            with self._lock:
+                self._preview_cancel = None
+        if result is not None:
+            self._on_preview(result)
+
+    def _render_preview(self, request: PreviewRequest, cancel: CancelToken | None) -> PreviewResult | None:
+        model = self.model
+        if model is None:
+            return None
+        key = cache_key(request.key, model, request.steps)  # the renderer's key: previews and exports share frames
+        image = self.cache.get(key)
+        if image is not None:
+            return PreviewResult(request, image, 0.0, True)
+        started = time.perf_counter()
+        image = decode(model, request.latent[None], request.steps, cancel=cancel)[0]
+        image.setflags(write=False)
+        self.cache.put(key, image)
+        return PreviewResult(request, image, time.perf_counter() - started, False)

@@ -1,0 +1,189 @@
+"""The open document: project, undo stack, file, playhead and autosave, with events views subscribe to.
+
+Every change goes through ``apply`` (an undo command), so undo covers every
+edit and each listener hears about it. Listeners are called synchronously
+with one of the event names below; the UI calls the session from its own
+thread only.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from latent_studio.core.project import FrameSpec, Project, evaluate
+from latent_studio.core.project_file import SUFFIX, discard_recovery, load_project, recovery_path, save_project, save_recovery
+from latent_studio.core.undo import Command, UndoStack
+
+DOCUMENT = "document"  # the project changed (edit, undo, redo, or a whole new project)
+PLAYHEAD = "playhead"  # the current frame moved
+FILE = "file"  # the file name or the saved/modified state changed
+
+Listener = Callable[[str], None]
+
+
+class Session:
+    def __init__(self, project: Project, path: Path | None = None, untitled_recovery: Path | None = None) -> None:
+        self.project = project
+        self.path = Path(path) if path else None
+        self.undo_stack: UndoStack[Project] = UndoStack(project)
+        self.frame = 0
+        self._untitled_recovery = untitled_recovery  # where an unsaved, untitled project autosaves
+        self._listeners: list[Listener] = []
+        self._autosaved_at_change = 0
+        self._changes = 0
+
+    # ------------------------------------------------------------ events
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _emit(self, event: str) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    # ------------------------------------------------------------ editing
+
+    def apply(self, command: Command[Project]) -> None:
+        """Apply and record one edit; a command that raises leaves the project unchanged."""
+        was_clean = self.undo_stack.is_clean
+        self.undo_stack.push(command)
+        self._changed(was_clean)
+
+    def end_gesture(self) -> None:
+        self.undo_stack.end_gesture()
+
+    def undo(self) -> str | None:
+        was_clean = self.undo_stack.is_clean
+        label = self.undo_stack.undo()
+        if label is not None:
+            self._changed(was_clean)
+        return label
+
+    def redo(self) -> str | None:
+        was_clean = self.undo_stack.is_clean
+        label = self.undo_stack.redo()
+        if label is not None:
+            self._changed(was_clean)
+        return label
+
+    def _changed(self, was_clean: bool) -> None:
+        self._changes += 1
+        self.set_frame(self.frame)  # the length may have changed
+        self._emit(DOCUMENT)
+        if was_clean != self.undo_stack.is_clean:
+            self._emit(FILE)
+
+    @property
+    def modified(self) -> bool:
+        return not self.undo_stack.is_clean
+
+    # ------------------------------------------------------------ playhead
+
+    @property
+    def frame_count(self) -> int:
+        return self.project.settings.frame_count
+
+    @property
+    def time(self) -> float:
+        return self.project.settings.frame_time(self.frame)
+
+    def set_frame(self, frame: int) -> None:
+        frame = max(0, min(int(frame), self.frame_count - 1))
+        if frame != self.frame:
+            self.frame = frame
+            self._emit(PLAYHEAD)
+
+    def spec(self) -> FrameSpec | None:
+        """The frame at the playhead, or None while the timeline has no anchor."""
+        return evaluate(self.project, self.time) if self.project.anchors else None
+
+    # ------------------------------------------------------------ files
+
+    @property
+    def title(self) -> str:
+        return self.path.name if self.path else "Untitled"
+
+    def save(self, path: Path | None = None) -> Path:
+        """Save (atomically) to ``path`` or the current file; the recovery file goes once the save is done."""
+        target = Path(path or self.path or "")
+        if not target.name:
+            raise ValueError("an untitled project needs a path to be saved")
+        if target.suffix != SUFFIX:
+            target = target.with_name(target.name + SUFFIX)
+        save_project(self.project, target)
+        self._discard_recovery()
+        self.path = target
+        self.undo_stack.mark_clean()
+        self._autosaved_at_change = self._changes
+        self._emit(FILE)
+        return target
+
+    @classmethod
+    def open(cls, path: Path, recovered_from: Path | None = None) -> "Session":
+        """Open a project; with ``recovered_from``, load the autosaved state instead and mark it unsaved."""
+        path = Path(path)
+        project = load_project(recovered_from or path)
+        session = cls(project, path)
+        if recovered_from is not None:
+            session.undo_stack.mark_unsaved()  # recovered work is not on disk under its own name yet
+        return session
+
+    def replace_project(self, project: Project, path: Path | None = None, untitled_recovery: Path | None = None) -> None:
+        """Start over on another document (New, Open): fresh undo history, playhead at 0."""
+        self.project = project
+        self.path = Path(path) if path else None
+        if untitled_recovery is not None:
+            self._untitled_recovery = untitled_recovery
+        self.undo_stack = UndoStack(project)
+        self.frame = 0
+        self._changes = self._autosaved_at_change = 0
+        self._emit(DOCUMENT)
+        self._emit(PLAYHEAD)
+        self._emit(FILE)
+
+    def forget_history(self) -> None:
+        """The document as it is now is where it starts (a new project's first face is not an edit to undo)."""
+        self.undo_stack = UndoStack(self.project)
+        self._changes = self._autosaved_at_change = 0
+        self._emit(FILE)
+
+    # ------------------------------------------------------------ autosave
+
+    @property
+    def recovery_file(self) -> Path | None:
+        if self.path is not None:
+            return recovery_path(self.path)
+        return self._untitled_recovery
+
+    def autosave(self) -> Path | None:
+        """Write unsaved changes to the recovery file if anything changed since the last autosave."""
+        if not self.modified or self._changes == self._autosaved_at_change:
+            return None
+        target = self.recovery_file
+        if target is None:
+            return None
+        if self.path is not None:
+            written = save_recovery(self.project, self.path)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            save_project(self.project, target)
+            written = target
+        self._autosaved_at_change = self._changes
+        return written
+
+    def _discard_recovery(self) -> None:
+        if self.path is not None:
+            discard_recovery(self.path)
+        if self._untitled_recovery is not None:
+            self._untitled_recovery.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """The user closed the document on purpose: its recovery file is no longer needed."""
+        self._discard_recovery()
+
+
+def untitled_recovery_file(folder: Path) -> Path:
+    """A fresh recovery file name for an untitled project, in the app's data folder."""
+    return Path(folder) / f"untitled-{time.strftime('%Y%m%d-%H%M%S')}-{time.perf_counter_ns() % 100000:05d}{SUFFIX}"

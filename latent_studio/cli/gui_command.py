@@ -1,0 +1,34 @@
+"""`latent-studio` (no command) and `latent-studio gui [PROJECT]`: open the desktop app."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from latent_studio.cli.common import Parents
+from latent_studio.core.errors import UserError
+
+
+def register(sub, parents: Parents) -> None:
+    gui = sub.add_parser("gui", parents=[parents.common], help="open the desktop app (the default with no command)")
+    gui.add_argument("project", nargs="?", type=Path, help="a .lsproj project to open")
+    gui.add_argument("--model", help="model folder, bundled model name or Hugging Face id (default: the last one used)")
+    gui.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    project = getattr(args, "project", None)
+    if project is not None and not Path(project).is_file():
+        raise UserError(f"Project {project} does not exist.")
+    return launch(project, getattr(args, "model", None))
+
+
+def launch(project: Path | None, model: str | None) -> int:
+    try:
+        from latent_studio.ui.app import run_gui
+    except ImportError as exc:
+        raise UserError(
+            f"The desktop app needs PySide6 and qasync ({exc.name} is missing); install them with "
+            "`pip install \"latent-studio[gui]\"`, or use the command line (`latent-studio --help`)."
+        ) from None
+    return run_gui(project, model)

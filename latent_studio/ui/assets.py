@@ -1,0 +1,164 @@
+"""Assets: thumbnails of embedded images, random seeds and made latents, with PSNR; embed, random face, place."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from latent_studio.app.session import DOCUMENT, Session
+from latent_studio.core.edits import RenameAsset
+from latent_studio.core.project import Asset
+from latent_studio.ui.canvas import png_to_qimage
+from latent_studio.ui.errors import EDIT_ERRORS, describe
+
+THUMBNAIL = 96
+
+
+def asset_caption(asset: Asset) -> str:
+    if asset.kind == "image":
+        return f"{asset.name}\nPSNR {asset.psnr:.1f} dB" if asset.psnr is not None else asset.name
+    if asset.kind == "seed":
+        return f"{asset.name}\nrandom face"
+    return f"{asset.name}\nmade latent"
+
+
+class AssetPanel(QWidget):
+    embed_requested = Signal()
+    random_requested = Signal()
+    place_requested = Signal()
+    remove_requested = Signal()
+    compare_toggled = Signal(bool)
+    selection_changed = Signal()
+    cancel_requested = Signal()
+    error = Signal(str)
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.list = QListWidget()
+        self.list.setViewMode(QListWidget.IconMode)
+        self.list.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
+        self.list.setGridSize(QSize(THUMBNAIL + 28, THUMBNAIL + 44))
+        self.list.setResizeMode(QListWidget.Adjust)
+        self.list.setMovement(QListWidget.Static)
+        self.list.setWordWrap(True)
+        self.list.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.list.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.list.itemSelectionChanged.connect(self._selection_changed)
+        self.list.itemDoubleClicked.connect(self._ask_rename)
+        layout.addWidget(self.list, 1)
+        row = QHBoxLayout()
+        self.embed = QPushButton("Embed image…", toolTip="Embed photos into the model's latent space (or drop them on the canvas)")
+        self.random = QPushButton("Random face", toolTip="A new face from a random seed")
+        self.place = QPushButton("Place at playhead", toolTip="Put the selected face on the timeline at the playhead")
+        self.compare = QToolButton(text="Before/after", checkable=True,
+                                   toolTip="Compare the selected embedded image with its reconstruction on the canvas")
+        self.remove = QToolButton(text="Remove", toolTip="Remove the selected assets (and their anchor keyframes)")
+        for button, signal in ((self.embed, self.embed_requested), (self.random, self.random_requested),
+                               (self.place, self.place_requested), (self.remove, self.remove_requested)):
+            button.clicked.connect(signal)
+            row.addWidget(button)
+        self.compare.toggled.connect(self.compare_toggled)
+        row.addWidget(self.compare)
+        layout.addLayout(row)
+        progress_row = QHBoxLayout()
+        self.status = QLabel("")
+        self.status.setObjectName("hint")
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.cancel = QToolButton(text="Cancel")
+        self.cancel.setVisible(False)
+        self.cancel.clicked.connect(self.cancel_requested)
+        progress_row.addWidget(self.status, 1)
+        progress_row.addWidget(self.progress, 2)
+        progress_row.addWidget(self.cancel)
+        layout.addLayout(progress_row)
+        session.subscribe(self._on_session)
+        self.refresh()
+
+    def _on_session(self, event: str) -> None:
+        if event == DOCUMENT:
+            self.refresh()
+
+    def refresh(self) -> None:
+        assets = list(self.session.project.assets.values())
+        selected = set(self.selected_ids())
+        self.list.blockSignals(True)
+        self.list.clear()
+        for asset in assets:
+            item = QListWidgetItem(asset_caption(asset))
+            item.setData(Qt.UserRole, asset.id)
+            image = png_to_qimage(asset.thumbnail)
+            if image is not None:
+                item.setIcon(QIcon(QPixmap.fromImage(image.scaled(THUMBNAIL, THUMBNAIL))))
+            item.setToolTip(f"{asset.name}\n{asset.source}\nDouble-click to rename")
+            self.list.addItem(item)
+            item.setSelected(asset.id in selected)
+        self.list.blockSignals(False)
+        self._update_buttons()
+
+    def selected_ids(self) -> list[str]:
+        return [item.data(Qt.UserRole) for item in self.list.selectedItems()]
+
+    def current_id(self) -> str | None:
+        ids = self.selected_ids()
+        return ids[0] if ids else None
+
+    def select(self, asset_id: str) -> None:
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            item.setSelected(item.data(Qt.UserRole) == asset_id)
+
+    def _selection_changed(self) -> None:
+        self._update_buttons()
+        self.selection_changed.emit()
+
+    def _update_buttons(self) -> None:
+        ids = self.selected_ids()
+        self.place.setEnabled(len(ids) == 1)
+        self.remove.setEnabled(bool(ids))
+        asset = self.session.project.assets.get(ids[0]) if len(ids) == 1 else None
+        self.compare.setEnabled(asset is not None and asset.original is not None)
+        if not self.compare.isEnabled() and self.compare.isChecked():
+            self.compare.setChecked(False)
+
+    def _ask_rename(self, item: QListWidgetItem) -> None:
+        asset = self.session.project.assets.get(item.data(Qt.UserRole))
+        if asset is not None:
+            name, ok = QInputDialog.getText(self, "Rename asset", "Name:", text=asset.name)
+            if ok:
+                self.rename(asset.id, name)
+
+    def rename(self, asset_id: str, name: str) -> None:
+        name = name.strip()
+        asset = self.session.project.assets.get(asset_id)
+        if asset is None or not name or name == asset.name:
+            return
+        try:
+            self.session.apply(RenameAsset(asset_id, name))
+        except EDIT_ERRORS as exc:
+            self.error.emit(describe(exc))
+
+    def show_progress(self, text: str, done: int | None = None, total: int | None = None) -> None:
+        self.status.setText(text)
+        busy = done is not None
+        self.progress.setVisible(busy)
+        self.cancel.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, max(1, total or 1))
+            self.progress.setValue(done)

@@ -1,0 +1,82 @@
+"""Errors reach the user in the window (a banner that does not block) and a log file; none escapes the event loop."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from latent_studio.core.errors import Cancelled, UserError
+from latent_studio.core.keyframes import KeyframeError
+
+EDIT_ERRORS = (UserError, KeyframeError)  # a refused edit: say why, change nothing
+
+log = logging.getLogger("latent_studio")
+
+
+def setup_logging(folder: Path) -> Path:
+    """Log to a rotating file in the app's data folder; returns the file's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "latent-studio.log"
+    if not any(isinstance(h, logging.handlers.RotatingFileHandler) for h in log.handlers):
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=2, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    return path
+
+
+def describe(error: BaseException) -> str:
+    """One sentence for the user: our own errors speak for themselves; anything else is a bug to report."""
+    if isinstance(error, EDIT_ERRORS):
+        text = str(error)
+        return text[:1].upper() + text[1:]
+    if isinstance(error, Cancelled):
+        return "Cancelled."
+    return f"Something went wrong ({type(error).__name__}: {error}). This is a bug; the details are in the log file."
+
+
+class ErrorReporter(QObject):
+    """Collects every error: logs it with its traceback and signals the window to show one line."""
+
+    shown = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.messages: list[str] = []
+        self._previous_hook = None
+
+    def report(self, error: BaseException | str, context: str = "") -> None:
+        if isinstance(error, BaseException):
+            message = describe(error)
+            if isinstance(error, (*EDIT_ERRORS, Cancelled)):
+                log.warning("%s%s", f"{context}: " if context else "", message)
+            else:
+                log.error("%s%s", f"{context}: " if context else "",
+                          "".join(traceback.format_exception(type(error), error, error.__traceback__)))
+        else:
+            message = error
+            log.warning("%s", message)
+        text = f"{context}: {message}" if context else message
+        self.messages.append(text)
+        self.shown.emit(text)
+
+    def install(self) -> None:
+        """Route exceptions raised in Qt slots (which PySide6 passes to sys.excepthook) here."""
+        self._previous_hook = sys.excepthook
+        sys.excepthook = self._hook
+
+    def uninstall(self) -> None:
+        if self._previous_hook is not None:
+            sys.excepthook = self._previous_hook
+            self._previous_hook = None
+
+    def _hook(self, kind, error, tb) -> None:
+        if error is None or not isinstance(error, Exception):
+            (self._previous_hook or sys.__excepthook__)(kind, error, tb)
+            return
+        self.report(error.with_traceback(tb))

@@ -1,0 +1,249 @@
+"""Export: format preset, fps, range, scale, quality, steps and destination; progress, cancel, open folder.
+
+The dialog only gathers options and shows progress: the work is
+``app.export.export_project`` on the inference executor's job lane, on a
+snapshot of the project taken when Export is pressed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import shiboken6
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from latent_studio.app.executor import Job, JobProgress
+from latent_studio.app.export import ExportOptions, ExportResult, export_project
+from latent_studio.app.session import Session
+from latent_studio.core.errors import Cancelled
+from latent_studio.core.project import FRAME_RATES, snapshot
+from latent_studio.media.export import FORMATS, QUALITIES, check_export, export_format
+from latent_studio.ui.errors import describe, log
+from latent_studio.ui.inference import QtInference
+
+SCALES = (("Project size", None), ("1× model", 1.0), ("2× model", 2.0), ("4× model", 4.0), ("8× model", 8.0))
+
+
+def default_destination(session: Session, format_key: str) -> Path:
+    folder = session.path.parent if session.path else Path.home()
+    stem = session.path.stem if session.path else "untitled"
+    fmt = FORMATS[format_key]
+    return folder / (f"{stem}_frames" if not fmt.suffix else f"{stem}{fmt.suffix}")
+
+
+class ExportDialog(QDialog):
+    finished_export = Signal(object)  # ExportResult, or the exception that stopped it
+
+    def __init__(self, session: Session, inference: QtInference, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export")
+        self.setMinimumWidth(520)
+        self.session = session
+        self.inference = inference
+        self.job: Job | None = None
+        self.result: ExportResult | None = None
+        self._started = 0.0
+        settings = session.project.settings
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.format = QComboBox()
+        for key, fmt in FORMATS.items():
+            self.format.addItem(fmt.label, key)
+        self.fps = QComboBox()
+        self.fps.addItems(list(FRAME_RATES))
+        self.fps.setCurrentText(settings.fps)
+        self.first = QSpinBox(minimum=0, maximum=settings.frame_count - 1, value=0)
+        self.last = QSpinBox(minimum=0, maximum=settings.frame_count - 1, value=settings.frame_count - 1)
+        range_row = QHBoxLayout()
+        range_row.addWidget(self.first)
+        range_row.addWidget(QLabel("to"))
+        range_row.addWidget(self.last)
+        self.range_hint = QLabel()
+        range_row.addWidget(self.range_hint, 1)
+        self.scale = QComboBox()
+        for label, value in SCALES:
+            self.scale.addItem(f"{label} ({settings.width}×{settings.height})" if value is None else label, value)
+        self.quality = QComboBox()
+        self.quality.addItems(list(QUALITIES))
+        self.quality.setCurrentText("standard")
+        self.steps = QSpinBox(minimum=1, maximum=1000, value=settings.final_steps)
+        self.destination = QLineEdit()
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        destination_row = QHBoxLayout()
+        destination_row.addWidget(self.destination, 1)
+        destination_row.addWidget(browse)
+        form.addRow("Format", self.format)
+        form.addRow("Frame rate", self.fps)
+        form.addRow("Frames", range_row)
+        form.addRow("Size", self.scale)
+        form.addRow("Quality", self.quality)
+        form.addRow("Denoising steps", self.steps)
+        form.addRow("Save to", destination_row)
+        layout.addLayout(form)
+        self.progress = QProgressBar()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        buttons = QHBoxLayout()
+        self.open_folder = QPushButton("Open folder")
+        self.open_folder.setEnabled(False)
+        self.open_folder.clicked.connect(self._open_folder)
+        self.export_button = QPushButton("Export")
+        self.export_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.close_button = QPushButton("Close")
+        buttons.addWidget(self.open_folder)
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.close_button)
+        buttons.addWidget(self.export_button)
+        layout.addLayout(buttons)
+        self.export_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button.clicked.connect(self.reject)
+        self.format.currentIndexChanged.connect(self._format_changed)
+        for spin in (self.first, self.last):
+            spin.valueChanged.connect(self._update_range_hint)
+        self.fps.currentTextChanged.connect(self._update_range_hint)
+        inference.progress.connect(self._on_progress)
+        self._format_changed()
+        self._set_running(False)
+
+    # ------------------------------------------------------------ form
+
+    @property
+    def format_key(self) -> str:
+        return self.format.currentData()
+
+    def _format_changed(self) -> None:
+        self.destination.setText(str(default_destination(self.session, self.format_key)))
+        self.quality.setEnabled(bool(FORMATS[self.format_key].quality_option))
+        self._update_range_hint()
+
+    def _update_range_hint(self) -> None:
+        frames = max(0, self.last.value() - self.first.value() + 1)
+        self.range_hint.setText(f"{frames} frames, {frames / float(FRAME_RATES[self.fps.currentText()]):.2f} s")
+
+    def _browse(self) -> None:
+        fmt = FORMATS[self.format_key]
+        if fmt.suffix:
+            path, _ = QFileDialog.getSaveFileName(self, "Export to", self.destination.text(), f"{fmt.label} (*{fmt.suffix})")
+        else:
+            path = QFileDialog.getExistingDirectory(self, "Export PNG frames into (an empty or new folder)")
+        if path:
+            self.destination.setText(path)
+
+    def options(self) -> ExportOptions:
+        return ExportOptions(
+            format=export_format(self.format_key), fps=self.fps.currentText(), first_frame=self.first.value(),
+            last_frame=self.last.value(), scale=self.scale.currentData(), steps=self.steps.value(),
+            quality=self.quality.currentText(),
+        )
+
+    # ------------------------------------------------------------ running
+
+    def start(self) -> asyncio.Task | None:
+        """Check the destination now (nothing renders if it is wrong), then export on the job lane."""
+        if self.job is not None:
+            return None
+        path = Path(self.destination.text().strip()).expanduser()
+        try:
+            options = self.options()
+            check_export(path, options.format)
+        except Exception as exc:
+            self._show_error(exc)
+            return None
+        project = snapshot(self.session.project)
+
+        def work(context):
+            return export_project(project, context.model, path, options, cache=context.cache, cancel=context.cancel,
+                                  progress=lambda p: context.progress(p.done, p.total, f"{p.decoded} rendered"))
+
+        self.result = None
+        self._started = time.perf_counter()
+        self.job = self.inference.submit(f"Export {path.name}", work)
+        self._set_running(True)
+        self.status.setText(f"Rendering {path.name}…")
+        return asyncio.ensure_future(self._wait(self.job))
+
+    async def _wait(self, job: Job) -> None:
+        try:
+            outcome = await QtInference.wait(job)
+        except (Exception, asyncio.CancelledError) as exc:
+            outcome = exc
+        if not shiboken6.isValid(self):
+            return  # the window closed while the job ran; the job was cancelled with it
+        self.job = None
+        self._set_running(False)
+        if isinstance(outcome, (Cancelled, asyncio.CancelledError)):
+            self.status.setText("Cancelled. Nothing was written.")
+            self.finished_export.emit(Cancelled())
+        elif isinstance(outcome, BaseException):
+            self._show_error(outcome)
+            self.finished_export.emit(outcome)
+        else:
+            self.result = outcome
+            self.progress.setValue(self.progress.maximum())
+            self.status.setText(f"Done: {outcome.frames} frames ({outcome.size[0]}×{outcome.size[1]}) in "
+                                f"{outcome.seconds:.1f} s → {outcome.path}\nFrame data: {outcome.sidecar.name}")
+            self.open_folder.setEnabled(True)
+            log.info("exported %s (%d frames in %.1f s)", outcome.path, outcome.frames, outcome.seconds)
+            self.finished_export.emit(outcome)
+
+    def _on_progress(self, progress: JobProgress) -> None:
+        if self.job is None or progress.job_id != self.job.id:
+            return
+        self.progress.setRange(0, progress.total)
+        self.progress.setValue(progress.done)
+        elapsed = time.perf_counter() - self._started
+        rate = progress.done / elapsed if elapsed > 0 else 0.0
+        eta = (progress.total - progress.done) / rate if rate > 0 else 0.0
+        self.status.setText(f"Frame {progress.done} of {progress.total} · {rate:.1f} frames/s · {eta:.0f} s left")
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText("Cancelling…")
+        else:
+            self.reject()
+
+    def reject(self) -> None:
+        if self.job is not None:  # closing the dialog while it renders cancels the render
+            self.job.cancel()
+        super().reject()
+
+    def _set_running(self, running: bool) -> None:
+        self.export_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        for widget in (self.format, self.fps, self.first, self.last, self.scale, self.quality, self.steps, self.destination):
+            widget.setEnabled(not running)
+        if not running:
+            self.quality.setEnabled(bool(FORMATS[self.format_key].quality_option))
+
+    def _show_error(self, error: BaseException) -> None:
+        self.status.setText(f"<span style='color:#ff7070'>{describe(error)}</span>")
+
+    def _open_folder(self) -> None:
+        if self.result is not None:
+            folder = self.result.path if self.result.path.is_dir() else self.result.path.parent
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+

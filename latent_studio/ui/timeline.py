@@ -1,0 +1,344 @@
+"""The timeline: a ruler in frames and seconds, the playhead, the anchor track and one track per direction.
+
+Keyframes are diamonds (a square for hold, a circle for bezier): click to
+select (Shift adds), drag to move (snapped to frames; one drag is one undo
+step), Delete removes the selection, double-click an empty spot to add one,
+right-click for the interpolation. Clicking or dragging the ruler scrubs.
+Everything drawn is read from the session's project; every change is an
+undo command applied through the session.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Callable
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QPainter, QPen, QPolygonF
+from PySide6.QtWidgets import QMenu, QSizePolicy, QWidget
+
+from latent_studio.app.session import DOCUMENT, PLAYHEAD, Session
+from latent_studio.core.edits import AddKeyframe, Batch, ChangeKeyframe, RemoveKeyframe, track_keyframes
+from latent_studio.core.keyframes import Interpolation, Keyframe, evaluate_number
+from latent_studio.core.project import ANCHOR_TRACK
+from latent_studio.ui.errors import EDIT_ERRORS, describe
+from latent_studio.ui.theme import ACCENT, SELECTED
+
+HEADER_WIDTH = 150
+RULER_HEIGHT = 28
+ROW_HEIGHT = 30
+PAD = 10
+KEY_RADIUS = 6
+
+INTERPOLATION_LABELS = {
+    Interpolation.HOLD: "Hold", Interpolation.LINEAR: "Linear", Interpolation.BEZIER: "Bezier",
+    Interpolation.EASE_IN: "Ease in", Interpolation.EASE_OUT: "Ease out", Interpolation.EASE_IN_OUT: "Ease in-out",
+}
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    track: str
+    time: float
+
+
+class TimelineView(QWidget):
+    error = Signal(str)
+    selection_changed = Signal()
+
+    def __init__(self, session: Session, selected_asset: Callable[[], str | None], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.selected_asset = selected_asset  # the asset a new anchor keyframe uses
+        self.selection: set[KeyRef] = set()
+        self._drag: KeyRef | None = None
+        self._drag_gesture: str | None = None
+        self._scrubbing = False
+        self._gestures = itertools.count(1)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.setMouseTracking(True)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        session.subscribe(self._on_session)
+
+    # ------------------------------------------------------------ model
+
+    def tracks(self) -> list[tuple[str, str]]:
+        project = self.session.project
+        return [(ANCHOR_TRACK, "Face (anchor)")] + [
+            (d.id, f"{d.name} ({d.unit})" if d.unit else d.name) for d in project.directions.values()
+        ]
+
+    def _on_session(self, event: str) -> None:
+        if event == DOCUMENT:
+            self._prune_selection()
+            self.updateGeometry()
+            self.setFixedHeight(self.sizeHint().height())
+        if event in (DOCUMENT, PLAYHEAD):
+            self.update()
+
+    def _prune_selection(self) -> None:
+        valid = {KeyRef(t, k.time) for t, _ in self.tracks() for k in track_keyframes(self.session.project, t)}
+        if not self.selection <= valid:
+            self.selection &= valid
+            self.selection_changed.emit()
+
+    def sizeHint(self) -> QSize:
+        return QSize(600, RULER_HEIGHT + ROW_HEIGHT * len(self.tracks()) + 4)
+
+    # ------------------------------------------------------------ geometry
+
+    def _span(self) -> tuple[float, float]:
+        return HEADER_WIDTH + PAD, max(HEADER_WIDTH + PAD + 1.0, self.width() - PAD)
+
+    def x_of(self, t: float) -> float:
+        left, right = self._span()
+        return left + (right - left) * t / self.session.project.settings.duration
+
+    def frame_at(self, x: float) -> int:
+        left, right = self._span()
+        settings = self.session.project.settings
+        t = (x - left) / (right - left) * settings.duration
+        return max(0, min(settings.frame_count - 1, round(t * float(settings.rate))))
+
+    def time_at(self, x: float) -> float:
+        return self.session.project.settings.frame_time(self.frame_at(x))
+
+    def row_of(self, y: float) -> int | None:
+        row = int((y - RULER_HEIGHT) // ROW_HEIGHT)
+        return row if y >= RULER_HEIGHT and 0 <= row < len(self.tracks()) else None
+
+    def key_position(self, ref: KeyRef) -> QPointF:
+        row = [t for t, _ in self.tracks()].index(ref.track)
+        return QPointF(self.x_of(ref.time), RULER_HEIGHT + row * ROW_HEIGHT + ROW_HEIGHT / 2)
+
+    def key_at(self, pos: QPointF) -> KeyRef | None:
+        row = self.row_of(pos.y())
+        if row is None:
+            return None
+        track = self.tracks()[row][0]
+        best = None
+        for key in track_keyframes(self.session.project, track):
+            distance = abs(self.x_of(key.time) - pos.x())
+            if distance <= KEY_RADIUS + 2 and (best is None or distance < best[0]):
+                best = (distance, KeyRef(track, key.time))
+        return best[1] if best else None
+
+    # ------------------------------------------------------------ painting
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.Antialiasing)
+        palette = self.palette()
+        painter.fillRect(self.rect(), palette.base())
+        self._paint_ruler(painter)
+        for row, (track, name) in enumerate(self.tracks()):
+            top = RULER_HEIGHT + row * ROW_HEIGHT
+            band = QRectF(0, top, self.width(), ROW_HEIGHT)
+            painter.fillRect(band, palette.alternateBase() if row % 2 else palette.base())
+            painter.setPen(palette.windowText().color())
+            painter.drawText(QRectF(8, top, HEADER_WIDTH - 12, ROW_HEIGHT), Qt.AlignVCenter | Qt.AlignLeft, name)
+            if track == ANCHOR_TRACK:
+                self._paint_anchor_track(painter, top)
+            else:
+                self._paint_curve(painter, track, top)
+            for key in track_keyframes(self.session.project, track):
+                self._paint_key(painter, KeyRef(track, key.time), key)
+        painter.setPen(QPen(palette.mid().color(), 1))
+        painter.drawLine(HEADER_WIDTH, 0, HEADER_WIDTH, self.height())
+        x = self.x_of(self.session.time)
+        painter.setPen(QPen(ACCENT, 2))
+        painter.drawLine(QPointF(x, 4), QPointF(x, self.height()))
+        painter.end()
+
+    def _paint_ruler(self, painter: QPainter) -> None:
+        settings = self.session.project.settings
+        fps = float(settings.rate)
+        painter.fillRect(QRectF(0, 0, self.width(), RULER_HEIGHT), self.palette().window())
+        left, right = self._span()
+        pixels_per_frame = (right - left) / max(1, settings.frame_count)
+        major = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600) if s * fps * pixels_per_frame >= 70) * fps
+        minor = next((n for n in (1, 2, 5, 10) if n * pixels_per_frame >= 6), None)
+        painter.setPen(self.palette().windowText().color())
+        frame = 0
+        while frame < settings.frame_count:
+            x = self.x_of(settings.frame_time(frame))
+            if round(frame % major) == 0 or frame == 0:
+                painter.drawLine(QPointF(x, RULER_HEIGHT - 12), QPointF(x, RULER_HEIGHT))
+                painter.drawText(QPointF(x + 3, 12), f"{frame} · {settings.frame_time(frame):g}s")
+            elif minor and frame % minor == 0:
+                painter.drawLine(QPointF(x, RULER_HEIGHT - 5), QPointF(x, RULER_HEIGHT))
+            frame += 1
+        painter.drawText(QRectF(8, 0, HEADER_WIDTH - 12, RULER_HEIGHT), Qt.AlignVCenter,
+                         f"{self.session.frame} / {settings.frame_count - 1}  ({self.session.time:.2f}s)")
+
+    def _paint_anchor_track(self, painter: QPainter, top: float) -> None:
+        project = self.session.project
+        keys = project.anchors
+        for i, key in enumerate(keys):
+            x0 = self.x_of(key.time)
+            x1 = self.x_of(keys[i + 1].time) if i + 1 < len(keys) else self._span()[1]
+            asset = project.assets.get(str(key.value))
+            painter.setPen(QColor(150, 150, 150))
+            painter.drawText(QRectF(x0 + KEY_RADIUS + 3, top, max(0.0, x1 - x0 - 2 * KEY_RADIUS - 6), ROW_HEIGHT),
+                             Qt.AlignVCenter | Qt.AlignLeft, asset.name if asset else "?")
+
+    def _paint_curve(self, painter: QPainter, track_id: str, top: float) -> None:
+        project = self.session.project
+        direction = project.directions[track_id]
+        track = project.strengths.get(track_id)
+        low, high = direction.strength_range
+        if high <= low:
+            return
+        left, right = self._span()
+        points = []
+        for x in range(int(left), int(right) + 1, 3):
+            t = (x - left) / (right - left) * project.settings.duration
+            value = (evaluate_number(track.keyframes, t) if track.keyframes else track.base) if track else 0.0
+            points.append(QPointF(x, top + ROW_HEIGHT - 4 - (ROW_HEIGHT - 8) * (min(high, max(low, value)) - low) / (high - low)))
+        painter.setPen(QPen(QColor(110, 150, 200, 170), 1.5))
+        painter.drawPolyline(QPolygonF(points))  # QPainterPath.lineTo leaks references to None in PySide6 6.12
+
+    def _paint_key(self, painter: QPainter, ref: KeyRef, key: Keyframe) -> None:
+        centre = self.key_position(ref)
+        selected = ref in self.selection
+        painter.setPen(QPen(QColor(255, 255, 255) if selected else QColor(20, 20, 20), 1.5))
+        painter.setBrush(SELECTED if selected else ACCENT)
+        r = KEY_RADIUS
+        if key.interpolation == Interpolation.HOLD:
+            painter.drawRect(QRectF(centre.x() - r + 1, centre.y() - r + 1, 2 * r - 2, 2 * r - 2))
+        elif key.interpolation == Interpolation.BEZIER:
+            painter.drawEllipse(centre, r - 1, r - 1)
+        else:
+            painter.drawPolygon(QPolygonF([centre + QPointF(0, -r), centre + QPointF(r, 0), centre + QPointF(0, r),
+                                           centre + QPointF(-r, 0)]))
+
+    # ------------------------------------------------------------ mouse
+
+    def mousePressEvent(self, event) -> None:
+        pos = event.position()
+        if event.button() != Qt.LeftButton:
+            return
+        ref = self.key_at(pos)
+        if ref is not None:
+            if event.modifiers() & Qt.ShiftModifier:
+                self.selection ^= {ref}
+            elif ref not in self.selection:
+                self.selection = {ref}
+            self._drag, self._drag_gesture = ref, f"timeline-drag-{next(self._gestures)}"
+            self.selection_changed.emit()
+        else:
+            if not event.modifiers() & Qt.ShiftModifier and self.selection:
+                self.selection = set()
+                self.selection_changed.emit()
+            self._scrubbing = True
+            self.session.set_frame(self.frame_at(pos.x()))
+        self.update()
+
+    def mouseMoveEvent(self, event) -> None:
+        pos = event.position()
+        if self._scrubbing:
+            self.session.set_frame(self.frame_at(pos.x()))
+        elif self._drag is not None:
+            self._move_dragged(self.time_at(pos.x()))
+        else:
+            ref = self.key_at(pos)
+            self.setToolTip(self._tooltip(ref) if ref else "")
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._drag is not None:
+            self.session.end_gesture()
+        self._drag = None
+        self._scrubbing = False
+
+    def _move_dragged(self, time: float) -> None:
+        ref = self._drag
+        if time == ref.time or any(k.time == time for k in track_keyframes(self.session.project, ref.track)):
+            return
+        if not self._apply(ChangeKeyframe(ref.track, ref.time, {"time": time}, "Move keyframe", self._drag_gesture)):
+            return
+        self.selection = (self.selection - {ref}) | {KeyRef(ref.track, time)}
+        self._drag = KeyRef(ref.track, time)
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        pos = event.position()
+        row = self.row_of(pos.y())
+        if row is not None and self.key_at(pos) is None:
+            self.add_key(self.tracks()[row][0], self.time_at(pos.x()))
+
+    def _tooltip(self, ref: KeyRef) -> str:
+        key = next(k for k in track_keyframes(self.session.project, ref.track) if k.time == ref.time)
+        value = self.session.project.assets[key.value].name if ref.track == ANCHOR_TRACK else f"{key.value:.3g}"
+        return f"{value} at {ref.time:g}s · {INTERPOLATION_LABELS[key.interpolation]}"
+
+    # ------------------------------------------------------------ edits
+
+    def _apply(self, command) -> bool:
+        try:
+            self.session.apply(command)
+        except EDIT_ERRORS as exc:
+            self.error.emit(describe(exc))
+            return False
+        return True
+
+    def add_key(self, track: str, time: float) -> None:
+        project = self.session.project
+        if track == ANCHOR_TRACK:
+            asset = self.selected_asset()
+            if asset is None:
+                self.error.emit("Select a face in Assets first; the new anchor keyframe shows it.")
+                return
+            key = Keyframe(time, asset, Interpolation.EASE_IN_OUT)
+        else:
+            strength = project.strengths.get(track)
+            value = (evaluate_number(strength.keyframes, time) if strength.keyframes else strength.base) if strength else 0.0
+            key = Keyframe(time, float(value), Interpolation.EASE_IN_OUT)
+        if not self._apply(AddKeyframe(track, key)):
+            return
+        self.selection = {KeyRef(track, time)}
+        self.selection_changed.emit()
+
+    def delete_selection(self) -> None:
+        if not self.selection:
+            return
+        commands = [RemoveKeyframe(r.track, r.time) for r in sorted(self.selection, key=lambda r: (r.track, r.time))]
+        label = "Delete keyframe" if len(commands) == 1 else f"Delete {len(commands)} keyframes"
+        self.selection = set()
+        self._apply(Batch(commands, label))
+        self.selection_changed.emit()
+
+    def set_interpolation(self, refs: list[KeyRef], interpolation: Interpolation) -> None:
+        commands = [ChangeKeyframe(r.track, r.time, {"interpolation": interpolation}, "Set interpolation") for r in refs]
+        if commands:
+            self._apply(Batch(commands, f"Set interpolation: {INTERPOLATION_LABELS[interpolation]}"))
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key_Delete, Qt.Key_Backspace):
+            self.delete_selection()
+        else:
+            super().keyPressEvent(event)
+
+    def contextMenuEvent(self, event) -> None:
+        pos = QPointF(event.pos())
+        ref = self.key_at(pos)
+        menu = QMenu(self)
+        if ref is not None:
+            if ref not in self.selection:
+                self.selection = {ref}
+                self.selection_changed.emit()
+                self.update()
+            refs = sorted(self.selection, key=lambda r: (r.track, r.time))
+            current = {k.interpolation for r in refs for k in track_keyframes(self.session.project, r.track) if k.time == r.time}
+            for interpolation, label in INTERPOLATION_LABELS.items():
+                action = QAction(label, menu, checkable=True, checked=current == {interpolation})
+                action.triggered.connect(lambda _=False, i=interpolation, rs=refs: self.set_interpolation(rs, i))
+                menu.addAction(action)
+            menu.addSeparator()
+            menu.addAction("Delete", self.delete_selection)
+        else:
+            row = self.row_of(pos.y())
+            if row is None:
+                return
+            track, time = self.tracks()[row][0], self.time_at(pos.x())
+            menu.addAction(f"Add keyframe at {time:g}s", lambda: self.add_key(track, time))
+        menu.exec(event.globalPos())

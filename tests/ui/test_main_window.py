@@ -1,0 +1,271 @@
+"""The desktop app driven through its real widgets (offscreen), on the bundled demo model."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QFileDialog
+
+from latent_studio.core.errors import Cancelled
+from latent_studio.core.keyframes import Interpolation
+from latent_studio.core.project import ANCHOR_TRACK
+from latent_studio.core.project_file import load_project, project_bytes
+from latent_studio.demo.factors import sample_factors
+from latent_studio.demo.heads import render
+from latent_studio.ui.timeline import ROW_HEIGHT, RULER_HEIGHT, KeyRef
+
+from .conftest import canvas_pixels, close_window, destroy, open_window, wait_for_final
+
+
+def head_image(path, seed=3):
+    factors = sample_factors(np.random.default_rng(seed), 1)[0]
+    Image.fromarray(render(factors, seed=seed)).save(path)
+    return path
+
+
+def test_opens_on_the_demo_model_with_a_face_and_nothing_to_save(window, qtbot):
+    wait_for_final(qtbot, window)
+    assert window.inference.model.source.spec == "toy-heads"
+    assert list(window.session.project.directions)  # the model's shipped sliders
+    assert len(window.session.project.assets) == 1 and not window.session.modified
+    assert window.canvas.image is not None and "final quality" in window.canvas.caption
+    assert "Latent Studio" in window.windowTitle() and "Untitled" in window.windowTitle()
+
+
+def test_embed_an_image_through_the_assets_panel(window, qtbot, tmp_path, monkeypatch):
+    image = head_image(tmp_path / "portrait.png")
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(image)], ""))
+    before = len(window.session.project.assets)
+    qtbot.mouseClick(window.assets.embed, Qt.LeftButton)
+    qtbot.waitUntil(lambda: len(window.session.project.assets) == before + 1, timeout=120_000)
+    asset = list(window.session.project.assets.values())[-1]
+    assert asset.kind == "image" and asset.psnr > 15 and asset.original is not None
+    item = window.assets.list.item(window.assets.list.count() - 1)
+    assert "portrait" in item.text() and f"PSNR {asset.psnr:.1f} dB" in item.text()
+    assert window.assets.current_id() == asset.id
+    window.assets.compare.setChecked(True)  # before/after on the canvas
+    assert window.canvas.compare is not None
+    window.session.undo()
+    assert len(window.session.project.assets) == before
+
+
+def test_a_corrupt_dropped_file_is_reported_and_changes_nothing(window, qtbot, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    before = dict(window.session.project.assets)
+    window.canvas.files_dropped.emit([broken])
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=30_000)
+    assert "broken.png" in window.banner.text()
+    assert window.session.project.assets == before and not window.session.modified
+    assert window.reporter.messages and "Traceback" not in window.banner.text()
+
+
+def test_add_move_and_delete_keyframes_on_the_timeline(window, qtbot):
+    timeline = window.timeline
+    direction = list(window.session.project.directions)[1]
+    row = [t for t, _ in timeline.tracks()].index(direction)
+    y = RULER_HEIGHT + row * ROW_HEIGHT + ROW_HEIGHT // 2
+    x = round(timeline.x_of(1.0))
+    qtbot.mouseDClick(timeline, Qt.LeftButton, pos=QPoint(x, y))
+    keys = window.session.project.strengths[direction].keyframes
+    assert [k.time for k in keys] == [1.0]
+    # drag it to 2 s: one undo step however many mouse moves
+    qtbot.mousePress(timeline, Qt.LeftButton, pos=QPoint(x, y))
+    for target in (1.3, 1.6, 2.0):
+        qtbot.mouseMove(timeline, QPoint(round(timeline.x_of(target)), y))
+    qtbot.mouseRelease(timeline, Qt.LeftButton, pos=QPoint(round(timeline.x_of(2.0)), y))
+    assert [k.time for k in window.session.project.strengths[direction].keyframes] == [2.0]
+    timeline.set_interpolation(sorted(timeline.selection, key=lambda r: r.time), Interpolation.HOLD)
+    assert window.session.project.strengths[direction].keyframes[0].interpolation == Interpolation.HOLD
+    window.undo()  # interpolation
+    window.undo()  # the whole drag
+    assert [k.time for k in window.session.project.strengths[direction].keyframes] == [1.0]
+    timeline.selection = {KeyRef(direction, 1.0)}
+    timeline.setFocus()
+    qtbot.keyClick(timeline, Qt.Key_Delete)
+    assert window.session.project.strengths[direction].keyframes == ()
+
+
+def test_dragging_a_slider_previews_and_is_one_undo_step(window, qtbot):
+    wait_for_final(qtbot, window)
+    before = canvas_pixels(window)
+    direction = next(iter(window.session.project.directions))
+    row = window.directions.rows[direction]
+    shown = []
+    window.preview.shown.connect(shown.append)
+    row.slider.setSliderDown(True)  # a press: the drag starts
+    for position in (600, 750, 900, 1000):
+        row.slider.setValue(position)
+        qtbot.wait(30)
+    qtbot.waitUntil(lambda: any(r.request.steps < window.session.project.settings.final_steps for r in shown), timeout=30_000)
+    row.slider.setSliderDown(False)  # the release refines at once
+    wait_for_final(qtbot, window)
+    after = canvas_pixels(window)
+    assert np.abs(after.astype(int) - before.astype(int)).mean() > 2.0, "the face should have changed"
+    low, high = window.session.project.directions[direction].strength_range
+    assert window.session.project.strengths[direction].base == pytest.approx(high)
+    assert window.session.undo_stack.undo_label == "Set strength"
+    window.undo_action.trigger()
+    assert window.session.project.strengths[direction].base == 0.0
+    assert not window.session.undo_stack.can_undo
+    window.redo_action.trigger()
+    assert window.session.project.strengths[direction].base == pytest.approx(high)
+
+
+def test_keyboard_shortcuts_step_play_key_and_undo(window, qtbot):
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key_Right)
+    qtbot.keyClick(window, Qt.Key_Right)
+    assert window.session.frame == 2
+    qtbot.keyClick(window, Qt.Key_End)
+    assert window.session.frame == window.session.frame_count - 1
+    qtbot.keyClick(window, Qt.Key_Home)
+    assert window.session.frame == 0
+    direction = next(iter(window.session.project.directions))
+    window.directions.last_touched = direction
+    qtbot.keyClick(window, Qt.Key_K)
+    assert [k.time for k in window.session.project.strengths[direction].keyframes] == [0.0]
+    qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier)
+    assert window.session.project.strengths.get(direction) is None or not window.session.project.strengths[direction].keyframes
+    qtbot.keyClick(window, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+    assert [k.time for k in window.session.project.strengths[direction].keyframes] == [0.0]
+    qtbot.keyClick(window, Qt.Key_Space)
+    assert window.playback.playing
+    qtbot.waitUntil(lambda: window.session.frame > 3, timeout=10_000)
+    qtbot.keyClick(window, Qt.Key_Space)
+    assert not window.playback.playing
+
+
+def test_playback_keeps_time_by_dropping_frames(window, qtbot):
+    shown = []
+    window.preview.shown.connect(shown.append)
+    started = time.perf_counter()
+    window.playback.play()
+    qtbot.wait(1500)
+    frame = window.session.frame
+    window.playback.stop()
+    elapsed = time.perf_counter() - started
+    expected = elapsed * float(window.session.project.settings.rate)
+    assert frame == pytest.approx(expected, abs=6), "the playhead follows the clock"
+    assert shown, "frames were shown while playing"
+    assert all(r.request.steps <= window.session.project.settings.preview_steps for r in shown)
+
+
+def test_save_and_reopen(window, qtbot, tmp_path, monkeypatch, preferences):
+    direction = next(iter(window.session.project.directions))
+    window.directions.set_value(direction, 12.5, own_gesture=True)
+    target = tmp_path / "saved.lsproj"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    assert window.save()
+    assert not window.session.modified and "saved.lsproj" in window.windowTitle()
+    saved_bytes = target.read_bytes()
+    assert project_bytes(load_project(target)) == saved_bytes
+    window.directions.set_value(direction, 3.0, own_gesture=True)
+    assert window.open_project(target)  # ask_save answers "discard"
+    assert window.session.project.strengths[direction].base == 12.5 and not window.session.modified
+    assert preferences.recent_files[0] == target.resolve()
+
+
+def test_autosave_and_recovery_after_a_crash(qtbot, preferences, tmp_path, event_loop_qasync, no_thread_left):
+    data = tmp_path / "data"
+    first = open_window(qtbot, preferences, data)
+    target = tmp_path / "work.lsproj"
+    first.session.save(target)
+    direction = next(iter(first.session.project.directions))
+    first.directions.set_value(direction, 20.0, own_gesture=True)
+    first.autosave()
+    first.inference.shutdown()  # a crash: the window never closes properly, the recovery file stays
+    first.hide()
+    destroy(first)
+    second = open_window(qtbot, preferences, tmp_path / "data2", project_path=target)  # ask() answers yes
+    assert second.session.project.strengths[direction].base == 20.0 and second.session.modified
+    close_window(qtbot, second)
+
+
+def export_through_dialog(window, qtbot, format_key, destination, first=0, last=5, steps=4):
+    dialog = window.export()
+    dialog.format.setCurrentIndex(dialog.format.findData(format_key))
+    dialog.first.setValue(first)
+    dialog.last.setValue(last)
+    dialog.steps.setValue(steps)
+    dialog.destination.setText(str(destination))
+    results = []
+    dialog.finished_export.connect(results.append)
+    qtbot.mouseClick(dialog.export_button, Qt.LeftButton)
+    return dialog, results
+
+
+def test_export_a_png_sequence_and_an_mp4_through_the_dialog(window, qtbot, tmp_path):
+    import av
+
+    dialog, results = export_through_dialog(window, qtbot, "png", tmp_path / "frames", last=5)
+    qtbot.waitUntil(lambda: bool(results), timeout=120_000)
+    frames = sorted((tmp_path / "frames").glob("frame_*.png"))
+    assert len(frames) == 6 and (tmp_path / "frames" / "frames.json").is_file()
+    assert dialog.open_folder.isEnabled() and "Done" in dialog.status.text()
+    dialog.close()
+    dialog, results = export_through_dialog(window, qtbot, "mp4", tmp_path / "clip.mp4", last=11)
+    qtbot.waitUntil(lambda: bool(results), timeout=120_000)
+    with av.open(str(tmp_path / "clip.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 12
+    sidecar = json.loads((tmp_path / "clip.mp4.json").read_text())
+    assert len(sidecar["frames"]) == 12 and sidecar["steps"] == 4
+
+
+def test_a_bad_destination_is_refused_before_rendering(window, qtbot, tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "other.txt").write_text("keep me")
+    dialog, results = export_through_dialog(window, qtbot, "png", tmp_path / "full")
+    assert dialog.job is None and not results
+    assert "full" in dialog.status.text() and (tmp_path / "full" / "other.txt").read_text() == "keep me"
+
+
+def test_cancel_a_running_render(window, qtbot, tmp_path):
+    target = tmp_path / "long.mp4"
+    dialog, results = export_through_dialog(window, qtbot, "mp4", target, last=window.session.frame_count - 1, steps=60)
+    qtbot.waitUntil(lambda: dialog.progress.value() >= 1, timeout=60_000)
+    qtbot.mouseClick(dialog.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: bool(results), timeout=60_000)
+    assert isinstance(results[0], Cancelled)
+    assert not target.exists() and not list(tmp_path.glob("*.mp4*")), "a cancelled render leaves nothing behind"
+    assert window.inference.busy_jobs == [] and dialog.export_button.isEnabled()
+
+
+def test_close_during_a_job_asks_cancels_and_leaves_no_thread(window, qtbot, tmp_path):
+    target = tmp_path / "long.mp4"
+    dialog, results = export_through_dialog(window, qtbot, "mp4", target, last=window.session.frame_count - 1, steps=60)
+    qtbot.waitUntil(lambda: bool(window.inference.busy_jobs), timeout=10_000)
+    questions = []
+    window.ask = lambda title, text: questions.append(text) or False  # "no": keep working
+    window.close()
+    assert window.isVisible() and window.inference.busy_jobs and "still running" in questions[0]
+    close_window(qtbot, window)  # "yes" this time
+    assert not target.exists() and not list(tmp_path.glob("*.mp4*"))
+
+
+def test_new_direction_from_two_groups_and_arithmetic(window, qtbot):
+    from latent_studio.app.projects import direction_from_groups
+    from latent_studio.core.edits import AddDirection
+
+    for _ in range(2):
+        window.spawn(window.random_face(), "test")
+    qtbot.waitUntil(lambda: len(window.session.project.assets) == 3, timeout=30_000)
+    a, b, c = list(window.session.project.assets)
+    entry = direction_from_groups(window.session.project, "Mine", [a], [b, c])
+    window.apply(AddDirection(entry))
+    assert entry.id in window.directions.rows and entry.id in [t for t, _ in window.timeline.tracks()]
+    task = window.spawn(window.arithmetic_face(a, b, c), "test")
+    qtbot.waitUntil(task.done, timeout=30_000)
+    made = window.session.project.assets[task.result()]
+    assert made.kind == "latent" and made.thumbnail
+    window.assets.select(c)
+    window.session.set_frame(24)
+    window.place_at_playhead()
+    assert [k.value for k in window.session.project.anchors][-1] == c
+    assert window.session.project.anchors[-1].time == window.session.time
+    assert ANCHOR_TRACK in [t for t, _ in window.timeline.tracks()]
