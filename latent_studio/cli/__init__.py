@@ -24,6 +24,10 @@ EXIT_CANCELLED = 130
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        from latent_studio.cli.self_test import run_self_test
+
+        return run_self_test()
     if not getattr(args, "command", None):
         args.run = gui_command.run  # no command: the desktop app
     try:
@@ -48,6 +52,8 @@ def _report(args: argparse.Namespace, message: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="latent-studio", description="Creative latent editing with diffusion models.")
     parser.add_argument("--version", action="version", version=f"latent-studio {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this installation end to end (model, render, MP4, PNG, Qt) without a screen; exit 0 if all pass")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parents = make_parents()
     gui_command.register(sub, parents)

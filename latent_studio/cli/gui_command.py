@@ -13,6 +13,8 @@ def register(sub, parents: Parents) -> None:
     gui = sub.add_parser("gui", parents=[parents.common], help="open the desktop app (the default with no command)")
     gui.add_argument("project", nargs="?", type=Path, help="a .lsproj project to open")
     gui.add_argument("--model", help="model folder, bundled model name or Hugging Face id (default: the last one used)")
+    gui.add_argument("--quit-after-first-frame", action="store_true",
+                     help="measure start-up: print the time to the first final-quality frame on the canvas and quit")
     gui.set_defaults(run=run)
 
 
@@ -20,10 +22,10 @@ def run(args: argparse.Namespace) -> int:
     project = getattr(args, "project", None)
     if project is not None and not Path(project).is_file():
         raise UserError(f"Project {project} does not exist.")
-    return launch(project, getattr(args, "model", None))
+    return launch(project, getattr(args, "model", None), getattr(args, "quit_after_first_frame", False))
 
 
-def launch(project: Path | None, model: str | None) -> int:
+def launch(project: Path | None, model: str | None, quit_after_first_frame: bool = False) -> int:
     try:
         from latent_studio.ui.app import run_gui
     except ImportError as exc:
@@ -31,4 +33,4 @@ def launch(project: Path | None, model: str | None) -> int:
             f"The desktop app needs PySide6 and qasync ({exc.name} is missing); install them with "
             "`pip install \"latent-studio[gui]\"`, or use the command line (`latent-studio --help`)."
         ) from None
-    return run_gui(project, model)
+    return run_gui(project, model, quit_after_first_frame)

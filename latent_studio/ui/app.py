@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from pathlib import Path
 
 import qasync
@@ -47,7 +48,8 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def run_gui(project: Path | None = None, model: str | None = None) -> int:
+def run_gui(project: Path | None = None, model: str | None = None, quit_after_first_frame: bool = False) -> int:
+    started = time.perf_counter()
     app = make_application()
     data = data_folder()
     log_file = setup_logging(data)
@@ -61,7 +63,20 @@ def run_gui(project: Path | None = None, model: str | None = None) -> int:
     loop.set_exception_handler(lambda _loop, context: window.reporter.report(
         context.get("exception") or context.get("message", "unknown error"), "Background task"))
     window.show()
+    if quit_after_first_frame:
+        _quit_on_first_final_frame(window, started)
     with loop:
         loop.run_forever()
     window.reporter.uninstall()
     return 0
+
+
+def _quit_on_first_final_frame(window: MainWindow, started: float) -> None:
+    def shown(result) -> None:
+        if result.request.steps >= window.session.project.settings.final_steps:
+            print(f"first frame on the canvas after {time.perf_counter() - started:.2f} s "
+                  f"({result.request.steps} steps, model {window.inference.model.source.spec})", flush=True)
+            window.session.undo_stack.mark_clean()
+            window.close()
+
+    window.preview.shown.connect(shown)

@@ -131,7 +131,7 @@ def test_no_arguments_opens_the_desktop_app(monkeypatch):
     from latent_studio.cli import gui_command
 
     opened = []
-    monkeypatch.setattr(gui_command, "launch", lambda project, model: opened.append((project, model)) or 0)
+    monkeypatch.setattr(gui_command, "launch", lambda project, model, quit_early: opened.append((project, model)) or 0)
     assert main([]) == 0
     assert main(["gui", "--model", "toy-heads"]) == 0
     assert opened == [(None, None), (None, "toy-heads")]
