@@ -22,7 +22,7 @@ from latent_studio.app.session import DOCUMENT, Session
 from latent_studio.core.edits import RenameAsset
 from latent_studio.core.project import Asset
 from latent_studio.ui.canvas import png_to_qimage
-from latent_studio.ui.errors import EDIT_ERRORS, describe
+from latent_studio.ui.errors import apply_edit
 
 THUMBNAIL = 96
 
@@ -149,10 +149,7 @@ class AssetPanel(QWidget):
         asset = self.session.project.assets.get(asset_id)
         if asset is None or not name or name == asset.name:
             return
-        try:
-            self.session.apply(RenameAsset(asset_id, name))
-        except EDIT_ERRORS as exc:
-            self.error.emit(describe(exc))
+        apply_edit(self.session, RenameAsset(asset_id, name), self.error.emit)
 
     def show_progress(self, text: str, done: int | None = None, total: int | None = None) -> None:
         self.status.setText(text)

@@ -7,6 +7,7 @@ import logging.handlers
 import sys
 import traceback
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
@@ -28,6 +29,16 @@ def setup_logging(folder: Path) -> Path:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
     return path
+
+
+def apply_edit(session, command, report: Callable[[str], None]) -> bool:
+    """Apply an edit through the session; a refused one is reported in one sentence and changes nothing."""
+    try:
+        session.apply(command)
+    except EDIT_ERRORS as exc:
+        report(describe(exc))
+        return False
+    return True
 
 
 def describe(error: BaseException) -> str:

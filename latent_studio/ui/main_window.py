@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -50,12 +51,13 @@ from latent_studio.engine.models import default_model_spec, load_model
 from latent_studio.ui.assets import AssetPanel
 from latent_studio.ui.canvas import Canvas, png_to_qimage
 from latent_studio.ui.dialogs import ArithmeticDialog, DirectionFromGroups, ModelPicker, checked_ids, show_about
-from latent_studio.ui.errors import EDIT_ERRORS, ErrorReporter, describe, log
+from latent_studio.ui.errors import EDIT_ERRORS, ErrorReporter, apply_edit, describe, log
 from latent_studio.ui.export_dialog import ExportDialog
 from latent_studio.ui.inference import QtInference
 from latent_studio.ui.preferences import Preferences, PreferencesDialog
 from latent_studio.ui.preview import PlaybackController, PreviewController
 from latent_studio.ui.sliders import DirectionPanel
+from latent_studio.ui.theme import apply_theme
 from latent_studio.ui.timeline import TimelineView
 
 FIRST_FACE_SEED = 7  # the face a new untitled project opens on
@@ -363,12 +365,7 @@ class MainWindow(QMainWindow):
         return {QMessageBox.Save: "save", QMessageBox.Discard: "discard"}.get(answer, "cancel")
 
     def apply(self, command) -> bool:
-        try:
-            self.session.apply(command)
-        except EDIT_ERRORS as exc:
-            self.show_error(describe(exc))
-            return False
-        return True
+        return apply_edit(self.session, command, self.show_error)
 
     # ------------------------------------------------------------ jobs
 
@@ -664,16 +661,9 @@ class MainWindow(QMainWindow):
     def preferences_dialog(self) -> None:
         dialog = PreferencesDialog(self.preferences, self)
         if dialog.exec() == PreferencesDialog.Accepted:
-            from PySide6.QtWidgets import QApplication
-
-            from latent_studio.ui.theme import apply_theme
-
             apply_theme(QApplication.instance(), self.preferences.theme)
 
     def _open_log_folder(self) -> None:
-        from PySide6.QtCore import QUrl
-        from PySide6.QtGui import QDesktopServices
-
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.data_dir)))
 
     # ------------------------------------------------------------ closing
@@ -708,7 +698,7 @@ class MainWindow(QMainWindow):
         self._closing = True
         self.playback.stop()
         self.autosave_timer.stop()
-        self.preview._refine.stop()
+        self.preview.stop()
         if self._export_dialog is not None:
             self._export_dialog.close()
         stopped = self.inference.shutdown(timeout=30.0)

@@ -84,6 +84,10 @@ class PreviewController(QObject):
         if self._wanted is not None and not self.playing:
             self._request(self.session.project.settings.final_steps, interruptible=True)
 
+    def stop(self) -> None:
+        """No more refinements (the window is closing)."""
+        self._refine.stop()
+
     def _request(self, steps: int, interruptible: bool) -> None:
         spec, latent = self._wanted
         self._latest_id = next(self._ids)

@@ -27,7 +27,7 @@ from latent_studio.app.session import DOCUMENT, PLAYHEAD, Session
 from latent_studio.core.edits import AddKeyframe, RemoveKeyframe, SetStrengthAt
 from latent_studio.core.keyframes import Interpolation, Keyframe, evaluate_number
 from latent_studio.core.project import DirectionEntry
-from latent_studio.ui.errors import EDIT_ERRORS, describe
+from latent_studio.ui.errors import apply_edit
 
 SLIDER_STEPS = 1000
 
@@ -182,9 +182,4 @@ class DirectionPanel(QWidget):
             self._apply(AddKeyframe(direction_id, Keyframe(t, self.value_at_playhead(direction_id), Interpolation.EASE_IN_OUT)))
 
     def _apply(self, command) -> bool:
-        try:
-            self.session.apply(command)
-        except EDIT_ERRORS as exc:
-            self.error.emit(describe(exc))
-            return False
-        return True
+        return apply_edit(self.session, command, self.error.emit)

@@ -22,7 +22,7 @@ from latent_studio.app.session import DOCUMENT, PLAYHEAD, Session
 from latent_studio.core.edits import AddKeyframe, Batch, ChangeKeyframe, RemoveKeyframe, track_keyframes
 from latent_studio.core.keyframes import Interpolation, Keyframe, evaluate_number
 from latent_studio.core.project import ANCHOR_TRACK
-from latent_studio.ui.errors import EDIT_ERRORS, describe
+from latent_studio.ui.errors import apply_edit
 from latent_studio.ui.theme import ACCENT, SELECTED
 
 HEADER_WIDTH = 150
@@ -274,12 +274,7 @@ class TimelineView(QWidget):
     # ------------------------------------------------------------ edits
 
     def _apply(self, command) -> bool:
-        try:
-            self.session.apply(command)
-        except EDIT_ERRORS as exc:
-            self.error.emit(describe(exc))
-            return False
-        return True
+        return apply_edit(self.session, command, self.error.emit)
 
     def add_key(self, track: str, time: float) -> None:
         project = self.session.project
