@@ -36,6 +36,8 @@ def register(sub, parents: Parents) -> None:
     embed.add_argument("image", type=Path)
     embed.add_argument("-o", "--output", type=Path, required=True, help="latent file to write (.safetensors)")
     embed.add_argument("--fixed-point", type=non_negative_int, default=None, help="fixed-point iterations per step (default 3)")
+    embed.add_argument("--clamp-matching", type=non_negative_int, default=None,
+                       help="Adam iterations per clamped step, for schedulers that clip (default 20; 0 turns it off)")
     embed.add_argument("--refine", type=non_negative_int, default=0, help="gradient refinement iterations (default 0)")
     embed.add_argument("--fit", choices=["crop", "pad"], default="crop", help="centre crop or pad to the model's shape")
     embed.add_argument("--background", default="#ffffff", help="colour under transparent pixels and padding")
@@ -90,7 +92,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     from latent_studio.core.latent_file import save_latent
     from latent_studio.engine.decode import DEFAULT_STEPS
-    from latent_studio.engine.inversion import DEFAULT_FIXED_POINT_ITERATIONS, embed
+    from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS, DEFAULT_FIXED_POINT_ITERATIONS, embed
     from latent_studio.media.images import load_prepared, save_png
 
     check_output(args.output, ".safetensors")
@@ -104,13 +106,15 @@ def cmd_embed(args: argparse.Namespace) -> int:
     prepared = load_prepared(args.image, height, args.fit, background)
     steps = args.steps or DEFAULT_STEPS
     fixed_point = DEFAULT_FIXED_POINT_ITERATIONS if args.fixed_point is None else args.fixed_point
+    clamp = DEFAULT_CLAMP_ITERATIONS if args.clamp_matching is None else args.clamp_matching
     result = embed(
-        model, prepared.pixels, steps, fixed_point_iterations=fixed_point, refine_iterations=args.refine,
+        model, prepared.pixels, steps, fixed_point_iterations=fixed_point, clamp_iterations=clamp, refine_iterations=args.refine,
         progress=progress_bar("embed"),
     )
     metadata = latent_metadata(model, steps, source=args.image.name)
     metadata.update(prepared.preparation.as_metadata())
-    metadata.update(psnr=f"{result.psnr:.3f}", fixed_point_iterations=str(fixed_point), refine_iterations=str(args.refine))
+    metadata.update(psnr=f"{result.psnr:.3f}", fixed_point_iterations=str(fixed_point),
+                    clamp_iterations=str(clamp), refine_iterations=str(args.refine))
     save_latent(args.output, result.latent, metadata)
     if args.reconstruction:
         save_png(args.reconstruction, result.reconstruction)

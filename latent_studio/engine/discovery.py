@@ -20,7 +20,7 @@ from latent_studio.core.directions import (
     mean_difference_direction,
 )
 from latent_studio.engine.ddim import from_uint8, make_plan
-from latent_studio.engine.inversion import DEFAULT_FIXED_POINT_ITERATIONS, invert
+from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS, DEFAULT_FIXED_POINT_ITERATIONS, invert
 from latent_studio.engine.models import LoadedModel
 
 Progress = Callable[[int, int], None]  # images embedded, total
@@ -33,6 +33,7 @@ def embed_images(
     *,
     batch: int = 32,
     fixed_point_iterations: int = DEFAULT_FIXED_POINT_ITERATIONS,
+    clamp_iterations: int = DEFAULT_CLAMP_ITERATIONS,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> np.ndarray:
@@ -42,7 +43,7 @@ def embed_images(
     for start in range(0, len(pixels), batch):
         chunk = torch.from_numpy(np.ascontiguousarray(pixels[start : start + batch]))
         images = from_uint8(chunk).to(model.placement.device, model.placement.dtype)
-        latents.append(invert(model, images, plan, fixed_point_iterations, cancel=cancel).float().cpu().numpy())
+        latents.append(invert(model, images, plan, fixed_point_iterations, cancel=cancel, clamp_iterations=clamp_iterations).float().cpu().numpy())
         if progress:
             progress(min(start + batch, len(pixels)), len(pixels))
     return np.concatenate(latents).astype(np.float32)

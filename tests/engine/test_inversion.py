@@ -64,3 +64,54 @@ def test_noise_prior_separates_noise_from_structure():
     smooth = torch.linspace(-2, 2, 32).repeat(1, 3, 32, 1)
     assert noise_prior(noise).item() < 0.01
     assert noise_prior(smooth).item() > 0.5
+
+
+@pytest.fixture(scope="module")
+def clipping_model(trained_model_dir, tmp_path_factory):
+    """The trained tiny model with a scheduler that clamps the predicted clean image, as the demo model's does."""
+    import json
+    import shutil
+
+    from latent_studio.engine.models import load_model
+
+    folder = tmp_path_factory.mktemp("clipping") / "model"
+    shutil.copytree(trained_model_dir, folder)
+    config_path = folder / "scheduler" / "scheduler_config.json"
+    config = json.loads(config_path.read_text())
+    config.update(clip_sample=True, clip_sample_range=1.0)
+    config_path.write_text(json.dumps(config))
+    return load_model(str(folder), device="cpu")
+
+
+def test_clamp_matching_recovers_what_the_clipped_decode_loses(clipping_model):
+    image = blob_images(1, 16, torch.Generator().manual_seed(321))[0]
+    pixels = ((image.permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    unmatched = embed(clipping_model, pixels, STEPS, fixed_point_iterations=3, clamp_iterations=0)
+    matched = embed(clipping_model, pixels, STEPS, fixed_point_iterations=3, clamp_iterations=20)
+    assert matched.clamp_iterations == 20
+    assert matched.psnr > unmatched.psnr + 1.0, (unmatched.psnr, matched.psnr)
+
+
+def test_clamp_matching_makes_the_clamped_step_land_closer(clipping_model):
+    from latent_studio.engine.ddim import ddim_step, make_plan
+    from latent_studio.engine.inversion import _invert_step, clamped_fraction, match_clamped_step
+
+    plan = make_plan(clipping_model.scheduler_config, STEPS)
+    unet = clipping_model.unet
+    x_out = torch.randn((2, *clipping_model.latent_shape), generator=torch.Generator().manual_seed(4)) * 0.9
+    with torch.no_grad():
+        solved = _invert_step(unet, x_out, plan, 0, 3, None, None)
+    assert clamped_fraction(unet, solved, plan, 0) > 0.001  # the noisiest step clamps: the case to fix
+    matched = match_clamped_step(unet, solved, x_out, plan, 0, 20)
+
+    def miss(x):
+        with torch.no_grad():
+            return float(((ddim_step(unet, x, plan, 0) - x_out) ** 2).mean())
+
+    assert miss(matched) < 0.5 * miss(solved), (miss(solved), miss(matched))
+
+
+def test_clamp_matching_leaves_a_model_without_clip_alone(trained_model, decoded_image):
+    with_matching = embed(trained_model, decoded_image, STEPS, clamp_iterations=20)
+    without = embed(trained_model, decoded_image, STEPS, clamp_iterations=0)
+    np.testing.assert_array_equal(with_matching.latent, without.latent)
