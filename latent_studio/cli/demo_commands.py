@@ -36,6 +36,8 @@ def register(sub, parents: Parents) -> None:
                          help="embed stratified renders and fit the demo model's directions (yaw, smile, glasses, hair hue)")
     fit.add_argument("--scale", type=float, default=1.0, help="fraction of the default number of identities (default 1)")
     fit.add_argument("--out", type=Path, help="folder to write to (default: the model's directions/ folder)")
+    fit.add_argument("--no-calibration", action="store_true",
+                     help="keep the fitted scale (by default the factor regressor rescales each direction to its units)")
     fit.set_defaults(run=cmd_fit_demo_directions)
 
     evaluate = sub.add_parser("evaluate-demo", parents=[common, parents.model],
@@ -106,9 +108,11 @@ def cmd_train_regressor(args: argparse.Namespace) -> int:
 
 def cmd_fit_demo_directions(args: argparse.Namespace) -> int:
     from latent_studio.demo.discovery import fit_demo_directions, save_directions
+    from latent_studio.demo.regressor import load_regressor
     from latent_studio.engine.decode import DEFAULT_STEPS
 
     model = load(args)
+    regressor = None if args.no_calibration else load_regressor(_regressor_path())
     out = args.out or model.source.folder / "directions"
     steps = args.steps or DEFAULT_STEPS
     if model.source.kind == "hub" and args.out is None:
@@ -117,12 +121,14 @@ def cmd_fit_demo_directions(args: argparse.Namespace) -> int:
 
     def show(name: str, done: int, total: int) -> None:
         if name != last["name"] or done == total:
-            print(f"embedding {name}: {done}/{total}", file=sys.stderr, flush=True)
+            print(f"{name}: {done}/{total}", file=sys.stderr, flush=True)
             last["name"] = name
 
-    directions = fit_demo_directions(model, steps, scale=args.scale, progress=show)
+    directions = fit_demo_directions(model, steps, scale=args.scale, regressor=regressor, progress=show)
     for path, direction in zip(save_directions(out, directions), directions, strict=True):
         quality = f"R2 {direction.info['r2']}" if "r2" in direction.info else direction.method
+        if "calibration" in direction.info:
+            quality += f", calibrated {direction.info['calibration']}"
         print(f"wrote {path} ({direction.name}: {quality}, strength {direction.strength_range[0]:g}..{direction.strength_range[1]:g} {direction.unit})")
     return 0
 

@@ -6,6 +6,15 @@ factors random but fixed per identity), so each bin holds the same people
 and the bin centroids differ by the factor alone. That is method (a) of
 ``core.directions`` with a stratified sample, which needs far fewer
 embeddings for a clean direction than independent random renders.
+
+A fitted line is then calibrated with the factor regressor. The centroid line
+moves the *average* latent by one unit of the factor per unit of strength,
+but an individual embedded head moved along it turns less (on toy-heads,
+about a third as far): the line averages over identities whose own paths
+differ. Calibration decodes held-back heads at two strengths, reads the
+factor off the images and rescales the vector so that one unit of strength
+reads as one unit of the factor. What the slider says is then what the image
+does.
 """
 
 from __future__ import annotations
@@ -18,8 +27,11 @@ import numpy as np
 
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.directions import Direction, orthogonalise, save_direction
-from latent_studio.demo.factors import HeadFactors, sample_factors
+from latent_studio.core.latent_math import add_directions
+from latent_studio.demo.factors import FACTOR_NAMES, HeadFactors, sample_factors
 from latent_studio.demo.heads import render_batch
+from latent_studio.demo.regressor import CIRCULAR, FactorRegressor, predict
+from latent_studio.engine.decode import decode
 from latent_studio.engine.discovery import binned_direction, difference_direction, embed_images
 from latent_studio.engine.models import LoadedModel
 
@@ -27,13 +39,20 @@ from latent_studio.engine.models import LoadedModel
 DISCOVERY_SEED = 20231
 
 
+CALIBRATION_HEADS = 16  # identities, at the plan's calibration level, decoded per calibration round
+CALIBRATION_ROUNDS = 2  # the response is not linear: a second round corrects the first one's scale
+MAX_CALIBRATION_SCALE = 6.0  # beyond this the direction barely moves its factor: keep it honest, not louder
+
+
 @dataclass(frozen=True)
 class Plan:
-    """How many identities, at how many levels of each factor."""
+    """How many identities, at how many levels of each factor, and how to calibrate the fitted direction."""
 
     factor: str
     levels: tuple[float, ...]
     identities: int
+    calibration_level: float  # heads at this level are pushed to calibrate ...
+    calibration_strengths: tuple[float, float]  # ... from the first strength to the second
 
 
 def default_plans(scale: float = 1.0) -> list[Plan]:
@@ -41,10 +60,10 @@ def default_plans(scale: float = 1.0) -> list[Plan]:
         return max(2, round(n * scale))
 
     return [
-        Plan("yaw", tuple(np.linspace(-60, 60, 13)), count(40)),
-        Plan("smile", tuple(np.linspace(-1, 1, 9)), count(24)),
-        Plan("glasses", (0.0, 1.0), count(60)),
-        Plan("hair_hue", tuple(np.linspace(0.0, 0.6, 7)), count(24)),
+        Plan("yaw", tuple(np.linspace(-60, 60, 13)), count(40), 0.0, (-30.0, 30.0)),
+        Plan("smile", tuple(np.linspace(-1, 1, 9)), count(24), 0.0, (-0.5, 0.5)),
+        Plan("glasses", (0.0, 1.0), count(60), 0.0, (0.0, 1.0)),
+        Plan("hair_hue", tuple(np.linspace(0.0, 0.6, 7)), count(24), 0.3, (-0.15, 0.15)),
     ]
 
 
@@ -67,6 +86,7 @@ def fit_demo_directions(
     steps: int,
     *,
     scale: float = 1.0,
+    regressor: FactorRegressor | None = None,
     fixed_point_iterations: int = 1,
     progress: Callable[[str, int, int], None] | None = None,
     cancel: CancelToken | None = None,
@@ -74,14 +94,18 @@ def fit_demo_directions(
     """Yaw (degrees), smile and hair hue (factor units) by binned regression; glasses by mean difference.
 
     Smile, glasses and hair hue are orthogonalised against yaw, so that the
-    strongest direction does not leak into the others.
+    strongest direction does not leak into the others. With a regressor, every
+    direction is then calibrated (see the module's docstring). Embedding for
+    the fit skips clamp matching: a centroid averages away what it corrects.
     """
     size = model.latent_shape[-1]
+    plans = default_plans(scale)
     latents: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for plan in default_plans(scale):
+    for plan in plans:
         images, values = stratified_renders(plan, size)
-        embedded = embed_images(model, images, steps, fixed_point_iterations=fixed_point_iterations, cancel=cancel,
-                                progress=(lambda done, total, name=plan.factor: progress(name, done, total)) if progress else None)
+        embedded = embed_images(model, images, steps, fixed_point_iterations=fixed_point_iterations, clamp_iterations=0,
+                                cancel=cancel,
+                                progress=(lambda done, total, name=f"embedding {plan.factor}": progress(name, done, total)) if progress else None)
         latents[plan.factor] = (embedded, values)
     h = model.content_hash
     yaw = binned_direction("Head turn", *latents["yaw"], h, strength_range=(-60.0, 60.0), unit="degrees", bins=13)
@@ -90,14 +114,57 @@ def fit_demo_directions(
     glasses = difference_direction("Glasses", glasses_latents, glasses_values > 0.5, h)
     hue = binned_direction("Hair hue", *latents["hair_hue"], h, strength_range=(-0.3, 0.3), unit="hue turns", bins=7)
     others = [smile, glasses, hue]
-    cleaned = [_replace_vector(d, orthogonalise(d.vector, [yaw.vector]), "orthogonalised to Head turn") for d in others]
-    return [yaw, *cleaned]
+    cleaned = [_replace_vector(d, orthogonalise(d.vector, [yaw.vector]), note="orthogonalised to Head turn") for d in others]
+    directions = [yaw, *cleaned]
+    if regressor is None:
+        return directions
+    calibrated = []
+    for plan, direction in zip(plans, directions, strict=True):
+        embedded, values = latents[plan.factor]
+        heads = embedded[values == plan.calibration_level][:CALIBRATION_HEADS]
+        if progress:
+            progress(f"calibrating {direction.name}", 0, 1)
+        calibrated.append(calibrate(model, regressor, direction, plan, heads, steps, cancel=cancel))
+    return calibrated
 
 
-def _replace_vector(direction: Direction, vector: np.ndarray, note: str) -> Direction:
-    info = dict(direction.info, note=note)
+def calibrate(
+    model: LoadedModel,
+    regressor: FactorRegressor,
+    direction: Direction,
+    plan: Plan,
+    heads: np.ndarray,
+    steps: int,
+    *,
+    cancel: CancelToken | None = None,
+) -> Direction:
+    """Rescale ``direction`` so that, on ``heads``, one unit of strength reads as one unit of ``plan.factor``."""
+    scale, slope = 1.0, float("nan")
+    for _ in range(CALIBRATION_ROUNDS):
+        slope = response_slope(model, regressor, direction.vector * scale, plan, heads, steps, cancel)
+        if not slope > 0.0:  # no effect, or the wrong way: leave the fitted scale and say so
+            break
+        scale = min(scale / slope, MAX_CALIBRATION_SCALE)
+    return _replace_vector(direction, (direction.vector * scale).astype(np.float32),
+                           calibration=f"x{scale:.3f} (last measured slope {slope:.3f} per unit, regressor on "
+                                       f"{len(heads)} heads at {plan.factor} {plan.calibration_level:g})")
+
+
+def response_slope(model, regressor, vector: np.ndarray, plan: Plan, heads: np.ndarray, steps: int,
+                   cancel: CancelToken | None = None) -> float:
+    """Mean change of the regressor's reading of the factor per unit of strength, between the two strengths."""
+    low, high = plan.calibration_strengths
+    edited = np.stack([add_directions(h, [(vector, s)]) for s in (low, high) for h in heads])
+    readings = predict(regressor, decode(model, edited, steps, cancel=cancel))[:, FACTOR_NAMES.index(plan.factor)]
+    change = readings[len(heads):] - readings[: len(heads)]
+    if plan.factor in CIRCULAR:  # hue wraps around the circle
+        change = (change + 0.5) % 1.0 - 0.5
+    return float(np.mean(change) / (high - low))
+
+
+def _replace_vector(direction: Direction, vector: np.ndarray, **notes: str) -> Direction:
     return Direction(direction.name, vector, direction.method, direction.strength_range, direction.model_hash,
-                     direction.unit, info)
+                     direction.unit, dict(direction.info, **notes))
 
 
 def file_name(index: int, direction: Direction) -> str:

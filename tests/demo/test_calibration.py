@@ -1,0 +1,52 @@
+"""Direction calibration: rescale so that one unit of strength reads as one unit of the factor."""
+
+import numpy as np
+import pytest
+
+from latent_studio.core.directions import Direction
+from latent_studio.demo import discovery
+from latent_studio.demo.discovery import MAX_CALIBRATION_SCALE, Plan, calibrate
+
+PLAN = Plan("yaw", (-60.0, 0.0, 60.0), 4, 0.0, (-30.0, 30.0))
+
+
+def direction() -> Direction:
+    vector = np.random.default_rng(0).standard_normal((3, 8, 8)).astype(np.float32)
+    return Direction("Head turn", vector, "binned-centroid regression", (-60.0, 60.0), "h" * 64, "degrees", {"r2": "0.9"})
+
+
+def respond(monkeypatch, slope_of_scale):
+    """Stand in for decoding and reading: the measured slope as a function of the vector's scale."""
+    reference = float(np.linalg.norm(direction().vector))
+    monkeypatch.setattr(discovery, "response_slope",
+                        lambda model, regressor, vector, plan, heads, steps, cancel=None:
+                        slope_of_scale(float(np.linalg.norm(vector)) / reference))
+
+
+def test_a_weak_linear_direction_is_scaled_up_to_its_units(monkeypatch):
+    respond(monkeypatch, lambda scale: 0.3 * scale)
+    result = calibrate(None, None, direction(), PLAN, np.zeros((2, 3, 8, 8)), 10)
+    np.testing.assert_allclose(result.vector, direction().vector / 0.3, rtol=1e-5)
+    assert result.info["calibration"].startswith("x3.333") and result.info["r2"] == "0.9"
+    assert result.strength_range == (-60.0, 60.0) and result.unit == "degrees"
+
+
+def test_the_second_round_corrects_a_saturating_response(monkeypatch):
+    respond(monkeypatch, lambda scale: 0.5 * scale if scale <= 1 else 0.5 + 0.25 * (scale - 1))
+    result = calibrate(None, None, direction(), PLAN, np.zeros((2, 3, 8, 8)), 10)
+    first_round_scale = 2.0
+    assert float(np.linalg.norm(result.vector) / np.linalg.norm(direction().vector)) == pytest.approx(first_round_scale / 0.75)
+
+
+@pytest.mark.parametrize("slope", [0.0, -0.2, float("nan")])
+def test_a_direction_that_does_not_move_its_factor_keeps_its_fitted_scale(monkeypatch, slope):
+    respond(monkeypatch, lambda scale: slope)
+    result = calibrate(None, None, direction(), PLAN, np.zeros((2, 3, 8, 8)), 10)
+    np.testing.assert_array_equal(result.vector, direction().vector)
+    assert result.info["calibration"].startswith("x1.000")
+
+
+def test_the_scale_is_capped(monkeypatch):
+    respond(monkeypatch, lambda scale: 0.01 * scale)
+    result = calibrate(None, None, direction(), PLAN, np.zeros((2, 3, 8, 8)), 10)
+    assert float(np.linalg.norm(result.vector) / np.linalg.norm(direction().vector)) == pytest.approx(MAX_CALIBRATION_SCALE)
