@@ -27,12 +27,17 @@ from latent_studio.demo.factors import FACTOR_NAMES, FACTORS
 from latent_studio.demo.regressor import CIRCULAR, FactorRegressor, features, predict
 from latent_studio.engine.decode import decode
 from latent_studio.engine.discovery import embed_images
-from latent_studio.engine.inversion import DEFAULT_FIXED_POINT_ITERATIONS
+from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS, DEFAULT_FIXED_POINT_ITERATIONS
 from latent_studio.engine.models import LoadedModel
 from latent_studio.media.images import save_png
 
 # Which factor each shipped direction claims to control.
 DIRECTION_FACTORS = {"Head turn": "yaw", "Smile": "smile", "Glasses": "glasses", "Hair hue": "hair_hue"}
+# The issue's quality bars, checked in the report so the model card says plainly what passes.
+PSNR_BAR_DB = 30.0
+PEARSON_BAR = 0.95
+YAW_SPAN_BAR_DEGREES = 60.0
+DRIFT_BAR_PERCENT = 15.0
 EVALUATION_SEED = 77  # held-out renders for the evaluation; the floor's second set uses EVALUATION_SEED + 1
 Log = Callable[[str], None]
 
@@ -60,7 +65,12 @@ class DirectionTable:
     pearson_r: float  # strength vs the mean reading of the direction's own factor
     span: float  # max - min of that mean reading, in the factor's units
     monotonic: bool
-    drift_percent: dict[str, float]  # other factors: largest mean change from strength 0, % of range
+    drift_curves: dict[str, np.ndarray]  # other factors: signed mean change from strength 0 at each strength, % of range
+
+    @property
+    def drift_percent(self) -> dict[str, float]:
+        """Each other factor's largest absolute mean change, % of its range."""
+        return {name: float(np.max(np.abs(curve))) for name, curve in self.drift_curves.items()}
 
 
 @dataclass
@@ -146,11 +156,7 @@ def direction_table(
     own = FACTOR_NAMES.index(factor)
     own_curve = means[:, own]
     steps = np.diff(own_curve)
-    drift = {
-        f.name: float(np.max(np.abs(mean_change[:, i])) / f.span * 100.0)
-        for i, f in enumerate(FACTORS)
-        if f.name != factor
-    }
+    drift = {f.name: mean_change[:, i] / f.span * 100.0 for i, f in enumerate(FACTORS) if f.name != factor}
     return DirectionTable(
         name=direction.name,
         factor=factor,
@@ -159,7 +165,7 @@ def direction_table(
         pearson_r=float(np.corrcoef(strengths, own_curve)[0, 1]) if np.ptp(own_curve) > 0 else 0.0,
         span=float(np.ptp(own_curve)),
         monotonic=bool(np.all(steps > 0) or np.all(steps < 0)),
-        drift_percent=drift,
+        drift_curves=drift,
     )
 
 
@@ -170,7 +176,7 @@ def format_report(report: Report, hardware: str = "") -> str:
         f"Samples ({s.samples}, {s.steps} DDIM steps): Fréchet distance of regressor features to held-out renders "
         f"{report.fd_samples:.2f}; floor (two independent render sets) {report.fd_floor:.2f}",
         f"Embedding ({s.embeddings} held-out renders, {s.steps} steps, {DEFAULT_FIXED_POINT_ITERATIONS} fixed-point "
-        f"iterations): mean PSNR {report.psnr_mean:.2f} dB (min {report.psnr_min:.2f}); "
+        f"iterations, {DEFAULT_CLAMP_ITERATIONS} clamp-matching iterations): mean PSNR {report.psnr_mean:.2f} dB (min {report.psnr_min:.2f}); "
         f"{report.seconds_per_embedding:.2f} s per image in batches of {s.batch}{where}",
     ]
     for table in report.directions:
@@ -181,10 +187,33 @@ def format_report(report: Report, hardware: str = "") -> str:
             f"span {table.span:.2f} (range {unit.low:g}..{unit.high:g}), monotonic {'yes' if table.monotonic else 'no'}; "
             f"largest drift of another factor {worst[1]:.1f}% ({worst[0]})"
         )
-        lines.append("  strength " + " ".join(f"{v:>8.2f}" for v in table.strengths))
-        lines.append(f"  {table.factor:<8} " + " ".join(f"{v:>8.2f}" for v in table.means[:, FACTOR_NAMES.index(table.factor)]))
+        lines.append(f"  {'strength':<16}" + " ".join(f"{v:>8.2f}" for v in table.strengths))
+        lines.append(f"  {table.factor:<16}" + " ".join(f"{v:>8.2f}" for v in table.means[:, FACTOR_NAMES.index(table.factor)]))
         lines.append("  drift % " + ", ".join(f"{k} {v:.1f}" for k, v in table.drift_percent.items()))
+        for name, curve in table.drift_curves.items():  # where a factor drifts too far, show where along the range
+            if np.max(np.abs(curve)) > DRIFT_BAR_PERCENT:
+                lines.append(f"  {name + ' drift %':<16}" + " ".join(f"{v:>8.1f}" for v in curve))
+    lines.append("Quality bars: " + "; ".join(bar_verdicts(report)))
     return "\n".join(lines)
+
+
+def bar_verdicts(report: Report) -> list[str]:
+    """One 'pass'/'FAIL' phrase per bar, with the measured figure."""
+    def verdict(ok: bool) -> str:
+        return "pass" if ok else "FAIL"
+
+    out = [f"embedding PSNR >= {PSNR_BAR_DB:g} dB {verdict(report.psnr_mean >= PSNR_BAR_DB)}"]
+    for table in report.directions:
+        over = {k: v for k, v in table.drift_percent.items() if v > DRIFT_BAR_PERCENT}
+        checks = [f"|r| >= {PEARSON_BAR:g} {verdict(abs(table.pearson_r) >= PEARSON_BAR)}",
+                  f"monotonic {verdict(table.monotonic)}"]
+        if table.factor == "yaw":
+            checks.append(f"span >= {YAW_SPAN_BAR_DEGREES:g} degrees {verdict(table.span >= YAW_SPAN_BAR_DEGREES)}")
+        drift = f"drift <= {DRIFT_BAR_PERCENT:g}% {verdict(not over)}"
+        if over:
+            drift += " (" + ", ".join(f"{k} {v:.1f}" for k, v in sorted(over.items(), key=lambda kv: -kv[1])) + ")"
+        out.append(f"{table.name}: " + ", ".join([*checks, drift]))
+    return out
 
 
 def write_figures(model: LoadedModel, directions: list[Direction], folder: Path, steps: int = 50) -> list[Path]:
