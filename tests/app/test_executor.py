@@ -49,8 +49,14 @@ def test_preview_matches_a_direct_decode_and_is_cached(executor, trained_model):
 
 
 def test_waiting_previews_coalesce_so_only_the_newest_is_rendered(executor, trained_model):
-    gate = threading.Event()
-    executor.submit("hold the worker", lambda context: gate.wait(10))  # no progress points: previews wait
+    gate, holding = threading.Event(), threading.Event()
+
+    def hold(context):  # no progress points: previews wait
+        holding.set()
+        return gate.wait(10)
+
+    executor.submit("hold the worker", hold)
+    assert holding.wait(10)  # the worker is busy before any preview arrives, however slow the machine
     for seed in range(1, 21):
         executor.request_preview(request(trained_model, seed))
     gate.set()
