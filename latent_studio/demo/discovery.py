@@ -19,7 +19,7 @@ does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -30,8 +30,8 @@ from latent_studio.core.directions import Direction, orthogonalise, save_directi
 from latent_studio.core.latent_math import add_directions
 from latent_studio.demo.factors import FACTOR_NAMES, HeadFactors, sample_factors
 from latent_studio.demo.heads import render_batch
-from latent_studio.demo.regressor import CIRCULAR, FactorRegressor, predict
-from latent_studio.engine.decode import decode
+from latent_studio.demo.regressor import FactorRegressor, factor_difference, predict
+from latent_studio.engine.decode import DEFAULT_BATCH, decode
 from latent_studio.engine.discovery import binned_direction, difference_direction, embed_images
 from latent_studio.engine.models import LoadedModel
 
@@ -154,17 +154,22 @@ def response_slope(model, regressor, vector: np.ndarray, plan: Plan, heads: np.n
                    cancel: CancelToken | None = None) -> float:
     """Mean change of the regressor's reading of the factor per unit of strength, between the two strengths."""
     low, high = plan.calibration_strengths
-    edited = np.stack([add_directions(h, [(vector, s)]) for s in (low, high) for h in heads])
-    readings = predict(regressor, decode(model, edited, steps, cancel=cancel))[:, FACTOR_NAMES.index(plan.factor)]
-    change = readings[len(heads):] - readings[: len(heads)]
-    if plan.factor in CIRCULAR:  # hue wraps around the circle
-        change = (change + 0.5) % 1.0 - 0.5
+    readings = read_along(model, regressor, heads, vector, (low, high), steps, cancel=cancel)
+    column = FACTOR_NAMES.index(plan.factor)
+    change = factor_difference(plan.factor, readings[1, :, column] - readings[0, :, column])
     return float(np.mean(change) / (high - low))
 
 
+def read_along(model: LoadedModel, regressor: FactorRegressor, heads: np.ndarray, vector: np.ndarray,
+               strengths, steps: int, *, batch_size: int = DEFAULT_BATCH, cancel: CancelToken | None = None) -> np.ndarray:
+    """Push every head along ``vector`` to each strength, decode, and read all factors: (strengths, heads, factors)."""
+    edited = np.stack([add_directions(h, [(vector, s)]) for s in strengths for h in heads])
+    readings = predict(regressor, decode(model, edited, steps, batch_size=batch_size, cancel=cancel))
+    return readings.reshape(len(strengths), len(heads), -1)
+
+
 def _replace_vector(direction: Direction, vector: np.ndarray, **notes: str) -> Direction:
-    return Direction(direction.name, vector, direction.method, direction.strength_range, direction.model_hash,
-                     direction.unit, dict(direction.info, **notes))
+    return replace(direction, vector=vector, info=dict(direction.info, **notes))
 
 
 def file_name(index: int, direction: Direction) -> str:

@@ -23,8 +23,9 @@ from latent_studio.core.latent_math import add_directions
 from latent_studio.core.metrics import frechet_distance, psnr
 from latent_studio.core.seeds import noise_latent
 from latent_studio.demo.data import HELD_OUT_STREAM, rendered_batch
+from latent_studio.demo.discovery import read_along
 from latent_studio.demo.factors import FACTOR_NAMES, FACTORS
-from latent_studio.demo.regressor import CIRCULAR, FactorRegressor, features, predict
+from latent_studio.demo.regressor import FactorRegressor, factor_difference, features
 from latent_studio.engine.decode import decode
 from latent_studio.engine.discovery import embed_images
 from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS, DEFAULT_FIXED_POINT_ITERATIONS
@@ -143,14 +144,11 @@ def direction_table(
     strengths = np.linspace(low, high, sizes.strengths)
     if not np.any(strengths == 0.0):
         strengths = np.sort(np.append(strengths, 0.0))
-    edited = np.stack([add_directions(h, [(direction.vector, s)]) for s in strengths for h in heads])
-    images = decode(model, edited, sizes.steps, batch_size=sizes.batch, cancel=cancel)
-    readings = predict(regressor, images).reshape(len(strengths), len(heads), len(FACTOR_NAMES))
+    readings = read_along(model, regressor, heads, direction.vector, strengths, sizes.steps, batch_size=sizes.batch,
+                          cancel=cancel)
     zero = int(np.flatnonzero(strengths == 0.0)[0])
-    change = readings - readings[zero][None]
-    for name in CIRCULAR:  # hue differences wrap around the circle
-        i = FACTOR_NAMES.index(name)
-        change[..., i] = (change[..., i] + 0.5) % 1.0 - 0.5
+    change = np.stack([factor_difference(name, readings[..., i] - readings[zero, :, i]) for i, name in enumerate(FACTOR_NAMES)],
+                      axis=-1)
     mean_change = change.mean(axis=1)  # (K, F)
     means = readings[zero].mean(axis=0)[None] + mean_change
     own = FACTOR_NAMES.index(factor)

@@ -155,15 +155,18 @@ def _mirror(factors: np.ndarray) -> np.ndarray:
     return out
 
 
+def factor_difference(name: str, difference: np.ndarray) -> np.ndarray:
+    """``difference`` of readings of factor ``name``; hues wrap around the circle to the shorter way."""
+    return (difference + 0.5) % 1.0 - 0.5 if name in CIRCULAR else difference
+
+
 def held_out_report(model: FactorRegressor, recipe: RegressorRecipe, batches: int = 16) -> dict[str, dict[str, float]]:
     """Mean absolute error (factor units and % of range) and R^2 per factor on held-out identities."""
     images, truth = render_pool(recipe, HELD_OUT_STREAM, batches)
     predicted = predict(model, images)
     report = {}
     for i, factor in enumerate(FACTORS):
-        error = predicted[:, i] - truth[:, i]
-        if factor.name in CIRCULAR:
-            error = (error + 0.5) % 1.0 - 0.5
+        error = factor_difference(factor.name, predicted[:, i] - truth[:, i])
         mae = float(np.mean(np.abs(error)))
         r2 = 1.0 - float(np.mean(error**2)) / float(np.var(truth[:, i]))
         report[factor.name] = {"mae": mae, "mae_percent": 100 * mae / factor.span, "r2": r2}

@@ -78,7 +78,7 @@ def embed(
     """Embed one prepared uint8 (H, W, 3) image; report PSNR of its reconstruction and the latent's statistics."""
     started = time.perf_counter()
     plan = make_plan(model.scheduler_config, steps)
-    matching = plan.steps * clamp_iterations if plan.clip_range is not None else 0
+    matching = plan.steps * matching_iterations(plan, clamp_iterations)
     counter = _Counter(plan.steps * (1 + fixed_point_iterations) + matching + refine_iterations + plan.steps, progress)
     target = from_uint8(torch.from_numpy(np.asarray(pixels, dtype=np.uint8))[None]).to(model.placement.device)
     latent = invert(model, target, plan, fixed_point_iterations, counter.tick, cancel, clamp_iterations=clamp_iterations)
@@ -114,7 +114,7 @@ def invert(
     for k in reversed(range(plan.steps)):
         with torch.no_grad():
             x_in = _invert_step(model.unet, x, plan, k, fixed_point_iterations, tick, cancel)
-        if plan.clip_range is not None and clamp_iterations:
+        if matching_iterations(plan, clamp_iterations):
             x_in = match_clamped_step(model.unet, x_in, x, plan, k, clamp_iterations, tick, cancel)
         x = x_in
     return x.clone()
@@ -150,6 +150,11 @@ def _invert_step(unet, x_out, plan: DdimPlan, k: int, iterations: int, tick, can
     return x_in
 
 
+def matching_iterations(plan: DdimPlan, clamp_iterations: int) -> int:
+    """Clamp matching runs only where the decode clamps; a scheduler without clip_sample gets none."""
+    return clamp_iterations if plan.clip_range is not None else 0
+
+
 def clamped_fraction(unet, x: torch.Tensor, plan: DdimPlan, k: int) -> float:
     """Share of the predicted clean pixels at step k that the decode's clip would change."""
     with torch.no_grad():
@@ -169,16 +174,15 @@ def match_clamped_step(unet, x_in: torch.Tensor, x_out: torch.Tensor, plan: Ddim
         return x_in
     variable = x_in.detach().clone().requires_grad_(True)
     optimiser = torch.optim.Adam([variable], lr=CLAMP_LR)
-    best, best_loss = x_in, None
+    best, best_loss = x_in, torch.full((len(x_in),), float("inf"), device=x_in.device)
     for iteration in range(iterations + 1):  # the last pass only checks the final guess
         check(cancel)
         with torch.enable_grad():
             loss = ((ddim_step(unet, variable, plan, k) - x_out) ** 2).flatten(1).mean(dim=1)
             (variable.grad,) = torch.autograd.grad(loss.sum(), [variable])
         loss = loss.detach()
-        better = loss < best_loss if best_loss is not None else torch.zeros_like(loss, dtype=torch.bool)
-        best = torch.where(better[:, None, None, None], variable.detach(), best)
-        best_loss = loss if best_loss is None else torch.minimum(best_loss, loss)
+        best = torch.where((loss < best_loss)[:, None, None, None], variable.detach(), best)
+        best_loss = torch.minimum(best_loss, loss)
         if iteration == iterations:
             break
         optimiser.step()
