@@ -24,6 +24,12 @@ def register(sub, parents: Parents) -> None:
     train.add_argument("--device", help="cuda, cpu, ... (default: CUDA when available)")
     train.add_argument("--workers", type=non_negative_int, default=None, help="render processes (default: cores - 1)")
     train.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --work")
+    train.add_argument("--prediction-type", choices=("v_prediction", "epsilon", "sample"),
+                       help="what the UNet predicts (default from the recipe: v_prediction)")
+    train.add_argument("--clip-sample", action="store_true",
+                       help="clamp the predicted clean image when sampling (needed by epsilon models; breaks exact inversion)")
+    train.add_argument("--init-from", type=Path, metavar="MODEL_FOLDER",
+                       help="start a fresh run from this model's weights (same architecture), e.g. to fine-tune to another prediction type")
     train.add_argument("--export", action="store_true", help="export the EMA model even if the run stops early")
     train.set_defaults(run=cmd_train_demo)
 
@@ -64,7 +70,10 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
     if name == "auto":
         name = "gpu" if (args.device or "").startswith("cuda") or (args.device is None and _cuda_available()) else "cpu"
     recipe = RECIPES[name]
-    overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch)) if v}
+    overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch),
+                                   ("prediction_type", args.prediction_type)) if v}
+    if args.clip_sample:
+        overrides["clip_sample"] = True
     recipe = dataclasses.replace(recipe, **overrides)
     out = args.out or (resources_dir() or Path("resources")) / "models" / "toy-heads"
     workers = args.workers if args.workers is not None else max(0, (os.cpu_count() or 1) - 1)
@@ -72,7 +81,7 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
     print(f"training toy-heads ({name} recipe): {recipe.steps} steps of batch {recipe.batch_size} on {hardware}; "
           f"checkpoints in {args.work}", flush=True)
     ema, state = train(recipe, args.work, device=args.device, workers=workers, resume=not args.no_resume,
-                       stop_after=args.stop_after, progress=_training_progress())
+                       init_from=args.init_from, stop_after=args.stop_after, progress=_training_progress())
     if state.step >= recipe.steps or args.export:
         export_model(ema, recipe, state, out, hardware)
         print(f"exported step {state.step} to {out}")

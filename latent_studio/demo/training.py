@@ -46,6 +46,11 @@ class Recipe:
     norm_num_groups: int = 32
     train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"
+    # What the UNet predicts. v-prediction (Salimans & Ho 2022) stays well-conditioned at
+    # high noise, where epsilon prediction needs the scheduler's clip_sample to sample cleanly,
+    # and that clamp breaks DDIM's invertibility (toy-heads v1 was epsilon + clip).
+    prediction_type: str = "v_prediction"
+    clip_sample: bool = False
     steps: int = 30000
     batch_size: int = 64
     learning_rate: float = 2e-4
@@ -66,12 +71,14 @@ class Recipe:
         data = json.loads(text)
         data["block_out_channels"] = tuple(data["block_out_channels"])
         data["attention_levels"] = tuple(data["attention_levels"])
+        data.setdefault("prediction_type", "epsilon")  # checkpoints from before the field were epsilon + clip
+        data.setdefault("clip_sample", True)
         return cls(**data)
 
     def architecture(self) -> dict:
         """The fields that must match for a checkpoint to be resumable."""
         keys = ("resolution", "block_out_channels", "layers_per_block", "attention_levels", "norm_num_groups",
-                "train_timesteps", "beta_schedule", "batch_size", "seed", "pool_batches")
+                "train_timesteps", "beta_schedule", "prediction_type", "batch_size", "seed", "pool_batches")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -99,6 +106,7 @@ class TrainState:
     step: int = 0
     seconds: float = 0.0
     recent_losses: list[float] = field(default_factory=list)
+    initialised_from: str = ""  # the model a fine-tune started from ("" for random weights)
 
 
 def build_unet(recipe: Recipe) -> UNet2DModel:
@@ -119,14 +127,27 @@ def build_unet(recipe: Recipe) -> UNet2DModel:
 
 
 def build_scheduler(recipe: Recipe) -> DDPMScheduler:
-    """The noise schedule; clip_sample only affects sampling, where it is needed.
+    """The noise schedule and what the UNet predicts.
 
-    At the start of sampling (t near 1000) the cosine schedule leaves almost no
-    signal, and x0 = (x - sqrt(1 - a) eps) / sqrt(a) multiplies the smallest
-    error in eps by 1/sqrt(a) (thousands): without the clamp a small model's
-    samples drown in noise. diffusers' DDPM pipelines clamp by default too.
+    With epsilon prediction, at the start of sampling (t near 1000) the cosine
+    schedule leaves almost no signal, and x0 = (x - sqrt(1 - a) eps) / sqrt(a)
+    multiplies the smallest error in eps by 1/sqrt(a) (thousands), so sampling
+    needs clip_sample. v-prediction predicts sqrt(a) eps - sqrt(1 - a) x0, whose
+    x0 = sqrt(a) x - sqrt(1 - a) v amplifies nothing: no clamp, exact inversion.
     """
-    return DDPMScheduler(num_train_timesteps=recipe.train_timesteps, beta_schedule=recipe.beta_schedule, clip_sample=True)
+    return DDPMScheduler(num_train_timesteps=recipe.train_timesteps, beta_schedule=recipe.beta_schedule,
+                         prediction_type=recipe.prediction_type, clip_sample=recipe.clip_sample)
+
+
+def training_target(recipe: Recipe, clean: torch.Tensor, noise: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """What the UNet learns to output for ``noisy = sqrt(a) clean + sqrt(1 - a) noise``."""
+    if recipe.prediction_type == "epsilon":
+        return noise
+    if recipe.prediction_type == "v_prediction":
+        return a.sqrt() * noise - (1 - a).sqrt() * clean
+    if recipe.prediction_type == "sample":
+        return clean
+    raise UserError(f"Unknown prediction type {recipe.prediction_type!r}: use epsilon, v_prediction or sample.")
 
 
 def learning_rate(recipe: Recipe, step: int) -> float:
@@ -147,11 +168,16 @@ def train(
     device: str | None = None,
     workers: int = 1,
     resume: bool = True,
+    init_from: Path | None = None,
     stop_after: int | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> tuple[UNet2DModel, TrainState]:
-    """Train (or resume) and return the EMA model. ``stop_after`` ends early after that many steps of this call."""
+    """Train (or resume) and return the EMA model. ``stop_after`` ends early after that many steps of this call.
+
+    ``init_from`` (a model folder with the recipe's architecture) starts a fresh run from
+    that model's weights instead of random ones: a fine-tune, e.g. to a new prediction type.
+    """
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     torch_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -163,6 +189,9 @@ def train(
     state = TrainState()
     if resume and (work_dir / CHECKPOINT).is_file():
         state = load_checkpoint(work_dir / CHECKPOINT, recipe, unet, ema, optimiser)
+    elif init_from is not None:
+        load_initial_weights(Path(init_from), unet, ema)
+        state.initialised_from = _describe_model(Path(init_from))
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if torch_device.type == "cuda" else _no_autocast()
     end = recipe.steps if stop_after is None else min(recipe.steps, state.step + stop_after)
     unet.train()
@@ -182,7 +211,7 @@ def train(
             for group in optimiser.param_groups:
                 group["lr"] = learning_rate(recipe, step)
             with autocast:
-                loss = torch.nn.functional.mse_loss(unet(noisy, t).sample.float(), noise)
+                loss = torch.nn.functional.mse_loss(unet(noisy, t).sample.float(), training_target(recipe, clean, noise, a))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -225,6 +254,31 @@ def _update_ema(ema: UNet2DModel, model: UNet2DModel, decay: float) -> None:
 
 
 # ---------------------------------------------------------------- checkpoints
+
+
+def _describe_model(folder: Path) -> str:
+    """A short name for the card: the folder and, when it has a card, its training-steps line."""
+    card = folder / "README.md"
+    steps = ""
+    if card.is_file():
+        for line in card.read_text(errors="replace").splitlines():
+            if line.startswith("| training |"):
+                steps = ", " + line.split("|")[2].strip().split(",")[0]
+                break
+    return f"{folder.name}{steps}"
+
+
+def load_initial_weights(folder: Path, unet, ema) -> None:
+    """Copy an exported model's UNet weights into a fresh run (both the model and its EMA)."""
+    path = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    if not path.is_file():
+        raise UserError(f"{folder} has no unet/diffusion_pytorch_model.safetensors to start from.")
+    weights = st_load(path.read_bytes())
+    try:
+        unet.load_state_dict({k: v.float() for k, v in weights.items()})
+    except RuntimeError as exc:
+        raise UserError(f"The weights in {folder} do not fit this recipe's architecture ({str(exc).splitlines()[0]}).") from exc
+    ema.load_state_dict(unet.state_dict())
 
 
 def save_checkpoint(path: Path, recipe: Recipe, unet, ema, optimiser, state: TrainState) -> None:
@@ -317,8 +371,8 @@ factor can be measured objectively.
 | --- | --- |
 | resolution | {recipe.resolution} x {recipe.resolution} RGB |
 | architecture | UNet2DModel, block_out_channels {list(recipe.block_out_channels)}, {recipe.layers_per_block} layers per block, attention at levels {list(recipe.attention_levels)}, {parameters / 1e6:.2f} M parameters |
-| noise schedule | {recipe.train_timesteps} steps, {recipe.beta_schedule}, epsilon prediction |
-| training | {state.step} of {recipe.steps} steps, batch {recipe.batch_size}, AdamW lr {recipe.learning_rate} (warm-up {recipe.warmup_steps}, cosine to 10%), grad clip 1.0, EMA {recipe.ema_decay} |
+| noise schedule | {recipe.train_timesteps} steps, {recipe.beta_schedule}, {recipe.prediction_type.replace("_", "-")} ({"clip_sample on" if recipe.clip_sample else "no clip_sample"}) |
+| training | {state.step} of {recipe.steps} steps{f" (initialised from {state.initialised_from})" if state.initialised_from else ""}, batch {recipe.batch_size}, AdamW lr {recipe.learning_rate} (warm-up {recipe.warmup_steps}, cosine to 10%), grad clip 1.0, EMA {recipe.ema_decay} |
 | data | {_data_description(recipe)}, supersampling {recipe.supersample}x, seed {recipe.seed}; held-out identities never seen |
 | time and hardware | {state.seconds / 3600:.2f} h of training on {device_name} |
 | final loss (mean of last 100 steps) | {loss} |

@@ -114,3 +114,53 @@ def test_loss_falls(tmp_path):
     losses = state.recent_losses  # one per step
     assert len(losses) == 60
     assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:5])
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_the_training_target_is_what_the_engine_reads_back(prediction_type):
+    """Decoding interprets the UNet's output with split_prediction; the target must mean the same thing."""
+    from latent_studio.demo.training import training_target
+    from latent_studio.engine.ddim import split_prediction
+
+    generator = torch.Generator().manual_seed(0)
+    clean, noise = torch.randn(2, 3, 4, 4, generator=generator).unbind(0)
+    for alpha in (0.999, 0.5, 0.002):
+        a = torch.tensor(alpha)
+        noisy = a.sqrt() * clean + (1 - a).sqrt() * noise
+        target = training_target(Recipe(prediction_type=prediction_type), clean, noise, a)
+        got_clean, got_noise = split_prediction(target, noisy, alpha, prediction_type)
+        torch.testing.assert_close(got_clean, clean, rtol=1e-4, atol=1e-4 / alpha**0.5)
+        torch.testing.assert_close(got_noise, noise, rtol=1e-4, atol=1e-4 / (1 - alpha) ** 0.5)
+
+
+def test_a_fine_tune_starts_from_the_given_model_and_records_it(tmp_path):
+    ema, state = train(TINY, tmp_path / "work", workers=0)
+    source = export_model(ema, TINY, state, tmp_path / "source", "test CPU")
+    v_recipe = Recipe(**{**TINY.__dict__, "prediction_type": "v_prediction"})
+    start, started = train(v_recipe, tmp_path / "fine", workers=0, init_from=source, stop_after=0)
+    exported = load_model(str(source), device="cpu").unet.state_dict()
+    assert all(torch.equal(start.state_dict()[k], exported[k].float()) for k in exported)
+    assert started.initialised_from.startswith("source")
+    fine, state = train(v_recipe, tmp_path / "fine", workers=0, init_from=source)
+    folder = export_model(fine, v_recipe, state, tmp_path / "v", "test CPU")
+    card = (folder / "README.md").read_text()
+    assert "v-prediction (no clip_sample)" in card and "initialised from source" in card
+    config = load_model(str(folder), device="cpu").scheduler_config
+    assert config["prediction_type"] == "v_prediction" and not config["clip_sample"]
+
+
+def test_a_fine_tune_refuses_a_model_of_another_architecture(tmp_path):
+    ema, state = train(TINY, tmp_path / "work", workers=0)
+    source = export_model(ema, TINY, state, tmp_path / "source", "test CPU")
+    other = Recipe(**{**TINY.__dict__, "block_out_channels": (8, 8)})
+    with pytest.raises(UserError, match="do not fit"):
+        train(other, tmp_path / "fine", workers=0, init_from=source)
+
+
+def test_checkpoints_from_before_the_prediction_type_read_as_epsilon_with_clip():
+    import json
+
+    old = json.loads(TINY.as_json())
+    del old["prediction_type"], old["clip_sample"]
+    recipe = Recipe.from_json(json.dumps(old))
+    assert recipe.prediction_type == "epsilon" and recipe.clip_sample
