@@ -91,6 +91,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from latent_studio.core.latent_file import save_latent
+    from latent_studio.core.metrics import out_of_domain_sentence
     from latent_studio.engine.decode import DEFAULT_STEPS
     from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS, DEFAULT_FIXED_POINT_ITERATIONS, embed
     from latent_studio.media.images import load_prepared, save_png
@@ -114,12 +115,15 @@ def cmd_embed(args: argparse.Namespace) -> int:
     metadata = latent_metadata(model, steps, source=args.image.name)
     metadata.update(prepared.preparation.as_metadata())
     metadata.update(psnr=f"{result.psnr:.3f}", fixed_point_iterations=str(fixed_point),
-                    clamp_iterations=str(clamp), refine_iterations=str(args.refine))
+                    clamp_iterations=str(result.clamp_iterations), refine_iterations=str(args.refine))
     save_latent(args.output, result.latent, metadata)
     if args.reconstruction:
         save_png(args.reconstruction, result.reconstruction)
     print(f"wrote {args.output}")
     print(f"reconstruction PSNR {result.psnr:.2f} dB; latent {result.stats.describe()}; {result.seconds:.1f} s")
+    warning = out_of_domain_sentence(result.psnr, result.stats, model.source.spec)
+    if warning:
+        print(warning)
     return 0
 
 

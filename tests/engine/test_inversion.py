@@ -83,7 +83,8 @@ def clipping_model(trained_model_dir, tmp_path_factory):
     return load_model(str(folder), device="cpu")
 
 
-def test_clamp_matching_recovers_what_the_clipped_decode_loses(clipping_model):
+def test_clamp_matching_recovers_what_the_clipped_decode_loses(clipping_model, monkeypatch):
+    monkeypatch.setattr("latent_studio.engine.inversion.CLAMP_TIME_FACTOR", 1e6)  # timing on a loaded machine varies
     image = blob_images(1, 16, torch.Generator().manual_seed(321))[0]
     pixels = ((image.permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
     unmatched = embed(clipping_model, pixels, STEPS, fixed_point_iterations=3, clamp_iterations=0)
@@ -115,3 +116,28 @@ def test_clamp_matching_leaves_a_model_without_clip_alone(trained_model, decoded
     with_matching = embed(trained_model, decoded_image, STEPS, clamp_iterations=20)
     without = embed(trained_model, decoded_image, STEPS, clamp_iterations=0)
     np.testing.assert_array_equal(with_matching.latent, without.latent)
+
+
+def test_clamp_matching_never_returns_a_worse_latent_than_plain_inversion(clipping_model):
+    """Whatever the image (here, two far outside what the tiny model learned), matching keeps the better latent."""
+    rng = np.random.default_rng(4)
+    noise = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    stripes = np.zeros((16, 16, 3), np.uint8)
+    stripes[::2] = 255
+    for pixels in (noise, stripes):
+        plain = embed(clipping_model, pixels, STEPS, fixed_point_iterations=3, clamp_iterations=0)
+        matched = embed(clipping_model, pixels, STEPS, fixed_point_iterations=3, clamp_iterations=20)
+        assert matched.psnr >= plain.psnr
+        if matched.clamp_iterations == 0:  # matching lost: the plain latent itself comes back
+            np.testing.assert_array_equal(matched.latent, plain.latent)
+
+
+def test_clamp_matching_stops_when_its_time_budget_is_spent(clipping_model):
+    from latent_studio.engine.ddim import from_uint8, make_plan
+    from latent_studio.engine.inversion import invert
+
+    image = from_uint8(torch.from_numpy(decode(clipping_model, noise_latent(3, clipping_model.latent_shape), STEPS)))
+    plan = make_plan(clipping_model.scheduler_config, STEPS)
+    plain = invert(clipping_model, image, plan, 2, clamp_iterations=0)
+    no_time = invert(clipping_model, image, plan, 2, clamp_iterations=20, clamp_seconds=0.0)
+    torch.testing.assert_close(no_time, plain, rtol=0, atol=0)
