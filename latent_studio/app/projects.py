@@ -12,6 +12,7 @@ from latent_studio.core.directions import Direction
 from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.latent_math import arithmetic
+from latent_studio.core.metrics import out_of_domain_sentence
 from latent_studio.core.project import Asset, DirectionEntry, ModelRef, Project, Settings, new_id
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.decode import decode
@@ -74,8 +75,12 @@ def embedded_asset(
 ) -> Asset:
     """Embed prepared pixels; the reconstruction becomes the thumbnail, its PSNR and the original are kept."""
     result = embed(model, pixels, steps, progress=progress, cancel=cancel)
+    extra = {"steps": str(steps)}
+    warning = out_of_domain_sentence(result.psnr, result.stats, model.source.spec)
+    if warning:
+        extra["out_of_domain"] = warning
     return Asset(new_id(), "image", name, result.latent, source, psnr=round(result.psnr, 2),
-                 thumbnail=encode_png(result.reconstruction), metadata={**(metadata or {}), "steps": str(steps)},
+                 thumbnail=encode_png(result.reconstruction), metadata={**(metadata or {}), **extra},
                  original=encode_png(pixels))
 
 

@@ -62,6 +62,8 @@ def cmd_new(args: argparse.Namespace) -> int:
     for path in args.image:
         asset = image_asset(model, path, args.steps)
         print(f"embedded {path.name}: PSNR {asset.psnr:.2f} dB")
+        if "out_of_domain" in asset.metadata:
+            print(asset.metadata["out_of_domain"])
         project.assets[asset.id] = asset
         order.append(asset.id)
     for seed in args.seed:

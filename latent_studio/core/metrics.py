@@ -73,3 +73,26 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
 def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
     values, vectors = np.linalg.eigh(matrix)
     return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+# Where an embedding stops being trustworthy: below this reconstruction PSNR the
+# model cannot draw the image, and a latent this far from N(0, 1) noise (std, or
+# spatial correlation) carries the picture in the noise and edits badly.
+DOMAIN_PSNR_DB = 20.0
+DOMAIN_STD_RANGE = (0.75, 1.25)
+DOMAIN_AUTOCORR = 0.3
+
+
+def out_of_domain_sentence(psnr_db: float, stats: LatentStats, model_name: str) -> str | None:
+    """One plain sentence when an embedded image lies outside what the model knows, else None."""
+    reasons = []
+    if psnr_db < DOMAIN_PSNR_DB:
+        reasons.append(f"reconstruction {psnr_db:.1f} dB")
+    if not DOMAIN_STD_RANGE[0] <= stats.std <= DOMAIN_STD_RANGE[1]:
+        reasons.append(f"latent std {stats.std:.2f} instead of about 1")
+    if stats.autocorr_lag1 > DOMAIN_AUTOCORR:
+        reasons.append(f"latent lag-1 autocorrelation {stats.autocorr_lag1:.2f} instead of about 0")
+    if not reasons:
+        return None
+    return (f"This image is outside what the model '{model_name}' knows ({', '.join(reasons)}), so it will not "
+            "reconstruct or edit well; choose a model trained on such images (Model > Choose model, or --model).")

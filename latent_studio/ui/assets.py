@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from latent_studio.app.remaining import RemainingTime, describe_remaining
 from latent_studio.app.session import DOCUMENT, Session
 from latent_studio.core.edits import RenameAsset
 from latent_studio.core.project import Asset
@@ -48,6 +49,8 @@ class AssetPanel(QWidget):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self._remaining = RemainingTime()
+        self._progress_text = ""
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         self.list = QListWidget()
@@ -152,7 +155,11 @@ class AssetPanel(QWidget):
         apply_edit(self.session, RenameAsset(asset_id, name), self.error.emit)
 
     def show_progress(self, text: str, done: int | None = None, total: int | None = None) -> None:
-        self.status.setText(text)
+        if text != self._progress_text or done is None:
+            self._remaining.restart()
+        self._progress_text = text
+        left = describe_remaining(self._remaining.update(done, total or 1)) if done is not None else ""
+        self.status.setText(f"{text} {left}" if left else text)
         busy = done is not None
         self.progress.setVisible(busy)
         self.cancel.setVisible(busy)

@@ -393,6 +393,8 @@ class MainWindow(QMainWindow):
                 added.append(asset.id)
                 self.assets.select(asset.id)
                 self.statusBar().showMessage(f"Embedded {name}: reconstruction PSNR {asset.psnr:.1f} dB", 8000)
+                if "out_of_domain" in asset.metadata:
+                    self.show_error(asset.metadata["out_of_domain"])
                 if not self.session.project.anchors:
                     self.place_at_playhead()
         return added

@@ -106,3 +106,15 @@ def test_noise_latent_is_deterministic_and_standard_normal():
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, noise_latent(8, (3, 64, 64)))
     assert abs(float(a.mean())) < 0.03 and abs(float(a.std()) - 1) < 0.03
+
+
+def test_out_of_domain_sentence_names_what_is_wrong_and_what_to_do():
+    from latent_studio.core.metrics import LatentStats, out_of_domain_sentence
+
+    noise_like = LatentStats(0.0, 1.0, 0.01)
+    assert out_of_domain_sentence(31.0, noise_like, "toy-heads") is None
+    low = out_of_domain_sentence(14.3, noise_like, "toy-heads")
+    assert "outside what the model 'toy-heads' knows" in low and "14.3 dB" in low and "choose a model" in low
+    structured = out_of_domain_sentence(30.0, LatentStats(0.0, 1.0, 0.75), "toy-heads")
+    assert "autocorrelation 0.75" in structured
+    assert "std 1.60" in out_of_domain_sentence(30.0, LatentStats(0.0, 1.6, 0.0), "m")
