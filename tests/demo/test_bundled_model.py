@@ -43,6 +43,7 @@ def test_evaluate_demo_runs_in_reduced_mode(tmp_path, capsys):
                  "--update-card"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "Fréchet distance" in out and "mean PSNR" in out and "Direction 'Head turn'" in out
+    assert "Fréchet distance" in out and "grainy samples" in out and "Direction 'Head turn'" in out
+    assert "\n  inversion " in out and "mean dB" in out
     assert (tmp_path / "demo_samples.png").is_file() and (tmp_path / "demo_head_turn.png").is_file()
     assert "## Evaluation" in (model_copy / "README.md").read_text()

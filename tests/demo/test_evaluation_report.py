@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from latent_studio.demo.evaluation import REDUCED, DirectionTable, Report, bar_verdicts, format_report
+from latent_studio.demo.evaluation import REDUCED, DirectionTable, EmbeddingRow, Report, bar_verdicts, format_report
 from latent_studio.demo.factors import FACTOR_NAMES
 
 
@@ -16,14 +16,19 @@ def _table(name: str, factor: str, own: np.ndarray, drift_glasses: np.ndarray) -
                           bool(np.all(np.diff(own) > 0)), curves)
 
 
+def _inversion(psnr_mean: float, seconds: float = 4.0) -> EmbeddingRow:
+    return EmbeddingRow("inversion", psnr_mean, psnr_mean - 3, seconds, seconds / 4, 1.0, 0.01)
+
+
 def test_bars_pass_and_fail_on_the_figures():
-    report = Report(REDUCED, psnr_mean=31.0)
+    report = Report(REDUCED, fd_samples=0.4, fd_floor=0.23, embedding=[_inversion(39.0)])
     report.directions = [
         _table("Head turn", "yaw", np.array([-40.0, 0.0, 40.0]), np.array([-20.0, 0.0, -5.0])),
         _table("Smile", "smile", np.array([-0.5, 0.0, 0.5]), np.array([1.0, 0.0, 2.0])),
     ]
-    turn, smile = bar_verdicts(report)[1:]
-    assert bar_verdicts(report)[0] == "embedding PSNR >= 30 dB pass"
+    turn, smile = bar_verdicts(report)[4:]
+    assert bar_verdicts(report)[:4] == ["samples FD <= 0.6 pass", "no grainy sample pass",
+                                        "inversion PSNR >= 38 dB pass", "one image in <= 10 s pass"]
     assert "span >= 60 degrees pass" in turn and "drift <= 15% FAIL (glasses 20.0)" in turn
     assert "span" not in smile and "drift <= 15% pass" in smile
     text = format_report(report)
@@ -31,8 +36,15 @@ def test_bars_pass_and_fail_on_the_figures():
     assert text.splitlines()[-1].startswith("Quality bars: ")
 
 
-def test_a_short_turn_and_low_psnr_fail():
-    report = Report(REDUCED, psnr_mean=25.0)
+def test_a_short_turn_low_psnr_grain_and_a_slow_embedding_fail():
+    report = Report(REDUCED, fd_samples=2.2, grainy=3, embedding=[_inversion(25.0, seconds=12.0)])
     report.directions = [_table("Head turn", "yaw", np.array([-20.0, 0.0, 20.0]), np.zeros(3))]
     verdicts = bar_verdicts(report)
-    assert verdicts[0].endswith("FAIL") and "span >= 60 degrees FAIL" in verdicts[1]
+    assert all(v.endswith("FAIL") for v in verdicts[:4]) and "span >= 60 degrees FAIL" in verdicts[4]
+
+
+def test_the_embedding_table_has_one_row_per_method():
+    report = Report(REDUCED, embedding=[_inversion(39.0), EmbeddingRow("network", 28.5, 24.0, 0.05, 0.01, 0.98, 0.02)])
+    text = format_report(report)
+    assert "  inversion       39.00   36.00     4.00    1.000  1.000 +0.010" in text
+    assert "  network         28.50   24.00     0.05    0.010  0.980 +0.020" in text
