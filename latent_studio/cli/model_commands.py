@@ -1,4 +1,4 @@
-"""Commands on one model: info, sample, embed, decode."""
+"""Commands on one model: info, sample, embed, decode, train-embedder."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from latent_studio.cli.common import (
     non_negative_int,
     numbered,
     parse_colour,
+    positive_int,
     print_model,
     progress_bar,
 )
@@ -35,7 +36,11 @@ def register(sub, parents: Parents) -> None:
     embed = sub.add_parser("embed", parents=[common, model, steps], help="find the latent of an image (prints PSNR)")
     embed.add_argument("image", type=Path)
     embed.add_argument("-o", "--output", type=Path, required=True, help="latent file to write (.safetensors)")
-    embed.add_argument("--fixed-point", type=non_negative_int, default=None, help="fixed-point iterations per step (default 3)")
+    embed.add_argument("--mode", choices=("auto", "inversion", "network"), default="auto",
+                       help="network: one pass of the model's embedding network (train-embedder makes one); "
+                            "inversion: fixed-point DDIM inversion (default auto: inversion)")
+    embed.add_argument("--fixed-point", type=non_negative_int, default=None,
+                       help="fixed-point iterations per step (default 3)")
     embed.add_argument("--clamp-matching", type=non_negative_int, default=None,
                        help="Adam iterations per clamped step, for schedulers that clip (default 20; 0 turns it off)")
     embed.add_argument("--refine", type=non_negative_int, default=0, help="gradient refinement iterations (default 0)")
@@ -43,6 +48,12 @@ def register(sub, parents: Parents) -> None:
     embed.add_argument("--background", default="#ffffff", help="colour under transparent pixels and padding")
     embed.add_argument("--reconstruction", type=Path, help="also write the reconstruction (PNG)")
     embed.set_defaults(run=cmd_embed)
+
+    trainer = sub.add_parser("train-embedder", parents=[common, model, steps],
+                             help="train the model's one-pass embedding network on pairs it makes (saved in MODEL/embedder)")
+    trainer.add_argument("--pairs", type=positive_int, help="sampled (image, latent) pairs (default 4096)")
+    trainer.add_argument("--training-steps", type=positive_int, help="optimiser steps (default 3000)")
+    trainer.set_defaults(run=cmd_train_embedder)
 
     decode = sub.add_parser("decode", parents=[common, model, steps], help="decode a latent file to a PNG")
     decode.add_argument("latent", type=Path)
@@ -93,7 +104,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from latent_studio.core.latent_file import save_latent
     from latent_studio.core.metrics import out_of_domain_sentence
     from latent_studio.engine.decode import DEFAULT_STEPS
-    from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS, DEFAULT_FIXED_POINT_ITERATIONS, embed
+    from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS, embed
     from latent_studio.media.images import load_prepared, save_png
 
     check_output(args.output, ".safetensors")
@@ -106,24 +117,52 @@ def cmd_embed(args: argparse.Namespace) -> int:
         raise UserError(f"Model '{model.source.spec}' makes {width}x{height} images; embedding needs a square model for now.")
     prepared = load_prepared(args.image, height, args.fit, background)
     steps = args.steps or DEFAULT_STEPS
-    fixed_point = DEFAULT_FIXED_POINT_ITERATIONS if args.fixed_point is None else args.fixed_point
     clamp = DEFAULT_CLAMP_ITERATIONS if args.clamp_matching is None else args.clamp_matching
     result = embed(
-        model, prepared.pixels, steps, fixed_point_iterations=fixed_point, clamp_iterations=clamp, refine_iterations=args.refine,
-        progress=progress_bar("embed"),
+        model, prepared.pixels, steps, mode=args.mode, fixed_point_iterations=args.fixed_point, clamp_iterations=clamp,
+        refine_iterations=args.refine, progress=progress_bar("embed"),
     )
     metadata = latent_metadata(model, steps, source=args.image.name)
     metadata.update(prepared.preparation.as_metadata())
-    metadata.update(psnr=f"{result.psnr:.3f}", fixed_point_iterations=str(fixed_point),
+    metadata.update(psnr=f"{result.psnr:.3f}", embedding_mode=result.mode, fixed_point_iterations=str(result.fixed_point_iterations),
                     clamp_iterations=str(result.clamp_iterations), refine_iterations=str(args.refine))
     save_latent(args.output, result.latent, metadata)
     if args.reconstruction:
         save_png(args.reconstruction, result.reconstruction)
     print(f"wrote {args.output}")
-    print(f"reconstruction PSNR {result.psnr:.2f} dB; latent {result.stats.describe()}; {result.seconds:.1f} s")
+    print(f"reconstruction PSNR {result.psnr:.2f} dB ({result.mode}); latent {result.stats.describe()}; {result.seconds:.1f} s")
     warning = out_of_domain_sentence(result.psnr, result.stats, model.source.spec)
     if warning:
         print(warning)
+    return 0
+
+
+def cmd_train_embedder(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from latent_studio.engine.embedder_training import EmbedderRecipe, sample_pairs, save_embedder, train_embedder
+
+    model = load(args)
+    if model.source.kind == "hub":
+        raise UserError("The model comes from the Hugging Face cache; copy it to a folder first "
+                        "(the embedding network is saved beside the model).")
+    overrides = {k: v for k, v in (("pairs", args.pairs), ("training_steps", args.training_steps),
+                                   ("steps", args.steps)) if v}
+    recipe = dataclasses.replace(EmbedderRecipe(), **overrides)
+    phase = {"name": ""}
+
+    def show(name: str, done: int, total: int) -> None:
+        if name != phase["name"] or done == total or done % 100 == 0:
+            print(f"{name}: {done}/{total}", file=sys.stderr, flush=True)
+            phase["name"] = name
+
+    print(f"sampling {recipe.pairs} pairs at {recipe.steps} DDIM steps, then {recipe.training_steps} training steps",
+          flush=True)
+    pairs = sample_pairs(model, recipe.pairs, recipe.steps, progress=lambda d, t: show("pairs", d, t))
+    network, info = train_embedder(model, recipe, pairs, progress=show)
+    folder = save_embedder(network, model.source.folder)
+    print(f"wrote {folder} (held-out reconstruction {info['held_out_psnr_mean']:.2f} dB mean, "
+          f"{info['held_out_psnr_min']:.2f} dB min; loss {info['final_loss']:.4f})")
     return 0
 
 

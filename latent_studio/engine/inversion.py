@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from latent_studio.core.cancel import CancelToken, check
+from latent_studio.core.errors import UserError
 from latent_studio.core.metrics import LatentStats, latent_stats, psnr
 from latent_studio.engine.ddim import (
     DdimPlan,
@@ -45,6 +46,7 @@ from latent_studio.engine.decode import decode, decode_differentiable
 from latent_studio.engine.models import LoadedModel
 
 Progress = Callable[[int, int], None]
+EMBED_MODES = ("auto", "inversion", "network")
 DEFAULT_FIXED_POINT_ITERATIONS = 3
 DEFAULT_REFINE_LR = 0.002
 DEFAULT_PRIOR_WEIGHT = 0.01
@@ -56,6 +58,7 @@ CLAMP_TIME_FACTOR = 8.0  # clamp matching may take at most this many times the p
 
 @dataclass(frozen=True)
 class Embedding:
+    mode: str  # "inversion" or "network": what produced the latent
     latent: np.ndarray  # float32 (C, H, W)
     reconstruction: np.ndarray  # uint8 (H, W, 3): decode(latent) with the same steps
     psnr: float  # of the reconstruction against the prepared image, dB
@@ -72,7 +75,8 @@ def embed(
     pixels: np.ndarray,
     steps: int,
     *,
-    fixed_point_iterations: int = DEFAULT_FIXED_POINT_ITERATIONS,
+    mode: str = "auto",
+    fixed_point_iterations: int | None = None,
     clamp_iterations: int = DEFAULT_CLAMP_ITERATIONS,
     refine_iterations: int = 0,
     refine_lr: float = DEFAULT_REFINE_LR,
@@ -80,7 +84,15 @@ def embed(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> Embedding:
-    """Embed one prepared uint8 (H, W, 3) image; report PSNR of its reconstruction and the latent's statistics."""
+    """Embed one prepared uint8 (H, W, 3) image; report PSNR of its reconstruction and the latent's statistics.
+
+    ``mode``: ``network`` is one pass of the model's embedding network (when it
+    has one); ``inversion`` (and ``auto``) is fixed-point DDIM inversion.
+    """
+    if resolve_mode(model, mode) == "network":
+        return _embed_with_network(model, pixels, steps, progress, cancel)
+    if fixed_point_iterations is None:
+        fixed_point_iterations = DEFAULT_FIXED_POINT_ITERATIONS
     started = time.perf_counter()
     plan = make_plan(model.scheduler_config, steps)
     matching = matching_iterations(plan, clamp_iterations)
@@ -109,6 +121,7 @@ def embed(
     else:
         latent_np, reconstruction, score = matched_result if used_clamp else plain_result
     return Embedding(
+        mode="inversion",
         latent=latent_np,
         reconstruction=reconstruction,
         psnr=score,
@@ -117,6 +130,38 @@ def embed(
         fixed_point_iterations=fixed_point_iterations,
         clamp_iterations=used_clamp,
         refine_iterations=refine_iterations,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def resolve_mode(model: LoadedModel, mode: str) -> str:
+    """The embedding mode to use; a network mode without a network is a plain sentence, not a crash."""
+    if mode not in EMBED_MODES:
+        raise UserError(f"Unknown embedding mode {mode!r}: use one of {', '.join(EMBED_MODES)}.")
+    if mode == "network" and model.embedder is None:
+        raise UserError(f"Model '{model.source.spec}' has no embedding network; train one with "
+                        f"`latent-studio train-embedder --model {model.source.spec}`, or use --mode inversion.")
+    return "inversion" if mode == "auto" else mode
+
+
+def _embed_with_network(model: LoadedModel, pixels: np.ndarray, steps: int, progress: Progress | None,
+                        cancel: CancelToken | None) -> Embedding:
+    started = time.perf_counter()
+    counter = _Counter(1 + steps, progress)
+    target = from_uint8(torch.from_numpy(np.asarray(pixels, dtype=np.uint8))[None]).to(model.placement.device)
+    latent_np = model.embedder.latents(target)[0].cpu().numpy()
+    counter.tick()
+    reconstruction = decode(model, latent_np, steps, progress=lambda d, t: counter.tick(), cancel=cancel)[0]
+    return Embedding(
+        mode="network",
+        latent=latent_np,
+        reconstruction=reconstruction,
+        psnr=psnr(reconstruction, pixels),
+        stats=latent_stats(latent_np),
+        steps=steps,
+        fixed_point_iterations=0,
+        clamp_iterations=0,
+        refine_iterations=0,
         seconds=time.perf_counter() - started,
     )
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from safetensors.torch import load_file as load_safetensors
 from latent_studio.core.errors import ModelError
 from latent_studio.core.resources import bundled_models
 from latent_studio.engine.devices import Placement, choose_placement
+from latent_studio.engine.embedder import load_embedder
 
 DEFAULT_MODEL = "toy-heads"
 MODEL_ENV_VAR = "LATENT_STUDIO_MODEL"
@@ -64,7 +65,7 @@ class LoadedModel:
     source: ModelSource
     content_hash: str
     weights_file: Path
-    extra: dict[str, Any] = field(default_factory=dict)
+    embedder: Any = None  # the one-pass embedding network (engine.embedder.EmbedderNetwork) when one is saved beside it
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -190,7 +191,8 @@ def load_from_folder(source: ModelSource, placement: Placement, *, allow_pickle:
     unet = _build_unet(unet_config, state_dict, folder, weights_file)
     _place(unet, placement)
     content_hash = _content_hash(weights_file, unet_config, scheduler_config)
-    return LoadedModel(unet, scheduler_config, placement, source, content_hash, weights_file)
+    embedder = load_embedder(folder, content_hash, placement.device, placement.dtype)
+    return LoadedModel(unet, scheduler_config, placement, source, content_hash, weights_file, embedder)
 
 
 def _place(unet: UNet2DModel, placement: Placement) -> None:

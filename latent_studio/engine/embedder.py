@@ -1,0 +1,82 @@
+"""The one-pass embedding network (Asperti et al., 2023): a UNet that maps an image straight to its x_T.
+
+It lives beside the model it was trained for, in ``embedder/`` (a diffusers
+``UNet2DModel`` config, safetensors weights, and ``embedder.json`` naming the
+model's content hash and the DDIM steps it learned), and is loaded with it
+when present. One forward pass gives a latent (``embed --mode network``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import UNet2DModel
+from safetensors import SafetensorError
+from safetensors.torch import load_file as load_safetensors
+
+from latent_studio.core.errors import ModelError
+
+EMBEDDER_FOLDER = "embedder"
+EMBEDDER_INFO = "embedder.json"
+WEIGHTS = "diffusion_pytorch_model.safetensors"
+
+
+@dataclass
+class EmbedderNetwork:
+    """A trained image -> x_T network for one model at one number of DDIM steps."""
+
+    unet: UNet2DModel
+    model_hash: str  # content hash of the diffusion model it inverts
+    steps: int  # the DDIM steps whose x_T it predicts
+    info: dict
+
+    @torch.no_grad()
+    def latents(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1] (N, 3, H, W) to predicted latents (N, C, H, W), float32."""
+        parameter = next(self.unet.parameters())
+        timestep = torch.zeros(images.shape[0], dtype=torch.long, device=parameter.device)
+        return self.unet(images.to(parameter.device, parameter.dtype), timestep).sample.float()
+
+
+def build_embedder_unet(image_size: int, latent_channels: int, width: int = 32) -> UNet2DModel:
+    """The network: a small UNet (its time input is held at 0), image channels in, latent channels out."""
+    channels = (width, width * 2, width * 4, width * 4)
+    return UNet2DModel(
+        sample_size=image_size,
+        in_channels=3,
+        out_channels=latent_channels,
+        layers_per_block=1,
+        block_out_channels=channels,
+        down_block_types=("DownBlock2D", "DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"),
+        norm_num_groups=min(16, width),
+    )
+
+
+def embedder_folder(model_folder: Path) -> Path:
+    return Path(model_folder) / EMBEDDER_FOLDER
+
+
+def load_embedder(model_folder: Path, model_hash: str, device: torch.device, dtype: torch.dtype) -> EmbedderNetwork | None:
+    """The model's embedding network, or None when it has none or has one trained for other weights."""
+    folder = embedder_folder(model_folder)
+    if not (folder / EMBEDDER_INFO).is_file():
+        return None
+    try:
+        info = json.loads((folder / EMBEDDER_INFO).read_text(encoding="utf-8"))
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        state = load_safetensors(str(folder / WEIGHTS), device="cpu")
+        unet = UNet2DModel.from_config(config)
+        unet.load_state_dict(state, strict=True)
+        steps = int(info["steps"])
+        trained_for = str(info["model_hash"])
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
+        raise ModelError(f"The embedding network in {folder} is damaged ({exc}); delete the folder or train it again "
+                         "with `latent-studio train-embedder`.") from exc
+    if trained_for != model_hash:
+        return None  # made for other weights: inversion alone is the honest choice
+    unet.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    return EmbedderNetwork(unet, trained_for, steps, info)

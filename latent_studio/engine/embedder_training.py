@@ -1,0 +1,127 @@
+"""Training the one-pass embedding network on pairs the model makes itself.
+
+A pair is (image, x_T): seed noise decoded by the model's own deterministic
+DDIM gives an image whose exact latent is known. Other pairs can be added
+(for the demo model: renders and their inversions, so the network also sees
+images the model did not make). The network learns x_T from the image by
+mean squared error, and is written beside the model in ``embedder/``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from safetensors.torch import save as st_save
+
+from latent_studio import __version__
+from latent_studio.core.atomic import atomic_write_bytes
+from latent_studio.core.cancel import CancelToken, check
+from latent_studio.core.metrics import psnr
+from latent_studio.core.seeds import noise_latent
+from latent_studio.engine.ddim import from_uint8
+from latent_studio.engine.decode import decode
+from latent_studio.engine.embedder import (
+    EMBEDDER_INFO,
+    WEIGHTS,
+    EmbedderNetwork,
+    build_embedder_unet,
+    embedder_folder,
+)
+from latent_studio.engine.models import LoadedModel
+
+Progress = Callable[[str, int, int], None]  # phase, done, total
+PAIR_SEED_BASE = 10_000_000  # seeds for training pairs, far from the seeds users and examples use
+
+
+@dataclass(frozen=True)
+class EmbedderRecipe:
+    pairs: int = 4096  # sampled (image, x_T) pairs
+    steps: int = 50  # DDIM steps of the pairs: the network predicts the x_T of this many steps
+    training_steps: int = 3000
+    batch: int = 32
+    learning_rate: float = 5e-4
+    width: int = 32
+    held_out: int = 16  # pairs kept back to report the network's reconstruction PSNR
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Pairs:
+    images: np.ndarray  # uint8 (N, H, W, 3)
+    latents: np.ndarray  # float32 (N, C, H, W)
+
+
+def sample_pairs(model: LoadedModel, count: int, steps: int, *, first_seed: int = PAIR_SEED_BASE, batch: int = 32,
+                 progress: Callable[[int, int], None] | None = None, cancel: CancelToken | None = None) -> Pairs:
+    """``count`` seeds decoded by the model: images with their exact latents."""
+    latents = np.stack([noise_latent(first_seed + i, model.latent_shape) for i in range(count)])
+    images = decode(model, latents, steps, batch_size=batch, progress=progress, cancel=cancel)
+    return Pairs(images, latents)
+
+
+def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, progress: Progress | None = None,
+                   cancel: CancelToken | None = None) -> tuple[EmbedderNetwork, dict]:
+    """Fit the network on all but ``recipe.held_out`` pairs; report loss and held-out reconstruction PSNR."""
+    torch.manual_seed(recipe.seed)
+    channels, height, _ = model.latent_shape
+    unet = build_embedder_unet(height, channels, recipe.width)
+    device = model.placement.device
+    unet.to(device).train()
+    optimiser = torch.optim.AdamW(unet.parameters(), lr=recipe.learning_rate, weight_decay=0.0)
+    train_count = len(pairs.images) - recipe.held_out
+    if train_count < recipe.batch:
+        raise ValueError(f"{len(pairs.images)} pairs leave fewer than one batch after {recipe.held_out} held out")
+    images = from_uint8(torch.from_numpy(pairs.images[:train_count]))
+    latents = torch.from_numpy(pairs.latents[:train_count])
+    generator = torch.Generator().manual_seed(recipe.seed)
+    started, losses = time.perf_counter(), []
+    zero = torch.zeros(recipe.batch, dtype=torch.long, device=device)
+    for step in range(recipe.training_steps):
+        check(cancel)
+        index = torch.randint(0, train_count, (recipe.batch,), generator=generator)
+        lr = recipe.learning_rate * 0.5 * (1 + np.cos(np.pi * step / recipe.training_steps))
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        predicted = unet(images[index].to(device), zero).sample
+        loss = torch.nn.functional.mse_loss(predicted, latents[index].to(device))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        optimiser.step()
+        losses.append(loss.item())
+        if progress:
+            progress("training", step + 1, recipe.training_steps)
+    unet.eval().requires_grad_(False)
+    network = EmbedderNetwork(unet, model.content_hash, recipe.steps, {})
+    held_images = pairs.images[train_count:]
+    reconstructions = decode(model, network.latents(from_uint8(torch.from_numpy(held_images))).cpu().numpy(),
+                             recipe.steps, cancel=cancel)
+    scores = [psnr(a, b) for a, b in zip(reconstructions, held_images, strict=True)]
+    network.info = {
+        "model_hash": model.content_hash,
+        "steps": recipe.steps,
+        "recipe": asdict(recipe),
+        "final_loss": float(np.mean(losses[-100:])),
+        "held_out_psnr_mean": float(np.mean(scores)),
+        "held_out_psnr_min": float(np.min(scores)),
+        "training_seconds": round(time.perf_counter() - started, 1),
+        "app_version": __version__,
+    }
+    return network, network.info
+
+
+def save_embedder(network: EmbedderNetwork, model_folder: Path) -> Path:
+    """Write ``embedder/`` beside the model: config, fp16 safetensors weights, then the info file last."""
+    folder = embedder_folder(model_folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().cpu().to(torch.float16).contiguous() for k, v in network.unet.state_dict().items()}
+    atomic_write_bytes(folder / WEIGHTS, st_save(weights))
+    atomic_write_bytes(folder / "config.json", network.unet.to_json_string().encode())
+    atomic_write_bytes(folder / EMBEDDER_INFO, json.dumps(network.info, indent=2, sort_keys=True).encode())
+    return folder

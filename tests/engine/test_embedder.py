@@ -1,0 +1,86 @@
+"""The one-pass embedding network: trained on the model's own pairs, saved beside it, used by embed's modes."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from latent_studio.core.errors import ModelError, UserError
+from latent_studio.core.seeds import noise_latent
+from latent_studio.engine.decode import decode
+from latent_studio.engine.embedder_training import EmbedderRecipe, sample_pairs, save_embedder, train_embedder
+from latent_studio.engine.inversion import embed
+from latent_studio.engine.models import load_model
+
+STEPS = 10
+RECIPE = EmbedderRecipe(pairs=96, steps=STEPS, training_steps=150, batch=16, learning_rate=2e-3, width=8, held_out=8)
+
+
+@pytest.fixture(scope="module")
+def model_with_embedder(trained_model_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("embedder") / "model"
+    shutil.copytree(trained_model_dir, folder)
+    model = load_model(str(folder), device="cpu")
+    assert model.embedder is None
+    pairs = sample_pairs(model, RECIPE.pairs, STEPS)
+    network, info = train_embedder(model, RECIPE, pairs)
+    save_embedder(network, folder)
+    return load_model(str(folder), device="cpu"), info
+
+
+def test_pairs_are_the_models_own_decodes(trained_model):
+    pairs = sample_pairs(trained_model, 3, STEPS, first_seed=40)
+    np.testing.assert_array_equal(pairs.latents[1], noise_latent(41, trained_model.latent_shape))
+    np.testing.assert_array_equal(pairs.images, decode(trained_model, pairs.latents, STEPS))
+
+
+def test_the_network_is_saved_beside_the_model_and_loaded_with_it(model_with_embedder):
+    model, info = model_with_embedder
+    assert model.embedder is not None and model.embedder.steps == STEPS
+    assert model.embedder.model_hash == model.content_hash
+    saved = json.loads((model.source.folder / "embedder" / "embedder.json").read_text())
+    assert saved["held_out_psnr_mean"] == pytest.approx(info["held_out_psnr_mean"])
+    assert info["final_loss"] < 1.0  # a unit-variance latent guessed as zeros scores 1.0
+
+
+def test_one_pass_embedding_beats_a_blind_guess(model_with_embedder):
+    model, _ = model_with_embedder
+    truth = noise_latent(7, model.latent_shape)  # a seed the network never saw
+    image = decode(model, truth, STEPS)[0]
+    network = embed(model, image, STEPS, mode="network")
+    blind = decode(model, np.zeros(model.latent_shape, np.float32), STEPS)[0]
+    from latent_studio.core.metrics import psnr
+
+    assert network.mode == "network" and network.psnr > psnr(blind, image) + 1.0
+    assert np.mean((network.latent - truth) ** 2) < 0.9 * np.mean(truth**2)
+    np.testing.assert_array_equal(network.reconstruction, decode(model, network.latent, STEPS)[0])
+    assert embed(model, image, STEPS).mode == "inversion"  # auto
+
+
+def test_a_network_for_other_weights_is_ignored_and_network_modes_then_say_so(model_with_embedder, tmp_path):
+    model, _ = model_with_embedder
+    folder = tmp_path / "model"
+    shutil.copytree(model.source.folder, folder)
+    info_path = folder / "embedder" / "embedder.json"
+    info = json.loads(info_path.read_text())
+    info_path.write_text(json.dumps({**info, "model_hash": "f" * 64}))
+    other = load_model(str(folder), device="cpu")
+    assert other.embedder is None
+    with pytest.raises(UserError, match="has no embedding network; train one"):
+        embed(other, np.zeros((16, 16, 3), np.uint8), STEPS, mode="network")
+
+
+def test_a_damaged_network_is_one_sentence(model_with_embedder, tmp_path):
+    model, _ = model_with_embedder
+    folder = tmp_path / "model"
+    shutil.copytree(model.source.folder, folder)
+    weights = folder / "embedder" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ModelError, match="embedding network .* is damaged"):
+        load_model(str(folder), device="cpu")
+
+
+def test_an_unknown_mode_is_a_user_error(trained_model):
+    with pytest.raises(UserError, match="Unknown embedding mode"):
+        embed(trained_model, np.zeros((16, 16, 3), np.uint8), STEPS, mode="magic")
