@@ -94,5 +94,7 @@ def out_of_domain_sentence(psnr_db: float, stats: LatentStats, model_name: str) 
         reasons.append(f"latent lag-1 autocorrelation {stats.autocorr_lag1:.2f} instead of about 0")
     if not reasons:
         return None
-    return (f"This image is outside what the model '{model_name}' knows ({', '.join(reasons)}), so it will not "
-            "reconstruct or edit well; choose a model trained on such images (Model > Choose model, or --model).")
+    consequence = ("it does not reconstruct faithfully, and edits will look wrong" if psnr_db < DOMAIN_PSNR_DB
+                   else "it reconstructs, but directions and morphs will not act on it as on the model's own images")
+    return (f"This image is outside what the model '{model_name}' knows ({', '.join(reasons)}): {consequence}; "
+            "choose a model trained on such images (Model > Choose model, or --model).")
