@@ -171,6 +171,22 @@ def test_save_and_reopen(window, qtbot, tmp_path, monkeypatch, preferences):
     assert preferences.recent_files[0] == target.resolve()
 
 
+def test_a_project_made_with_another_model_opens_and_says_so(window, qtbot, tmp_path):
+    """A project from an older toy-heads (another content hash) still opens, with one sentence about it."""
+    import dataclasses
+
+    from latent_studio.core.project_file import save_project
+
+    wait_for_final(qtbot, window)
+    old = dataclasses.replace(window.session.project, model=dataclasses.replace(window.session.project.model,
+                                                                                 content_hash="0" * 64))
+    path = tmp_path / "old.lsproj"
+    save_project(old, path)
+    assert window.open_project(path, ask_first=False)
+    assert window.session.project.model.content_hash == "0" * 64
+    assert window.banner.isVisible() and "old.lsproj was made with model toy-heads" in window.banner.text()
+
+
 def test_autosave_and_recovery_after_a_crash(qtbot, preferences, tmp_path, event_loop_qasync, no_thread_left):
     data = tmp_path / "data"
     first = open_window(qtbot, preferences, data)
