@@ -96,9 +96,9 @@ def embed(
     started = time.perf_counter()
     plan = make_plan(model.scheduler_config, steps)
     matching = matching_iterations(plan, clamp_iterations)
-    inversion_work = plan.steps * (1 + fixed_point_iterations)
-    decode_work = plan.steps * (2 if matching else 1)
-    counter = _Counter(inversion_work + plan.steps * matching + refine_iterations + decode_work, progress)
+    passes = 2 if matching else 1  # with clamp matching: a plain and a matched inversion, each decoded
+    counter = _Counter(passes * plan.steps * (2 + fixed_point_iterations) + plan.steps * matching + refine_iterations,
+                       progress)
     target = from_uint8(torch.from_numpy(np.asarray(pixels, dtype=np.uint8))[None]).to(model.placement.device)
 
     def reconstruct(latent: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float]:

@@ -141,3 +141,12 @@ def test_clamp_matching_stops_when_its_time_budget_is_spent(clipping_model):
     plain = invert(clipping_model, image, plan, 2, clamp_iterations=0)
     no_time = invert(clipping_model, image, plan, 2, clamp_iterations=20, clamp_seconds=0.0)
     torch.testing.assert_close(no_time, plain, rtol=0, atol=0)
+
+
+def test_embed_progress_with_clamp_matching_ends_at_total(clipping_model):
+    image = decode(clipping_model, noise_latent(6, clipping_model.latent_shape), 5)[0]
+    seen = []
+    embed(clipping_model, image, 5, fixed_point_iterations=1, clamp_iterations=2, progress=lambda d, t: seen.append((d, t)))
+    total = 2 * 5 * (2 + 1) + 5 * 2  # a plain and a matched inversion, each decoded, plus the matching iterations
+    assert seen[-1] == (total, total)
+    assert all(b[0] >= a[0] for a, b in zip(seen, seen[1:]))
