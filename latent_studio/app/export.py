@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Callable
 
 from latent_studio import __version__
-from latent_studio.core.atomic import atomic_write_bytes, check_writable_destination
+from latent_studio.core.atomic import atomic_write_bytes, check_not_an_input, check_writable_destination
 from latent_studio.core.cancel import CancelToken
-from latent_studio.core.errors import UserError
+from latent_studio.core.errors import OutputError, UserError
 from latent_studio.core.project import FRAME_RATES, FrameSpec, Project
 from latent_studio.engine.models import LoadedModel
 from latent_studio.engine.render import FrameCache, RenderProgress, render_frames
-from latent_studio.media.export import ExportFormat, FrameWriter, PngSequenceWriter, open_writer, resize
+from latent_studio.media.export import ExportFormat, FrameWriter, PngSequenceWriter, check_export, open_writer, resize
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class ExportOptions:
     quality: str = "standard"
     first_number: int = 0  # number of the first file of a PNG sequence
     batch_size: int = 8
+    replace: bool = False  # replace an existing file that is not an earlier render (--force; a confirmed dialog)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,47 @@ def sidecar_path(output: Path) -> Path:
     return output / "frames.json" if not output.suffix else output.with_name(output.name + ".json")
 
 
+def _read_sidecar(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("frames"), list) and "app_version" in data:
+        return data
+    return None
+
+
+def is_earlier_render(output: Path) -> bool:
+    """True for a file with our sidecar beside it, or a folder holding only our frame list and the PNGs it names."""
+    output = Path(output)
+    data = _read_sidecar(sidecar_path(output))
+    if data is None:
+        return False
+    if output.is_dir():
+        named = {f.get("file") for f in data["frames"] if isinstance(f, dict)} | {"frames.json"}
+        return all(entry.name in named for entry in output.iterdir())
+    return output.is_file()
+
+
+def check_destination(output: Path, fmt: ExportFormat, *, replace: bool = False, inputs=()) -> None:
+    """Before anything renders: writable, never one of ``inputs``, and an existing output only if it is an earlier
+    render of ours (recognised by its sidecar) or ``replace`` is set (a file; a folder never, unless ours)."""
+    output = Path(output).expanduser()
+    for path in (output, sidecar_path(output)):
+        check_not_an_input(path, inputs, "project")
+    exists = output.exists() or output.is_symlink()
+    ours = exists and is_earlier_render(output)
+    if fmt.suffix:
+        side = sidecar_path(output)
+        if exists and not ours and not replace:
+            raise OutputError(f"{output} already exists and is not an earlier render (it has no {side.name} from "
+                              "Latent Studio); add --force to replace it or choose another name. Nothing was written.")
+        if side.exists() and _read_sidecar(side) is None and not replace:
+            raise OutputError(f"{side} already exists and is not a Latent Studio frame list; add --force to replace it "
+                              "or choose another name. Nothing was written.")
+    check_export(output, fmt, replace_folder=ours)
+
+
 def plan_frames(project: Project, options: ExportOptions) -> tuple[Project, list[int]]:
     """The project as rendered (fps override) and the frame indices, or a clear error for a bad range."""
     if options.fps is not None and options.fps != project.settings.fps:
@@ -61,6 +103,9 @@ def plan_frames(project: Project, options: ExportOptions) -> tuple[Project, list
                           project.directions, project.anchors, project.strengths)
     count = project.settings.frame_count
     last = count - 1 if options.last_frame is None else options.last_frame
+    if options.first_frame > last:
+        raise UserError(f"Frame range {options.first_frame}-{last} runs backwards; give the first frame, then a last "
+                        "frame at or after it.")
     if not 0 <= options.first_frame <= last < count:
         raise UserError(f"Frame range {options.first_frame}-{last} is outside the timeline, which has frames 0-{count - 1} "
                         f"({project.settings.duration:g} s at {project.settings.fps} fps).")
@@ -91,11 +136,12 @@ def export_project(
     project, frames = plan_frames(project, options)
     size = output_size(project, model, options.scale)
     side = sidecar_path(output)
+    check_destination(output, options.format, replace=options.replace)
     if output.suffix:
         check_writable_destination(side)
     steps = options.steps or project.settings.final_steps
     writer = open_writer(output, options.format, project.settings.rate, size, quality=options.quality,
-                         first_number=options.first_number)
+                         first_number=options.first_number, replace_folder=not output.suffix and is_earlier_render(output))
     records = []
     with writer:
         for index, spec, image in render_frames(model, project, frames, steps, cache=cache, batch_size=options.batch_size,

@@ -13,7 +13,7 @@ import traceback
 
 from latent_studio import __version__
 from latent_studio.cli import demo_commands, gui_command, model_commands, project_commands
-from latent_studio.cli.common import make_parents
+from latent_studio.cli.common import Parser, make_parents
 from latent_studio.core.errors import Cancelled, UserError
 
 EXIT_USER_ERROR = 2
@@ -23,7 +23,11 @@ EXIT_CANCELLED = 130
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UserError as exc:  # argparse's refusal: one line, like every other user error
+        print(f"latent-studio: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
     if args.self_test:
         from latent_studio.cli.self_test import run_self_test
 
@@ -50,7 +54,7 @@ def _report(args: argparse.Namespace, message: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="latent-studio", description="Creative latent editing with diffusion models.")
+    parser = Parser(prog="latent-studio", description="Creative latent editing with diffusion models.")
     parser.add_argument("--version", action="version", version=f"latent-studio {__version__}")
     parser.add_argument("--self-test", action="store_true",
                         help="check this installation end to end (model, render, MP4, PNG, Qt) without a screen; exit 0 if all pass")

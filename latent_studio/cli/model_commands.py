@@ -9,14 +9,16 @@ from pathlib import Path
 from latent_studio import __version__
 from latent_studio.cli.common import (
     Parents,
+    add_force,
     check_output,
+    iterations_int,
     latent_metadata,
     load,
-    non_negative_int,
     numbered,
     parse_colour,
     print_model,
     progress_bar,
+    seed_int,
 )
 from latent_studio.core.errors import UserError
 
@@ -27,26 +29,29 @@ def register(sub, parents: Parents) -> None:
     info.set_defaults(run=cmd_info)
 
     sample = sub.add_parser("sample", parents=[common, model, steps], help="decode the noise of a seed to a PNG")
-    sample.add_argument("--seed", type=non_negative_int, required=True)
+    sample.add_argument("--seed", type=seed_int, required=True)
     sample.add_argument("-o", "--output", type=Path, required=True, help="PNG to write")
     sample.add_argument("--save-latent", type=Path, help="also write the seed's latent (.safetensors)")
+    add_force(sample)
     sample.set_defaults(run=cmd_sample)
 
     embed = sub.add_parser("embed", parents=[common, model, steps], help="find the latent of an image (prints PSNR)")
     embed.add_argument("image", type=Path)
     embed.add_argument("-o", "--output", type=Path, required=True, help="latent file to write (.safetensors)")
-    embed.add_argument("--fixed-point", type=non_negative_int, default=None, help="fixed-point iterations per step (default 3)")
-    embed.add_argument("--clamp-matching", type=non_negative_int, default=None,
+    embed.add_argument("--fixed-point", type=iterations_int, default=None, help="fixed-point iterations per step (default 3)")
+    embed.add_argument("--clamp-matching", type=iterations_int, default=None,
                        help="Adam iterations per clamped step, for schedulers that clip (default 20; 0 turns it off)")
-    embed.add_argument("--refine", type=non_negative_int, default=0, help="gradient refinement iterations (default 0)")
+    embed.add_argument("--refine", type=iterations_int, default=0, help="gradient refinement iterations (default 0)")
     embed.add_argument("--fit", choices=["crop", "pad"], default="crop", help="centre crop or pad to the model's shape")
     embed.add_argument("--background", default="#ffffff", help="colour under transparent pixels and padding")
     embed.add_argument("--reconstruction", type=Path, help="also write the reconstruction (PNG)")
+    add_force(embed)
     embed.set_defaults(run=cmd_embed)
 
     decode = sub.add_parser("decode", parents=[common, model, steps], help="decode a latent file to a PNG")
     decode.add_argument("latent", type=Path)
     decode.add_argument("-o", "--output", type=Path, required=True, help="PNG to write (numbered if the file holds several)")
+    add_force(decode)
     decode.set_defaults(run=cmd_decode)
 
 
@@ -75,9 +80,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from latent_studio.engine.decode import DEFAULT_STEPS, decode
     from latent_studio.media.images import save_png
 
-    check_output(args.output, ".png")
+    check_output(args.output, ".png", force=args.force)
     if args.save_latent:
-        check_output(args.save_latent, ".safetensors")
+        check_output(args.save_latent, ".safetensors", inputs=[args.output], force=args.force)
     model = load(args)
     steps = args.steps or DEFAULT_STEPS
     latent = noise_latent(args.seed, model.latent_shape)
@@ -95,9 +100,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS, DEFAULT_FIXED_POINT_ITERATIONS, embed
     from latent_studio.media.images import load_prepared, save_png
 
-    check_output(args.output, ".safetensors")
+    check_output(args.output, ".safetensors", inputs=[args.image], force=args.force)
     if args.reconstruction:
-        check_output(args.reconstruction, ".png")
+        check_output(args.reconstruction, ".png", inputs=[args.image, args.output], force=args.force)
     background = parse_colour(args.background)
     model = load(args)
     channels, height, width = model.latent_shape
@@ -128,7 +133,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from latent_studio.engine.decode import DEFAULT_STEPS, decode
     from latent_studio.media.images import save_png
 
-    check_output(args.output, ".png")
+    check_output(args.output, ".png", inputs=[args.latent], force=args.force)
     latent_file = load_latent(args.latent)
     model = load(args)
     made_with = latent_file.metadata.get("model_hash")
@@ -138,7 +143,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     images = decode(model, latent_file.latent, steps, progress=progress_bar("decode"))
     outputs = numbered(args.output, len(images))
     for path in outputs:
-        check_output(path, ".png")
+        check_output(path, ".png", inputs=[args.latent], force=args.force)
     for path, image in zip(outputs, images, strict=True):
         save_png(path, image)
     print(f"wrote {', '.join(str(p) for p in outputs)} ({steps} steps)")

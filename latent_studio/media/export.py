@@ -77,17 +77,19 @@ def guess_format(path: Path) -> str:
     raise OutputError(f"Cannot tell the format from '{path.name}'; give --format ({', '.join(FORMATS)}).")
 
 
-def check_export(path: Path, fmt: ExportFormat) -> None:
-    """Before rendering: the destination must be writable and the codec present."""
+def check_export(path: Path, fmt: ExportFormat, *, replace_folder: bool = False) -> None:
+    """Before rendering: the destination must be writable and the codec present; a PNG sequence goes into a new or
+    empty folder (or, with ``replace_folder``, replaces an earlier sequence the caller recognised)."""
     path = Path(path)
     if fmt.suffix:
         if path.suffix.lower() != fmt.suffix:
             raise OutputError(f"{path.name} should end in {fmt.suffix} for {fmt.label}.")
         check_writable_destination(path)
     else:
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not replace_folder)):
             raise OutputError(f"{path} already exists and is not an empty folder; choose a new folder for the PNG sequence.")
-        check_writable_destination(path)
+        # the sequence is assembled beside the folder and swapped in, so the parent must be writable
+        check_writable_destination(path.parent / f".{path.name}" if path.is_dir() else path)
     if fmt.codec:
         import av
 
@@ -134,8 +136,8 @@ class FrameWriter(ABC):
 
 
 def open_writer(path: Path, fmt: ExportFormat, rate: Fraction, size: tuple[int, int], *,
-                quality: str = "standard", first_number: int = 0) -> FrameWriter:
-    check_export(path, fmt)
+                quality: str = "standard", first_number: int = 0, replace_folder: bool = False) -> FrameWriter:
+    check_export(path, fmt, replace_folder=replace_folder)
     if fmt.key == "gif":
         return GifWriter(Path(path), rate)
     if not fmt.suffix:
@@ -296,13 +298,24 @@ class PngSequenceWriter(FrameWriter):
         self.number += 1
 
     def finish(self) -> Path:
+        old = None
         try:
             if self.folder.exists():
-                self.folder.rmdir()  # check_export allowed only an empty folder
+                if any(self.folder.iterdir()):  # an earlier sequence (check_export allowed it): swap, then remove it
+                    old = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.", suffix=".old", dir=self.folder.parent))
+                    os.replace(self.folder, old)
+                else:
+                    self.folder.rmdir()
             os.replace(self.tmp, self.folder)
         except OSError as exc:
+            if old is not None and not self.folder.exists():
+                os.replace(old, self.folder)  # put the earlier sequence back
+                old = None
             self.abort()
             raise _os_error(self.folder, exc) from exc
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
         return self.folder
 
     def abort(self) -> None:
