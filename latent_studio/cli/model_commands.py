@@ -130,6 +130,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from latent_studio.core.latent_file import load_latent
+    from latent_studio.core.latent_math import latent_warning
     from latent_studio.engine.decode import DEFAULT_STEPS, decode
     from latent_studio.media.images import save_png
 
@@ -139,6 +140,10 @@ def cmd_decode(args: argparse.Namespace) -> int:
     made_with = latent_file.metadata.get("model_hash")
     if made_with and made_with != model.content_hash:
         print(f"warning: {args.latent.name} was made with another model ({made_with[:12]}); the image will differ.", file=sys.stderr)
+    for i, latent in enumerate(latent_file.latent):
+        warning = latent_warning(latent, f"latent {i} of {args.latent.name}" if len(latent_file.latent) > 1 else args.latent.name)
+        if warning:
+            print(f"latent-studio: warning: {warning}", file=sys.stderr)
     steps = args.steps or int(latent_file.metadata.get("steps", DEFAULT_STEPS))
     images = decode(model, latent_file.latent, steps, progress=progress_bar("decode"))
     outputs = numbered(args.output, len(images))

@@ -120,10 +120,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from latent_studio.app.export import ExportOptions, check_destination, export_project
     from latent_studio.cli.common import load
+    from latent_studio.core.latent_math import latent_warning
     from latent_studio.core.project_file import load_project
     from latent_studio.media.export import export_format, guess_format
 
     project = load_project(args.project)
+    for asset in project.assets.values():
+        warning = latent_warning(asset.latent, f"asset {asset.name}")
+        if warning:
+            print(f"latent-studio: warning: {warning}", file=sys.stderr)
     fmt = export_format(args.format or guess_format(args.output))
     first, last = args.frame_range or (0, None)
     options = ExportOptions(fmt, fps=args.fps, first_frame=first, last_frame=last, scale=args.scale, steps=args.steps,

@@ -106,3 +106,14 @@ def test_noise_latent_is_deterministic_and_standard_normal():
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, noise_latent(8, (3, 64, 64)))
     assert abs(float(a.mean())) < 0.03 and abs(float(a.std()) - 1) < 0.03
+
+
+def test_latents_far_from_the_models_noise_are_refused_or_warned_about():
+    from latent_studio.core.latent_math import latent_refusal, latent_warning
+
+    noise = np.random.default_rng(0).standard_normal((3, 8, 8)).astype(np.float32)
+    assert latent_refusal(noise) is None and latent_warning(noise) is None
+    assert "NaN or infinite" in latent_refusal(np.where(noise > 1, np.nan, noise))
+    assert "values up to 1e+30" in latent_refusal(noise * 0 + 1e30)
+    assert "std 10" in latent_warning(noise / noise.std() * 10) and latent_refusal(noise * 10) is None
+    assert "std 0" in latent_warning(np.zeros_like(noise))
