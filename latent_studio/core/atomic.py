@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from latent_studio.core.errors import OutputError
+from latent_studio.core.writers import remove_stale_temporaries, temporary_prefix
 
 
 def _read_umask() -> int:
@@ -68,8 +69,9 @@ def check_replaceable(path: Path, force: bool) -> None:
 def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     """Yield a binary file; on success it replaces ``path``, on any error it vanishes."""
     path = check_writable_destination(path)
+    remove_stale_temporaries(path.parent)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".part", dir=path.parent)
     except OSError as exc:
         raise OutputError(f"Could not write {path}: {exc.strerror or exc}. Nothing was written.") from exc
     tmp = Path(tmp_name)
