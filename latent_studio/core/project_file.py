@@ -362,6 +362,8 @@ class _Fields:
             return None
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > 1e300:
+                raise ProjectFileError(f"{self.where}.{key} is {str(value)[:20]}..., which is out of range.")
             value = float(value)
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             names = " or ".join(k.__name__ for k in kinds)
@@ -449,7 +451,7 @@ def _tensor(tensors: dict[str, np.ndarray], key: str, shape: list, where: str) -
 
 def _within(value, low, high, where: str):
     """``value`` (None passes) if it is a finite number in [low, high]; else one sentence naming the field."""
-    if value is not None and not (math.isfinite(value) and low <= value <= high):
+    if value is not None and not ((isinstance(value, int) or math.isfinite(value)) and low <= value <= high):
         raise ProjectFileError(f"{where} is {value!r}; it must be a finite number from {low:g} to {high:g}.")
     return value
 
@@ -496,8 +498,9 @@ def _keyframes(entries: list, where: str, value_type: type) -> tuple[Keyframe, .
 
 
 def _pair(value: list, where: str) -> tuple[float, float]:
-    if not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        raise ProjectFileError(f"{where} should be two numbers, not {value!r}.")
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= 1e300 for v in value)):
+        raise ProjectFileError(f"{where} should be two numbers, not {str(value)[:80]}.")
     return float(value[0]), float(value[1])
 
 
