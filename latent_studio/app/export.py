@@ -10,6 +10,7 @@ partial output.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,9 +21,14 @@ from latent_studio.core.atomic import atomic_write_bytes, check_not_an_input, ch
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.errors import OutputError, UserError
 from latent_studio.core.project import FRAME_RATES, FrameSpec, Project
+from latent_studio.core.writers import output_lock
 from latent_studio.engine.models import LoadedModel
 from latent_studio.engine.render import FrameCache, RenderProgress, render_frames
 from latent_studio.media.export import ExportFormat, FrameWriter, PngSequenceWriter, check_export, open_writer, resize
+
+
+SIZE_ESTIMATE_AFTER = 8  # frames written before the output's size is estimated and checked against free space
+SIZE_MARGIN = 1.2  # later frames may compress worse than the first
 
 
 @dataclass(frozen=True)
@@ -140,28 +146,54 @@ def export_project(
     if output.suffix:
         check_writable_destination(side)
     steps = options.steps or project.settings.final_steps
-    writer = open_writer(output, options.format, project.settings.rate, size, quality=options.quality,
-                         first_number=options.first_number, replace_folder=not output.suffix and is_earlier_render(output))
-    records = []
-    with writer:
-        for index, spec, image in render_frames(model, project, frames, steps, cache=cache, batch_size=options.batch_size,
-                                                bit_depth=options.format.bit_depth, progress=progress, cancel=cancel):
-            writer.write(resize(image, size, project.settings.upscale))
-            records.append(_frame_record(project, index, spec, writer))
-        path = writer.finish()
-    sidecar = {
-        "app_version": __version__,
-        "model": {"spec": model.source.spec, "content_hash": model.content_hash},
-        "project_model": {"spec": project.model.spec, "content_hash": project.model.content_hash},
-        "format": options.format.key,
-        "fps": project.settings.fps,
-        "size": list(size),
-        "upscale": project.settings.upscale,
-        "steps": steps,
-        "frames": records,
-    }
-    atomic_write_bytes(side, (json.dumps(sidecar, indent=1, sort_keys=True) + "\n").encode())
+    with output_lock(output):  # a second render to this output is refused until this one ends
+        writer = open_writer(output, options.format, project.settings.rate, size, quality=options.quality,
+                             first_number=options.first_number,
+                             replace_folder=not output.suffix and is_earlier_render(output))
+        records = []
+        with writer:
+            for index, spec, image in render_frames(model, project, frames, steps, cache=cache,
+                                                    batch_size=options.batch_size, bit_depth=options.format.bit_depth,
+                                                    progress=progress, cancel=cancel):
+                writer.write(resize(image, size, project.settings.upscale))
+                records.append(_frame_record(project, index, spec, writer))
+                if len(records) == SIZE_ESTIMATE_AFTER:
+                    check_disk_space(output, writer.written_bytes(), len(records), len(frames))
+            path = writer.finish()
+        sidecar = {
+            "app_version": __version__,
+            "model": {"spec": model.source.spec, "content_hash": model.content_hash},
+            "project_model": {"spec": project.model.spec, "content_hash": project.model.content_hash},
+            "format": options.format.key,
+            "fps": project.settings.fps,
+            "size": list(size),
+            "upscale": project.settings.upscale,
+            "steps": steps,
+            "frames": records,
+        }
+        try:
+            atomic_write_bytes(side, (json.dumps(sidecar, indent=1, sort_keys=True) + "\n").encode())
+        except OutputError as exc:
+            reason = getattr(exc.__cause__, "strerror", None) or exc
+            raise OutputError(f"{path} was written and is complete, but its frame list {side.name} could not be "
+                              f"({reason}); only the record of how each frame was made is missing.") from exc
     return ExportResult(path, side, len(frames), time.perf_counter() - started, size)
+
+
+def check_disk_space(output: Path, written: int, done: int, total: int) -> None:
+    """After the first frames: refuse to go on when the disk beside ``output`` cannot hold the rest (with a margin)."""
+    if done >= total or written <= 0:
+        return
+    needed = int(written / done * (total - done) * SIZE_MARGIN)
+    folder = Path(output).expanduser().parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if needed > free:
+        raise OutputError(f"{output} would need about {needed / 1e6:,.0f} MB more for its {total} frames, but only "
+                          f"{free / 1e6:,.0f} MB are free on that disk; free some space or render fewer frames. "
+                          "The partial output was removed.")
 
 
 def _frame_record(project: Project, index: int, spec: FrameSpec, writer: FrameWriter) -> dict:
