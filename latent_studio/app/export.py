@@ -10,19 +10,25 @@ partial output.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from latent_studio import __version__
-from latent_studio.core.atomic import atomic_write_bytes, check_writable_destination
+from latent_studio.core.atomic import atomic_write_bytes, check_not_an_input, check_writable_destination
 from latent_studio.core.cancel import CancelToken
-from latent_studio.core.errors import UserError
+from latent_studio.core.errors import OutputError, UserError
 from latent_studio.core.project import FRAME_RATES, FrameSpec, Project
+from latent_studio.core.writers import output_lock
 from latent_studio.engine.models import LoadedModel
 from latent_studio.engine.render import FrameCache, RenderProgress, render_frames
-from latent_studio.media.export import ExportFormat, FrameWriter, PngSequenceWriter, open_writer, resize
+from latent_studio.media.export import ExportFormat, FrameWriter, PngSequenceWriter, check_export, open_writer, resize
+
+
+SIZE_ESTIMATE_AFTER = 8  # frames written before the output's size is estimated and checked against free space
+SIZE_MARGIN = 1.2  # later frames may compress worse than the first
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class ExportOptions:
     quality: str = "standard"
     first_number: int = 0  # number of the first file of a PNG sequence
     batch_size: int = 8
+    replace: bool = False  # replace an existing file that is not an earlier render (--force; a confirmed dialog)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,47 @@ def sidecar_path(output: Path) -> Path:
     return output / "frames.json" if not output.suffix else output.with_name(output.name + ".json")
 
 
+def _read_sidecar(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("frames"), list) and "app_version" in data:
+        return data
+    return None
+
+
+def is_earlier_render(output: Path) -> bool:
+    """True for a file with our sidecar beside it, or a folder holding only our frame list and the PNGs it names."""
+    output = Path(output)
+    data = _read_sidecar(sidecar_path(output))
+    if data is None:
+        return False
+    if output.is_dir():
+        named = {f.get("file") for f in data["frames"] if isinstance(f, dict)} | {"frames.json"}
+        return all(entry.name in named for entry in output.iterdir())
+    return output.is_file()
+
+
+def check_destination(output: Path, fmt: ExportFormat, *, replace: bool = False, inputs=()) -> None:
+    """Before anything renders: writable, never one of ``inputs``, and an existing output only if it is an earlier
+    render of ours (recognised by its sidecar) or ``replace`` is set (a file; a folder never, unless ours)."""
+    output = Path(output).expanduser()
+    for path in (output, sidecar_path(output)):
+        check_not_an_input(path, inputs, "project")
+    exists = output.exists() or output.is_symlink()
+    ours = exists and is_earlier_render(output)
+    if fmt.suffix:
+        side = sidecar_path(output)
+        if exists and not ours and not replace:
+            raise OutputError(f"{output} already exists and is not an earlier render (it has no {side.name} from "
+                              "Latent Studio); add --force to replace it or choose another name. Nothing was written.")
+        if side.exists() and _read_sidecar(side) is None and not replace:
+            raise OutputError(f"{side} already exists and is not a Latent Studio frame list; add --force to replace it "
+                              "or choose another name. Nothing was written.")
+    check_export(output, fmt, replace_folder=ours)
+
+
 def plan_frames(project: Project, options: ExportOptions) -> tuple[Project, list[int]]:
     """The project as rendered (fps override) and the frame indices, or a clear error for a bad range."""
     if options.fps is not None and options.fps != project.settings.fps:
@@ -61,6 +109,9 @@ def plan_frames(project: Project, options: ExportOptions) -> tuple[Project, list
                           project.directions, project.anchors, project.strengths)
     count = project.settings.frame_count
     last = count - 1 if options.last_frame is None else options.last_frame
+    if options.first_frame > last:
+        raise UserError(f"Frame range {options.first_frame}-{last} runs backwards; give the first frame, then a last "
+                        "frame at or after it.")
     if not 0 <= options.first_frame <= last < count:
         raise UserError(f"Frame range {options.first_frame}-{last} is outside the timeline, which has frames 0-{count - 1} "
                         f"({project.settings.duration:g} s at {project.settings.fps} fps).")
@@ -91,31 +142,58 @@ def export_project(
     project, frames = plan_frames(project, options)
     size = output_size(project, model, options.scale)
     side = sidecar_path(output)
+    check_destination(output, options.format, replace=options.replace)
     if output.suffix:
         check_writable_destination(side)
     steps = options.steps or project.settings.final_steps
-    writer = open_writer(output, options.format, project.settings.rate, size, quality=options.quality,
-                         first_number=options.first_number)
-    records = []
-    with writer:
-        for index, spec, image in render_frames(model, project, frames, steps, cache=cache, batch_size=options.batch_size,
-                                                bit_depth=options.format.bit_depth, progress=progress, cancel=cancel):
-            writer.write(resize(image, size, project.settings.upscale))
-            records.append(_frame_record(project, index, spec, writer))
-        path = writer.finish()
-    sidecar = {
-        "app_version": __version__,
-        "model": {"spec": model.source.spec, "content_hash": model.content_hash},
-        "project_model": {"spec": project.model.spec, "content_hash": project.model.content_hash},
-        "format": options.format.key,
-        "fps": project.settings.fps,
-        "size": list(size),
-        "upscale": project.settings.upscale,
-        "steps": steps,
-        "frames": records,
-    }
-    atomic_write_bytes(side, (json.dumps(sidecar, indent=1, sort_keys=True) + "\n").encode())
+    with output_lock(output):  # a second render to this output is refused until this one ends
+        writer = open_writer(output, options.format, project.settings.rate, size, quality=options.quality,
+                             first_number=options.first_number,
+                             replace_folder=not output.suffix and is_earlier_render(output))
+        records = []
+        with writer:
+            for index, spec, image in render_frames(model, project, frames, steps, cache=cache,
+                                                    batch_size=options.batch_size, bit_depth=options.format.bit_depth,
+                                                    progress=progress, cancel=cancel):
+                writer.write(resize(image, size, project.settings.upscale))
+                records.append(_frame_record(project, index, spec, writer))
+                if len(records) == SIZE_ESTIMATE_AFTER:
+                    check_disk_space(output, writer.written_bytes(), len(records), len(frames))
+            path = writer.finish()
+        sidecar = {
+            "app_version": __version__,
+            "model": {"spec": model.source.spec, "content_hash": model.content_hash},
+            "project_model": {"spec": project.model.spec, "content_hash": project.model.content_hash},
+            "format": options.format.key,
+            "fps": project.settings.fps,
+            "size": list(size),
+            "upscale": project.settings.upscale,
+            "steps": steps,
+            "frames": records,
+        }
+        try:
+            atomic_write_bytes(side, (json.dumps(sidecar, indent=1, sort_keys=True) + "\n").encode())
+        except OutputError as exc:
+            reason = getattr(exc.__cause__, "strerror", None) or exc
+            raise OutputError(f"{path} was written and is complete, but its frame list {side.name} could not be "
+                              f"({reason}); only the record of how each frame was made is missing.") from exc
     return ExportResult(path, side, len(frames), time.perf_counter() - started, size)
+
+
+def check_disk_space(output: Path, written: int, done: int, total: int) -> None:
+    """After the first frames: refuse to go on when the disk beside ``output`` cannot hold the rest (with a margin)."""
+    if done >= total or written <= 0:
+        return
+    needed = int(written / done * (total - done) * SIZE_MARGIN)
+    folder = Path(output).expanduser().parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if needed > free:
+        raise OutputError(f"{output} would need about {needed / 1e6:,.0f} MB more for its {total} frames, but only "
+                          f"{free / 1e6:,.0f} MB are free on that disk; free some space or render fewer frames. "
+                          "The partial output was removed.")
 
 
 def _frame_record(project: Project, index: int, spec: FrameSpec, writer: FrameWriter) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from latent_studio import __version__
 from latent_studio.core.errors import OutputError, UserError
+from latent_studio.core.project import FRAME_RATES, MAX_DURATION, MAX_SIZE, MAX_STEPS, MIN_SIZE
+from latent_studio.core.seeds import MAX_SEED
 
 
 @dataclass(frozen=True)
@@ -22,12 +25,12 @@ class Parents:
 
 
 def make_parents() -> Parents:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--verbose", action="store_true", help="show tracebacks for errors")
-    model = argparse.ArgumentParser(add_help=False)
+    model = Parser(add_help=False)
     add_model_options(model)
-    steps = argparse.ArgumentParser(add_help=False)
-    steps.add_argument("--steps", type=positive_int, help="DDIM steps (default 50; decode uses the latent's own)")
+    steps = Parser(add_help=False)
+    steps.add_argument("--steps", type=steps_int, help="DDIM steps (default 50; decode uses the latent's own)")
     return Parents(common, model, steps)
 
 
@@ -38,19 +41,93 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-pickle", action="store_true", help="allow pickled .bin weights (only for sources you trust)")
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+MAX_BATCH = 256
+MAX_ITERATIONS = 100_000
+MAX_FILE_NUMBER = 10**9
 
 
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+def bounded_int(low: int, high: int | None = None):
+    """An argparse type: a whole number in [low, high], with the allowed range in the message."""
+    span = f"from {low} to {high}" if high is not None else f"{low} or more"
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number; give one {span}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text} is out of range; give a whole number {span}")
+        return value
+
+    return parse
+
+
+def bounded_float(low: float, high: float, *, low_open: bool = False):
+    """An argparse type: a finite number in [low, high] (or (low, high]), with the allowed range in the message."""
+    span = f"above {low:g} and at most {high:g}" if low_open else f"from {low:g} to {high:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number; give one {span}") from None
+        if not math.isfinite(value) or value < low or (low_open and value == low) or value > high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range; give a number {span}")
+        return value
+
+    return parse
+
+
+positive_int = bounded_int(1)
+duration_float = bounded_float(0.0, MAX_DURATION, low_open=True)
+scale_float = bounded_float(0.0, 64.0, low_open=True)
+non_negative_int = bounded_int(0)
+seed_int = bounded_int(0, MAX_SEED)
+steps_int = bounded_int(1, MAX_STEPS)
+batch_int = bounded_int(1, MAX_BATCH)
+iterations_int = bounded_int(0, MAX_ITERATIONS)
+file_number_int = bounded_int(0, MAX_FILE_NUMBER)
+
+
+def frame_rate(text: str) -> str:
+    if text not in FRAME_RATES:
+        raise argparse.ArgumentTypeError(f"{text} is not a supported frame rate; choose one of {', '.join(FRAME_RATES)}")
+    return text
+
+
+def size_pair(text: str) -> tuple[int, int]:
+    """WxH, each even and from MIN_SIZE to MAX_SIZE pixels."""
+    span = f"even numbers from {MIN_SIZE} to {MAX_SIZE}"
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' should look like 256x256 (width x height, {span})") from None
+    for value in (width, height):
+        if not MIN_SIZE <= value <= MAX_SIZE or value % 2:
+            raise argparse.ArgumentTypeError(f"{text} is out of range; width and height must be {span}")
+    return width, height
+
+
+def frame_range(text: str) -> tuple[int, int]:
+    """A-B: first and last frame, inclusive, from 0, first <= last."""
+    try:
+        first, last = (int(v) for v in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' should look like 0-47 (first and last frame, inclusive, from 0)") from None
+    if first > last:
+        raise argparse.ArgumentTypeError(f"{text} runs backwards; give the first frame, then a last frame at or after it")
+    return first, last
+
+
+class UsageError(UserError):
+    """A command line argparse refuses: ``main`` prints it as one line and returns 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises ``UsageError`` (one line, exit 2) instead of printing the usage block; subcommands inherit it."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see '{self.prog} --help').")
 
 
 def load(args: argparse.Namespace):
@@ -78,12 +155,22 @@ def latent_metadata(model, steps: int, source: str) -> dict[str, str]:
     }
 
 
-def check_output(path: Path, suffix: str) -> None:
-    from latent_studio.core.atomic import check_writable_destination
+def check_output(path: Path, suffix: str, *, inputs=(), force: bool | None = None) -> None:
+    """A writable path with the right suffix that is none of ``inputs``; an existing file only with ``force``
+    (``force=None``: replacing is allowed, for commands without the option)."""
+    from latent_studio.core.atomic import check_not_an_input, check_replaceable, check_writable_destination
 
     if path.suffix.lower() != suffix:
         raise OutputError(f"{path} should end in {suffix}.")
     check_writable_destination(path)
+    check_not_an_input(path, inputs)
+    if force is not None:
+        check_replaceable(path, force)
+
+
+def add_force(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing output file (never one of the command's own inputs)")
 
 
 def numbered(path: Path, count: int) -> list[Path]:

@@ -9,15 +9,17 @@ from pathlib import Path
 from latent_studio import __version__
 from latent_studio.cli.common import (
     Parents,
+    add_force,
+    bounded_int,
     check_output,
+    iterations_int,
     latent_metadata,
     load,
-    non_negative_int,
     numbered,
     parse_colour,
-    positive_int,
     print_model,
     progress_bar,
+    seed_int,
 )
 from latent_studio.core.errors import UserError
 
@@ -28,9 +30,10 @@ def register(sub, parents: Parents) -> None:
     info.set_defaults(run=cmd_info)
 
     sample = sub.add_parser("sample", parents=[common, model, steps], help="decode the noise of a seed to a PNG")
-    sample.add_argument("--seed", type=non_negative_int, required=True)
+    sample.add_argument("--seed", type=seed_int, required=True)
     sample.add_argument("-o", "--output", type=Path, required=True, help="PNG to write")
     sample.add_argument("--save-latent", type=Path, help="also write the seed's latent (.safetensors)")
+    add_force(sample)
     sample.set_defaults(run=cmd_sample)
 
     embed = sub.add_parser("embed", parents=[common, model, steps], help="find the latent of an image (prints PSNR)")
@@ -39,25 +42,27 @@ def register(sub, parents: Parents) -> None:
     embed.add_argument("--mode", choices=("auto", "inversion", "network"), default="auto",
                        help="network: one pass of the model's embedding network (train-embedder makes one); "
                             "inversion: fixed-point DDIM inversion (default auto: inversion)")
-    embed.add_argument("--fixed-point", type=non_negative_int, default=None,
-                       help="fixed-point iterations per step (default 3)")
-    embed.add_argument("--clamp-matching", type=non_negative_int, default=None,
+    embed.add_argument("--fixed-point", type=iterations_int, default=None, help="fixed-point iterations per step (default 3)")
+    embed.add_argument("--clamp-matching", type=iterations_int, default=None,
                        help="Adam iterations per clamped step, for schedulers that clip (default 20; 0 turns it off)")
-    embed.add_argument("--refine", type=non_negative_int, default=0, help="gradient refinement iterations (default 0)")
+    embed.add_argument("--refine", type=iterations_int, default=0, help="gradient refinement iterations (default 0)")
     embed.add_argument("--fit", choices=["crop", "pad"], default="crop", help="centre crop or pad to the model's shape")
     embed.add_argument("--background", default="#ffffff", help="colour under transparent pixels and padding")
     embed.add_argument("--reconstruction", type=Path, help="also write the reconstruction (PNG)")
+    add_force(embed)
     embed.set_defaults(run=cmd_embed)
 
     trainer = sub.add_parser("train-embedder", parents=[common, model, steps],
                              help="train the model's one-pass embedding network on pairs it makes (saved in MODEL/embedder)")
-    trainer.add_argument("--pairs", type=positive_int, help="sampled (image, latent) pairs (default 4096)")
-    trainer.add_argument("--training-steps", type=positive_int, help="optimiser steps (default 3000)")
+    trainer.add_argument("--pairs", type=bounded_int(64, 1_000_000), help="sampled (image, latent) pairs (default 4096)")
+    trainer.add_argument("--training-steps", type=bounded_int(1, 1_000_000), help="optimiser steps (default 3000)")
+    add_force(trainer)
     trainer.set_defaults(run=cmd_train_embedder)
 
     decode = sub.add_parser("decode", parents=[common, model, steps], help="decode a latent file to a PNG")
     decode.add_argument("latent", type=Path)
     decode.add_argument("-o", "--output", type=Path, required=True, help="PNG to write (numbered if the file holds several)")
+    add_force(decode)
     decode.set_defaults(run=cmd_decode)
 
 
@@ -86,9 +91,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from latent_studio.engine.decode import DEFAULT_STEPS, decode
     from latent_studio.media.images import save_png
 
-    check_output(args.output, ".png")
+    check_output(args.output, ".png", force=args.force)
     if args.save_latent:
-        check_output(args.save_latent, ".safetensors")
+        check_output(args.save_latent, ".safetensors", inputs=[args.output], force=args.force)
     model = load(args)
     steps = args.steps or DEFAULT_STEPS
     latent = noise_latent(args.seed, model.latent_shape)
@@ -107,9 +112,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS, embed
     from latent_studio.media.images import load_prepared, save_png
 
-    check_output(args.output, ".safetensors")
+    check_output(args.output, ".safetensors", inputs=[args.image], force=args.force)
     if args.reconstruction:
-        check_output(args.reconstruction, ".png")
+        check_output(args.reconstruction, ".png", inputs=[args.image, args.output], force=args.force)
     background = parse_colour(args.background)
     model = load(args)
     channels, height, width = model.latent_shape
@@ -142,10 +147,15 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
 
     from latent_studio.engine.embedder_training import EmbedderRecipe, sample_pairs, save_embedder, train_embedder
 
+    from latent_studio.engine.embedder import embedder_folder
+
     model = load(args)
     if model.source.kind == "hub":
         raise UserError("The model comes from the Hugging Face cache; copy it to a folder first "
                         "(the embedding network is saved beside the model).")
+    if embedder_folder(model.source.folder).exists() and not args.force:
+        raise UserError(f"{embedder_folder(model.source.folder)} already holds an embedding network; "
+                        "pass --force to replace it.")
     overrides = {k: v for k, v in (("pairs", args.pairs), ("training_steps", args.training_steps),
                                    ("steps", args.steps)) if v}
     recipe = dataclasses.replace(EmbedderRecipe(), **overrides)
@@ -168,20 +178,25 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from latent_studio.core.latent_file import load_latent
+    from latent_studio.core.latent_math import latent_warning
     from latent_studio.engine.decode import DEFAULT_STEPS, decode
     from latent_studio.media.images import save_png
 
-    check_output(args.output, ".png")
+    check_output(args.output, ".png", inputs=[args.latent], force=args.force)
     latent_file = load_latent(args.latent)
     model = load(args)
     made_with = latent_file.metadata.get("model_hash")
     if made_with and made_with != model.content_hash:
         print(f"warning: {args.latent.name} was made with another model ({made_with[:12]}); the image will differ.", file=sys.stderr)
+    for i, latent in enumerate(latent_file.latent):
+        warning = latent_warning(latent, f"latent {i} of {args.latent.name}" if len(latent_file.latent) > 1 else args.latent.name)
+        if warning:
+            print(f"latent-studio: warning: {warning}", file=sys.stderr)
     steps = args.steps or int(latent_file.metadata.get("steps", DEFAULT_STEPS))
     images = decode(model, latent_file.latent, steps, progress=progress_bar("decode"))
     outputs = numbered(args.output, len(images))
     for path in outputs:
-        check_output(path, ".png")
+        check_output(path, ".png", inputs=[args.latent], force=args.force)
     for path, image in zip(outputs, images, strict=True):
         save_png(path, image)
     print(f"wrote {', '.join(str(p) for p in outputs)} ({steps} steps)")

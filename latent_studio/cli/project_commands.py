@@ -7,7 +7,19 @@ import sys
 import time
 from pathlib import Path
 
-from latent_studio.cli.common import Parents, non_negative_int, positive_int
+from latent_studio.cli.common import (
+    Parents,
+    add_force,
+    batch_int,
+    duration_float,
+    file_number_int,
+    frame_range,
+    frame_rate,
+    scale_float,
+    seed_int,
+    size_pair,
+    steps_int,
+)
 from latent_studio.core.errors import OutputError, UserError
 
 
@@ -16,11 +28,12 @@ def register(sub, parents: Parents) -> None:
     new = sub.add_parser("new", parents=[common, model], help="create a project from images and/or seeds")
     new.add_argument("output", type=Path, help="project file to write (.lsproj)")
     new.add_argument("--image", type=Path, action="append", default=[], help="an image to embed (repeatable)")
-    new.add_argument("--seed", type=non_negative_int, action="append", default=[], help="a random face by seed (repeatable)")
-    new.add_argument("--fps", default="24", help="23.976, 24, 25, 30, 50 or 60 (default 24)")
-    new.add_argument("--duration", type=float, default=4.0, help="length in seconds (default 4)")
-    new.add_argument("--size", default="256x256", help="output size WxH (default 256x256)")
-    new.add_argument("--steps", type=positive_int, default=50, help="DDIM steps for embedding and final renders (default 50)")
+    new.add_argument("--seed", type=seed_int, action="append", default=[], help="a random face by seed (repeatable)")
+    new.add_argument("--fps", type=frame_rate, default="24", help="23.976, 24, 25, 30, 50 or 60 (default 24)")
+    new.add_argument("--duration", type=duration_float, default=4.0, help="length in seconds, at most 3600 (default 4)")
+    new.add_argument("--size", type=size_pair, default=(256, 256), help="output size WxH (default 256x256)")
+    new.add_argument("--steps", type=steps_int, default=50, help="DDIM steps for embedding and final renders (default 50)")
+    add_force(new)
     new.set_defaults(run=cmd_new)
 
     inspect = sub.add_parser("inspect", parents=[common], help="show what a project holds")
@@ -32,29 +45,33 @@ def register(sub, parents: Parents) -> None:
     render.add_argument("-o", "--output", type=Path, required=True,
                         help="video file (.mp4 .mov .webm .gif) or a new folder for a PNG sequence")
     render.add_argument("--format", help="mp4, mp4-h265, prores, prores4444, webm, gif, png, png16 (default: from the name)")
-    render.add_argument("--fps", help="override the project's frame rate")
-    render.add_argument("--range", dest="frame_range", help="frames A-B (inclusive, from 0; default all)")
-    render.add_argument("--scale", type=float, help="output size as a multiple of the model's resolution (default: project size)")
-    render.add_argument("--steps", type=positive_int, help="DDIM steps (default: the project's final steps)")
+    render.add_argument("--fps", type=frame_rate, help="override the project's frame rate")
+    render.add_argument("--range", dest="frame_range", type=frame_range, help="frames A-B (inclusive, from 0; default all)")
+    render.add_argument("--scale", type=scale_float, help="output size as a multiple of the model's resolution (default: project size)")
+    render.add_argument("--steps", type=steps_int, help="DDIM steps (default: the project's final steps)")
     render.add_argument("--quality", choices=("high", "standard", "small"), default="standard", help="video quality preset")
-    render.add_argument("--first-number", type=non_negative_int, default=0, help="number of the first PNG file (default 0)")
-    render.add_argument("--batch", type=positive_int, default=8, help="frames decoded together (default 8)")
+    render.add_argument("--first-number", type=file_number_int, default=0, help="number of the first PNG file (default 0)")
+    render.add_argument("--batch", type=batch_int, default=8, help="frames decoded together, 1 to 256 (default 8)")
+    render.add_argument("--force", action="store_true",
+                        help="replace an existing file that is not an earlier render of this tool (never the project itself)")
     render.set_defaults(run=cmd_render)
 
 
 def cmd_new(args: argparse.Namespace) -> int:
     from latent_studio.app.projects import empty_project, image_asset, place_anchors, seed_asset
     from latent_studio.cli.common import load
-    from latent_studio.core.atomic import check_writable_destination
+    from latent_studio.core.atomic import check_not_an_input, check_replaceable, check_writable_destination
     from latent_studio.core.project import Settings
     from latent_studio.core.project_file import SUFFIX, save_project
 
     if args.output.suffix != SUFFIX:
         raise OutputError(f"{args.output} should end in {SUFFIX}.")
     check_writable_destination(args.output)
+    check_not_an_input(args.output, args.image)
+    check_replaceable(args.output, args.force)
     if not args.image and not args.seed:
         raise UserError("Give at least one --image or --seed for the project's first face.")
-    width, height = _parse_size(args.size)
+    width, height = args.size
     settings = Settings(fps=args.fps, duration=args.duration, width=width, height=height, final_steps=args.steps)
     model = load(args)
     project = empty_project(model, settings)
@@ -103,17 +120,23 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from latent_studio.app.export import ExportOptions, export_project
+    from latent_studio.app.export import ExportOptions, check_destination, export_project
     from latent_studio.cli.common import load
+    from latent_studio.core.latent_math import latent_warning
     from latent_studio.core.project_file import load_project
-    from latent_studio.media.export import check_export, export_format, guess_format
+    from latent_studio.media.export import export_format, guess_format
 
     project = load_project(args.project)
+    for asset in project.assets.values():
+        warning = latent_warning(asset.latent, f"asset {asset.name}")
+        if warning:
+            print(f"latent-studio: warning: {warning}", file=sys.stderr)
     fmt = export_format(args.format or guess_format(args.output))
-    first, last = _parse_range(args.frame_range)
+    first, last = args.frame_range or (0, None)
     options = ExportOptions(fmt, fps=args.fps, first_frame=first, last_frame=last, scale=args.scale, steps=args.steps,
-                            quality=args.quality, first_number=args.first_number, batch_size=args.batch)
-    check_export(args.output, fmt)  # before the model loads
+                            quality=args.quality, first_number=args.first_number, batch_size=args.batch,
+                            replace=args.force)
+    check_destination(args.output, fmt, replace=args.force, inputs=[args.project])  # before the model loads
     if args.model is None:
         args.model = project.model.spec
     model = load(args)
@@ -124,24 +147,6 @@ def cmd_render(args: argparse.Namespace) -> int:
     print(f"wrote {result.path} ({result.frames} frames, {result.size[0]}x{result.size[1]}, {fmt.label}) "
           f"in {result.seconds:.1f} s; frame list {result.sidecar}")
     return 0
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UserError(f"Size '{text}' should look like 256x256.") from None
-    return width, height
-
-
-def _parse_range(text: str | None) -> tuple[int, int | None]:
-    if not text:
-        return 0, None
-    try:
-        first, last = (int(v) for v in text.split("-"))
-    except ValueError:
-        raise UserError(f"Range '{text}' should look like 0-47 (first and last frame, inclusive).") from None
-    return first, last
 
 
 def _render_progress():

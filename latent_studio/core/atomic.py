@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from latent_studio.core.errors import OutputError
+from latent_studio.core.writers import remove_stale_temporaries, temporary_prefix
 
 
 def _read_umask() -> int:
@@ -38,12 +39,39 @@ def check_writable_destination(path: Path) -> Path:
     return path
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """True when two paths name one file: the same resolved path, or the same inode (a hard link)."""
+    a, b = Path(a).expanduser(), Path(b).expanduser()
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_not_an_input(output: Path, inputs, what: str = "input") -> None:
+    """Refuse to write over a file this command reads, whatever --force says."""
+    for source in inputs:
+        if source is not None and same_file(output, source):
+            raise OutputError(f"{output} is also this command's {what} ({source}); choose another output name. "
+                              "Nothing was written.")
+
+
+def check_replaceable(path: Path, force: bool) -> None:
+    """Refuse an existing file unless the user said --force."""
+    path = Path(path).expanduser()
+    if (path.exists() or path.is_symlink()) and not force:
+        raise OutputError(f"{path} already exists; add --force to replace it or choose another name. Nothing was written.")
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     """Yield a binary file; on success it replaces ``path``, on any error it vanishes."""
     path = check_writable_destination(path)
+    remove_stale_temporaries(path.parent)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".part", dir=path.parent)
     except OSError as exc:
         raise OutputError(f"Could not write {path}: {exc.strerror or exc}. Nothing was written.") from exc
     tmp = Path(tmp_name)

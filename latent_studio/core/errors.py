@@ -28,3 +28,11 @@ class OutputError(UserError):
 
 class Cancelled(Exception):
     """A long operation was stopped by its cancel token; nothing half-made is returned."""
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl+C, so every writer removes its temporary output."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

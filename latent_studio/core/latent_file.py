@@ -16,6 +16,7 @@ from safetensors.numpy import save as _st_save
 
 from latent_studio.core.atomic import atomic_write_bytes
 from latent_studio.core.errors import LatentFileError
+from latent_studio.core.latent_math import latent_refusal
 from latent_studio.core.safetensors_header import read_metadata
 
 FORMAT = "latent-studio.latent"
@@ -31,8 +32,9 @@ class LatentFile:
 
 def save_latent(path: Path, latent: np.ndarray, metadata: dict[str, str] | None = None) -> None:
     array = np.ascontiguousarray(np.asarray(latent, dtype=np.float32))
-    if not np.all(np.isfinite(array)):
-        raise LatentFileError("Refusing to save a latent that contains NaN or infinity.")
+    problem = latent_refusal(array)
+    if problem:
+        raise LatentFileError(f"Refusing to save it: {problem[0].lower()}{problem[1:]}")
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION}
     meta.update({str(k): str(v) for k, v in (metadata or {}).items()})
     atomic_write_bytes(Path(path), _st_save({TENSOR_KEY: array}, metadata=meta))
@@ -62,7 +64,8 @@ def load_latent(path: Path) -> LatentFile:
         array = array[None]
     if array.ndim != 4:
         raise LatentFileError(f"{path} holds a tensor of shape {array.shape}; a latent is (C, H, W) or (N, C, H, W).")
-    if not np.all(np.isfinite(array)):
-        raise LatentFileError(f"{path} contains NaN or infinite values; it cannot be decoded.")
+    problem = latent_refusal(array, str(path))
+    if problem:
+        raise LatentFileError(problem)
     return LatentFile(latent=array.astype(np.float32), metadata=metadata)
 

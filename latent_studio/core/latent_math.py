@@ -109,3 +109,31 @@ def arithmetic(a: np.ndarray, b: np.ndarray, c: np.ndarray, renormalize: bool = 
     out = np.asarray(a, np.float64) - np.asarray(b, np.float64) + np.asarray(c, np.float64)
     out = out.astype(np.result_type(np.asarray(a).dtype, np.float32))
     return project_to_typical_norm(out) if renormalize else out
+
+
+# A noise latent x_T is standard Gaussian: its values have std 1 and stay within a few units.
+MAX_LATENT_MAGNITUDE = 1e3  # a thousand standard deviations: no model has seen anything near it
+LATENT_STD_RANGE = (0.25, 4.0)  # outside this, the picture will be washed out or saturated
+
+
+def latent_refusal(latent: np.ndarray, what: str = "The latent") -> str | None:
+    """One sentence if ``latent`` cannot be a noise latent (non-finite or absurdly large values), else None."""
+    array = np.asarray(latent)
+    if array.size == 0:
+        return f"{what} is empty."
+    if not np.all(np.isfinite(array)):
+        return f"{what} contains NaN or infinite values and cannot be decoded."
+    peak = float(np.max(np.abs(array)))
+    if peak > MAX_LATENT_MAGNITUDE:
+        return (f"{what} has values up to {peak:.3g}, far outside the model's noise (std 1, values within a few units); "
+                "it cannot be decoded into a picture.")
+    return None
+
+
+def latent_warning(latent: np.ndarray, what: str = "the latent") -> str | None:
+    """One sentence if ``latent``'s spread is far from the model's noise (std 1), else None."""
+    std = float(np.std(np.asarray(latent, np.float64)))
+    low, high = LATENT_STD_RANGE
+    if not low <= std <= high:
+        return f"{what} has std {std:.3g}, far from the model's noise (std 1); its picture will look washed out or broken."
+    return None

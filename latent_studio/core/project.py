@@ -28,6 +28,9 @@ FRAME_RATES: dict[str, Fraction] = {
     "60": Fraction(60),
 }
 UPSCALE_FILTERS = ("lanczos", "nearest")
+MIN_SIZE, MAX_SIZE = 16, 8192  # output pixels per side
+MAX_DURATION = 3600.0  # seconds: an hour is 216,000 frames at 60 fps; longer is a typo, not a film
+MAX_STEPS = 1000
 ANCHOR_TRACK = "anchor"
 ASSET_KINDS = ("image", "seed", "latent")
 
@@ -59,17 +62,17 @@ class Settings:
     def __post_init__(self) -> None:
         if self.fps not in FRAME_RATES:
             raise ProjectError(f"Frame rate {self.fps} is not supported; choose one of {', '.join(FRAME_RATES)}.")
-        if not (self.duration > 0 and np.isfinite(self.duration)):
-            raise ProjectError(f"The length must be a positive number of seconds, not {self.duration}.")
-        if not (16 <= self.width <= 8192 and 16 <= self.height <= 8192):
-            raise ProjectError(f"Output size {self.width}x{self.height} is outside 16..8192 pixels.")
+        if not (np.isfinite(self.duration) and 0 < self.duration <= MAX_DURATION):
+            raise ProjectError(f"The length must be above 0 and at most {MAX_DURATION:g} seconds, not {self.duration}.")
+        if not (MIN_SIZE <= self.width <= MAX_SIZE and MIN_SIZE <= self.height <= MAX_SIZE):
+            raise ProjectError(f"Output size {self.width}x{self.height} is outside {MIN_SIZE}..{MAX_SIZE} pixels.")
         if self.width % 2 or self.height % 2:
             raise ProjectError(f"Output size {self.width}x{self.height} must be even (video encoders need it).")
         if self.upscale not in UPSCALE_FILTERS:
             raise ProjectError(f"Upscale filter '{self.upscale}' is unknown; choose {' or '.join(UPSCALE_FILTERS)}.")
         for name in ("preview_steps", "final_steps"):
-            if not 1 <= getattr(self, name) <= 1000:
-                raise ProjectError(f"{name.replace('_', ' ')} must be between 1 and 1000.")
+            if not 1 <= getattr(self, name) <= MAX_STEPS:
+                raise ProjectError(f"{name.replace('_', ' ')} must be between 1 and {MAX_STEPS}.")
 
     @property
     def rate(self) -> Fraction:

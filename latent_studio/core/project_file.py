@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import posixpath
+import re
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
@@ -27,8 +29,10 @@ from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes
 from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError, check_order
+from latent_studio.core.latent_math import latent_refusal
 from latent_studio.core.project import (
     ASSET_KINDS,
+    MAX_DURATION,
     Asset,
     DirectionEntry,
     ModelRef,
@@ -37,13 +41,22 @@ from latent_studio.core.project import (
     Settings,
     StrengthTrack,
 )
+from latent_studio.core.seeds import MAX_SEED
 
 FORMAT = "latent-studio.project"
 SCHEMA_VERSION = 1
 SUFFIX = ".lsproj"
 MANIFEST = "manifest.json"
 LATENTS = "latents.safetensors"
-MAX_MEMBER_BYTES = 1 << 30  # nothing in a project is near 1 GiB; a bigger member is a zip bomb or damage
+# Reading is bounded: each member is decompressed only up to the size the manifest implies, then reading stops.
+MAX_MANIFEST_BYTES = 4 << 20  # a manifest of thousands of keyframes is well under 1 MiB
+MAX_IMAGE_BYTES = 16 << 20  # a thumbnail or an original: one PNG at the model's resolution
+MAX_LATENT_VALUES = 1 << 24  # float32 values in one latent or direction (64 MiB)
+MAX_TOTAL_BYTES = 512 << 20  # everything read from one project, all members together
+MAX_MEMBERS = 10_000
+MAX_JSON_DEPTH = 32  # a manifest nests 6 deep
+MAX_STRENGTH = 1e4  # direction strengths, their ranges and bezier handle values
+MAX_PSNR = 1000.0
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 # schema_version -> function upgrading a manifest of that version to the next one.
@@ -104,7 +117,8 @@ def manifest(project: Project) -> dict[str, Any]:
         },
         "assets": [
             {
-                "id": a.id, "kind": a.kind, "name": a.name, "source": a.source, "psnr": a.psnr, "seed": a.seed,
+                "id": a.id, "kind": a.kind, "name": a.name, "source": a.source, "seed": a.seed,
+                "psnr": a.psnr if a.psnr is not None and math.isfinite(a.psnr) else None,  # inf: identical images
                 "shape": list(np.shape(a.latent)), "thumbnail": f"thumbnails/{a.id}.png" if a.thumbnail else None,
                 "original": f"originals/{a.id}.png" if a.original else None,
                 "metadata": dict(a.metadata),
@@ -143,46 +157,145 @@ def _keyframe_json(key: Keyframe) -> dict[str, Any]:
 def load_project(path: Path) -> Project:
     path = Path(path)
     try:
-        data = path.read_bytes()
+        handle = open(path, "rb")
     except FileNotFoundError:
         raise ProjectFileError(f"Project {path} does not exist.") from None
     except OSError as exc:
         raise ProjectFileError(f"Project {path} cannot be read: {exc.strerror or exc}.") from None
     try:
-        return project_from_bytes(data)
+        with handle:
+            return _project_from_file(handle)
     except ProjectFileError as exc:
         raise ProjectFileError(f"{path.name}: {exc}") from None
+    except OSError as exc:
+        raise ProjectFileError(f"Project {path} cannot be read: {exc.strerror or exc}.") from None
 
 
 def project_from_bytes(data: bytes) -> Project:
+    return _project_from_file(io.BytesIO(data))
+
+
+def _project_from_file(handle) -> Project:
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+        archive = zipfile.ZipFile(handle)
+    except (zipfile.BadZipFile, EOFError, ValueError):
         raise ProjectFileError("not a Latent Studio project (not a zip archive, or truncated).") from None
     with archive:
-        members = {info.filename: info for info in archive.infolist()}
+        infos = archive.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise ProjectFileError(f"the archive holds {len(infos)} members, more than a project can ({MAX_MEMBERS}).")
+        members = {info.filename: info for info in infos}
         for name in members:
             _check_member_name(name)
         if MANIFEST not in members:
             raise ProjectFileError("the archive has no manifest.json; it is not a Latent Studio project.")
+        budget = _Budget()
+        data_manifest = migrate(parse_manifest(_read(archive, members, MANIFEST, MAX_MANIFEST_BYTES, budget)))
+        latents_limit = _latents_size(data_manifest)
+        latents = _read(archive, members, LATENTS, latents_limit, budget)
         try:
-            raw = json.loads(_read(archive, members, MANIFEST).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ProjectFileError(f"manifest.json is not valid JSON ({exc}).") from None
-        data_manifest = migrate(raw)
-        try:
-            tensors = st_load(_read(archive, members, LATENTS))
-        except (SafetensorError, ProjectFileError) as exc:
+            tensors = st_load(latents)
+        except SafetensorError as exc:
             raise ProjectFileError(f"the latents are unreadable ({exc}).") from None
-        thumbnails = {  # reconstructions and the originals embedded images were made from
-            name: _read(archive, members, name)
-            for name in members
-            if name.startswith(("thumbnails/", "originals/")) and name.endswith(".png")
+        thumbnails = {  # reconstructions and the originals embedded images were made from: only those the manifest names
+            name: _read(archive, members, name, MAX_IMAGE_BYTES, budget)
+            for name in _named_images(data_manifest)
+            if name in members
         }
     try:
         return _build(data_manifest, tensors, thumbnails)
     except (ProjectError, KeyframeError) as exc:
         raise ProjectFileError(str(exc)) from None
+
+
+def parse_manifest(data: bytes) -> Any:
+    """JSON with a nesting limit, and only finite numbers (no NaN, Infinity or 1e999)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProjectFileError(f"manifest.json is not valid JSON ({exc}).") from None
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise ProjectFileError(f"manifest.json nests {depth} levels deep, more than a project manifest can "
+                               f"({MAX_JSON_DEPTH}); it is damaged or hostile.")
+
+    def finite(token: str) -> float:
+        value = float(token)
+        if not math.isfinite(value):
+            raise ProjectFileError(f"manifest.json holds the number {token[:40]}, which is out of range.")
+        return value
+
+    def constant(token: str) -> float:
+        raise ProjectFileError(f"manifest.json holds {token}, which is not a number a project can hold.")
+
+    try:
+        return json.loads(text, parse_float=finite, parse_constant=constant)
+    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+        raise ProjectFileError(f"manifest.json is not valid JSON ({str(exc)[:200]}).") from None
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def json_depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest in a JSON text (strings ignored), counted without recursion."""
+    brackets = re.sub(r"[^\[\]{}]", "", _JSON_STRING.sub("", text))
+    if not brackets:
+        return 0
+    steps = np.frombuffer(brackets.encode("ascii"), np.uint8)
+    change = np.where((steps == ord("[")) | (steps == ord("{")), 1, -1)
+    return int(np.cumsum(change).max())
+
+
+class _Budget:
+    """Bytes read from one archive so far, against MAX_TOTAL_BYTES."""
+
+    def __init__(self) -> None:
+        self.used = 0
+
+    def take(self, name: str, count: int) -> None:
+        self.used += count
+        if self.used > MAX_TOTAL_BYTES:
+            raise ProjectFileError(f"{name} takes the project past {MAX_TOTAL_BYTES >> 20} MiB; it is damaged or hostile.")
+
+
+def _latent_values(shape: Any, where: str) -> int:
+    if not (isinstance(shape, list) and 1 <= len(shape) <= 4
+            and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_LATENT_VALUES for v in shape)):
+        raise ProjectFileError(f"{where}.shape should be 1 to 4 positive whole numbers, not {str(shape)[:80]}.")
+    values = math.prod(shape)
+    if values > MAX_LATENT_VALUES:
+        raise ProjectFileError(f"{where}.shape {shape} holds {values} values, more than a latent can ({MAX_LATENT_VALUES}).")
+    return values
+
+
+def _latents_size(raw: dict) -> int:
+    """The most bytes latents.safetensors can hold for the shapes the manifest declares (data plus its header)."""
+    total, count = 0, 0
+    for key in ("assets", "directions"):
+        entries = raw.get(key, [])
+        if not isinstance(entries, list):
+            raise ProjectFileError(f"manifest.{key} should be list, not {type(entries).__name__}.")
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise ProjectFileError(f"{key}[{i}] should be an object, not {type(entry).__name__}.")
+            total += 4 * _latent_values(entry.get("shape"), f"{key}[{i}]")
+            count += 1
+    limit = total + 8 + 1024 + 256 * count  # the header: 8 bytes of length, then JSON of about 100 bytes a tensor
+    if limit > MAX_TOTAL_BYTES:
+        raise ProjectFileError(f"its manifest declares {limit >> 20} MiB of latents, more than a project can hold "
+                               f"({MAX_TOTAL_BYTES >> 20} MiB).")
+    return limit
+
+
+def _named_images(raw: dict) -> list[str]:
+    names = []
+    for entry in raw.get("assets", []):
+        for key in ("thumbnail", "original"):
+            name = entry.get(key) if isinstance(entry, dict) else None
+            if isinstance(name, str) and name.endswith(".png"):
+                names.append(name)
+    return names
 
 
 def _check_member_name(name: str) -> None:
@@ -191,16 +304,23 @@ def _check_member_name(name: str) -> None:
         raise ProjectFileError(f"the archive holds a path that escapes it ({name!r}); it was not opened.")
 
 
-def _read(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], name: str) -> bytes:
+def _read(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], name: str, limit: int, budget: _Budget) -> bytes:
+    """The member's bytes, decompressing at most ``limit + 1`` of them: a member that inflates further is refused."""
     info = members.get(name)
     if info is None:
         raise ProjectFileError(f"{name} is missing from the archive.")
-    if info.file_size > MAX_MEMBER_BYTES:
-        raise ProjectFileError(f"{name} claims {info.file_size} bytes, more than a project can hold.")
+    if info.file_size > limit:
+        raise ProjectFileError(f"{name} claims {info.file_size} bytes, more than its manifest allows ({limit}); "
+                               "the file is damaged or hostile.")
     try:
-        return archive.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        with archive.open(info) as member:
+            data = member.read(limit + 1)  # reading to the end checks the CRC; a bomb stops here
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise ProjectFileError(f"{name} is damaged ({exc}).") from None
+    if len(data) > limit:
+        raise ProjectFileError(f"{name} inflates beyond the {limit} bytes its manifest allows; the file is damaged or hostile.")
+    budget.take(name, len(data))
+    return data
 
 
 def migrate(raw: Any) -> dict:
@@ -242,6 +362,8 @@ class _Fields:
             return None
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > 1e300:
+                raise ProjectFileError(f"{self.where}.{key} is {str(value)[:20]}..., which is out of range.")
             value = float(value)
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             names = " or ".join(k.__name__ for k in kinds)
@@ -272,8 +394,8 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
         project.assets[asset_id] = Asset(
             id=asset_id, kind=kind, name=f.get("name", str),
             latent=_tensor(tensors, f"asset/{asset_id}", f.get("shape", list), f"assets[{i}]"),
-            source=f.get("source", str, ""), psnr=f.get("psnr", float, None, nullable=True),
-            seed=f.get("seed", int, None, nullable=True),
+            source=f.get("source", str, ""), psnr=_within(f.get("psnr", float, None, nullable=True), 0.0, MAX_PSNR, f"assets[{i}].psnr"),
+            seed=_within(f.get("seed", int, None, nullable=True), 0, MAX_SEED, f"assets[{i}].seed"),
             thumbnail=thumbnails.get(thumbnail_name) if thumbnail_name else None,
             metadata={str(k): str(v) for k, v in metadata.items()},
             original=thumbnails.get(original_name) if original_name else None,
@@ -298,7 +420,8 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
         if direction_id not in project.directions:
             raise ProjectFileError(f"{where} belongs to a direction the project does not contain.")
         f = _Fields(entry, where)
-        project.strengths[direction_id] = StrengthTrack(_keyframes(f.get("keyframes", list), where, float), f.get("base", float, 0.0))
+        base = _within(f.get("base", float, 0.0), -MAX_STRENGTH, MAX_STRENGTH, f"{where}.base")
+        project.strengths[direction_id] = StrengthTrack(_keyframes(f.get("keyframes", list), where, float), base)
     _check_shapes(project)
     return project
 
@@ -320,11 +443,30 @@ def _tensor(tensors: dict[str, np.ndarray], key: str, shape: list, where: str) -
         raise ProjectFileError(f"{where}: its latent has shape {list(array.shape)}, but the manifest says {shape}.")
     if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
         raise ProjectFileError(f"{where}: its latent contains NaN or infinite values.")
+    problem = latent_refusal(array, "its latent") if key.startswith("asset/") else None
+    if problem:
+        raise ProjectFileError(f"{where}: {problem}")
     return array.astype(np.float32)
+
+
+def _within(value, low, high, where: str):
+    """``value`` (None passes) if it is a finite number in [low, high]; else one sentence naming the field."""
+    if value is not None and not ((isinstance(value, int) or math.isfinite(value)) and low <= value <= high):
+        raise ProjectFileError(f"{where} is {value!r}; it must be a finite number from {low:g} to {high:g}.")
+    return value
+
+
+def _handle(value: list | None, where: str) -> Handle | None:
+    if value is None:
+        return None
+    dt, dv = _pair(value, where)
+    return Handle(_within(dt, -MAX_DURATION, MAX_DURATION, f"{where}[0]"), _within(dv, -MAX_STRENGTH, MAX_STRENGTH, f"{where}[1]"))
 
 
 def _range(value: list, where: str) -> tuple[float, float]:
     low, high = _pair(value, where)
+    _within(low, -MAX_STRENGTH, MAX_STRENGTH, where)
+    _within(high, -MAX_STRENGTH, MAX_STRENGTH, where)
     if not low < high:
         raise ProjectFileError(f"{where} should go from low to high, not {value!r}.")
     return low, high
@@ -339,11 +481,13 @@ def _keyframes(entries: list, where: str, value_type: type) -> tuple[Keyframe, .
             mode = Interpolation(interpolation)
         except ValueError:
             raise ProjectFileError(f"{where}[{i}].interpolation {interpolation!r} is unknown.") from None
-        handles = [f.get(name, list, None, nullable=True) for name in ("in_handle", "out_handle")]
+        handles = [_handle(f.get(name, list, None, nullable=True), f"{where}[{i}].{name}") for name in ("in_handle", "out_handle")]
+        value = f.get("value", value_type)
+        if value_type is float:
+            _within(value, -MAX_STRENGTH, MAX_STRENGTH, f"{where}[{i}].value")
         keys.append(Keyframe(
-            time=f.get("time", float), value=f.get("value", value_type), interpolation=mode,
-            in_handle=Handle(*_pair(handles[0], f"{where}[{i}].in_handle")) if handles[0] is not None else None,
-            out_handle=Handle(*_pair(handles[1], f"{where}[{i}].out_handle")) if handles[1] is not None else None,
+            time=_within(f.get("time", float), 0.0, MAX_DURATION, f"{where}[{i}].time"), value=value, interpolation=mode,
+            in_handle=handles[0], out_handle=handles[1],
         ))
     keyframes = tuple(keys)
     try:
@@ -354,8 +498,9 @@ def _keyframes(entries: list, where: str, value_type: type) -> tuple[Keyframe, .
 
 
 def _pair(value: list, where: str) -> tuple[float, float]:
-    if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        raise ProjectFileError(f"{where} should be two numbers, not {value!r}.")
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= 1e300 for v in value)):
+        raise ProjectFileError(f"{where} should be two numbers, not {str(value)[:80]}.")
     return float(value[0]), float(value[1])
 
 

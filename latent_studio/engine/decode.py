@@ -9,6 +9,7 @@ import torch
 
 from latent_studio.core.cancel import CancelToken, check
 from latent_studio.core.errors import LatentFileError
+from latent_studio.core.latent_math import latent_refusal
 from latent_studio.engine.ddim import DdimPlan, ddim_step, make_plan, to_uint8, to_uint16
 from latent_studio.engine.models import LoadedModel
 
@@ -29,8 +30,9 @@ def check_latents(model: LoadedModel, latents: np.ndarray) -> np.ndarray:
         )
     if not np.issubdtype(array.dtype, np.floating):
         raise LatentFileError(f"The latent is {array.dtype}; it must be floating point.")
-    if not np.all(np.isfinite(array)):
-        raise LatentFileError("The latent contains NaN or infinite values and cannot be decoded.")
+    problem = latent_refusal(array)
+    if problem:
+        raise LatentFileError(problem)
     return array.astype(np.float32, copy=False)
 
 

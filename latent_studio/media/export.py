@@ -24,6 +24,7 @@ from PIL import Image
 
 from latent_studio.core.atomic import NEW_FILE_MODE, NEW_FOLDER_MODE, check_writable_destination
 from latent_studio.core.errors import OutputError
+from latent_studio.core.writers import remove_stale_temporaries, temporary_prefix
 
 
 @dataclass(frozen=True)
@@ -77,17 +78,19 @@ def guess_format(path: Path) -> str:
     raise OutputError(f"Cannot tell the format from '{path.name}'; give --format ({', '.join(FORMATS)}).")
 
 
-def check_export(path: Path, fmt: ExportFormat) -> None:
-    """Before rendering: the destination must be writable and the codec present."""
+def check_export(path: Path, fmt: ExportFormat, *, replace_folder: bool = False) -> None:
+    """Before rendering: the destination must be writable and the codec present; a PNG sequence goes into a new or
+    empty folder (or, with ``replace_folder``, replaces an earlier sequence the caller recognised)."""
     path = Path(path)
     if fmt.suffix:
         if path.suffix.lower() != fmt.suffix:
             raise OutputError(f"{path.name} should end in {fmt.suffix} for {fmt.label}.")
         check_writable_destination(path)
     else:
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not replace_folder)):
             raise OutputError(f"{path} already exists and is not an empty folder; choose a new folder for the PNG sequence.")
-        check_writable_destination(path)
+        # the sequence is assembled beside the folder and swapped in, so the parent must be writable
+        check_writable_destination(path.parent / f".{path.name}" if path.is_dir() else path)
     if fmt.codec:
         import av
 
@@ -125,6 +128,10 @@ class FrameWriter(ABC):
     @abstractmethod
     def abort(self) -> None: ...
 
+    def written_bytes(self) -> int:
+        """Bytes on disk so far (for estimating the whole output's size)."""
+        return 0
+
     def __enter__(self) -> "FrameWriter":
         return self
 
@@ -134,8 +141,9 @@ class FrameWriter(ABC):
 
 
 def open_writer(path: Path, fmt: ExportFormat, rate: Fraction, size: tuple[int, int], *,
-                quality: str = "standard", first_number: int = 0) -> FrameWriter:
-    check_export(path, fmt)
+                quality: str = "standard", first_number: int = 0, replace_folder: bool = False) -> FrameWriter:
+    check_export(path, fmt, replace_folder=replace_folder)
+    remove_stale_temporaries(Path(path).parent)  # what writers killed with -9 left behind
     if fmt.key == "gif":
         return GifWriter(Path(path), rate)
     if not fmt.suffix:
@@ -145,7 +153,7 @@ def open_writer(path: Path, fmt: ExportFormat, rate: Fraction, size: tuple[int, 
 
 def _temporary_beside(path: Path) -> Path:
     """A hidden temporary file in the destination's folder (so the final rename is atomic), with normal permissions."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=f".part{path.suffix}", dir=path.parent)
     os.close(fd)
     os.chmod(name, NEW_FILE_MODE)
     return Path(name)
@@ -201,6 +209,12 @@ class VideoWriter(FrameWriter):
             raise _os_error(self.path, exc) from exc
         self.count += 1
 
+    def written_bytes(self) -> int:
+        try:
+            return self.tmp.stat().st_size
+        except OSError:
+            return 0
+
     def finish(self) -> Path:
         try:
             for packet in self.stream.encode():
@@ -227,42 +241,96 @@ def _container_format(fmt: ExportFormat) -> str:
 
 
 class GifWriter(FrameWriter):
-    """Collects frames, then quantises them all with one palette made from the whole clip (no flicker)."""
+    """Streams a looping GIF to a temporary file, so memory stays flat however long the clip.
+
+    One 256-colour palette (median cut) is fitted to the first ``PALETTE_FRAMES`` frames and kept for the whole
+    clip (one global palette: no flicker); every frame is quantised to it with Floyd–Steinberg dithering and
+    written as soon as it arrives. Only the first frames wait in memory, until the palette is fitted.
+    """
+
+    PALETTE_FRAMES = 8
 
     def __init__(self, path: Path, rate: Fraction) -> None:
         self.path, self.rate = path, rate
-        self.frames: list[np.ndarray] = []
+        self.pending: list[np.ndarray] = []
+        self.palette: Image.Image | None = None
+        self.tmp: Path | None = None
+        self.handle = None
+        self.count = 0
+        # GIF delays are in hundredths of a second; Pillow takes milliseconds and truncates to 10 ms.
+        self.duration = float(1000 / rate)
 
     def write(self, frame: np.ndarray) -> None:
-        self.frames.append(np.ascontiguousarray(_to_uint8(frame)))
+        frame = np.ascontiguousarray(_to_uint8(frame))
+        if self.palette is None:
+            self.pending.append(frame)
+            if len(self.pending) >= self.PALETTE_FRAMES:
+                self._start()
+            return
+        self._emit(frame)
+
+    def _start(self) -> None:
+        self.palette = shared_palette(self.pending)
+        colours = (self.palette.getpalette() or [])[: 3 * 256]
+        colours += [0] * (3 * 256 - len(colours))
+        height, width, _ = self.pending[0].shape
+        header = (b"GIF89a" + struct.pack("<HHBBB", width, height, 0xF7, 0, 0) + bytes(colours)  # 256-entry global table
+                  + b"!\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", 0) + b"\x00")  # loop forever
+        self.tmp = _temporary_beside(self.path)
+        try:
+            self.handle = open(self.tmp, "wb")
+            self.handle.write(header)
+        except OSError as exc:
+            self.abort()
+            raise _os_error(self.path, exc) from exc
+        pending, self.pending = self.pending, []
+        for frame in pending:
+            self._emit(frame)
+
+    def _emit(self, frame: np.ndarray) -> None:
+        from PIL import GifImagePlugin
+
+        image = Image.fromarray(frame).quantize(palette=self.palette, dither=Image.Dither.FLOYDSTEINBERG)
+        try:
+            for chunk in GifImagePlugin.getdata(image, duration=self.duration, disposal=1):
+                self.handle.write(chunk)
+        except OSError as exc:
+            self.abort()
+            raise _os_error(self.path, exc) from exc
+        self.count += 1
+
+    def written_bytes(self) -> int:
+        return self.handle.tell() if self.handle is not None else 0
 
     def finish(self) -> Path:
-        if not self.frames:
-            raise OutputError("No frames to write.")
-        palette = shared_palette(self.frames)
-        images = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG) for f in self.frames]
-        # GIF delays are in hundredths of a second; Pillow takes milliseconds and rounds to 10 ms.
-        duration = float(1000 / self.rate)
-        tmp = _temporary_beside(self.path)
+        if self.palette is None:
+            if not self.pending:
+                raise OutputError("No frames to write.")
+            self._start()
         try:
-            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0,
-                           optimize=False, disposal=1)
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            self.handle.write(b";")
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+            os.replace(self.tmp, self.path)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            self.abort()
             raise _os_error(self.path, exc) from exc
-        finally:
-            self.frames = []
         return self.path
 
     def abort(self) -> None:
-        self.frames = []
+        self.pending = []
+        if self.handle is not None:
+            try:
+                self.handle.close()
+            except OSError:
+                pass
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
 
 
 def shared_palette(frames: list[np.ndarray], sample: int = 24) -> Image.Image:
-    """A 256-colour palette fitted to up to ``sample`` frames spread over the clip (median cut)."""
+    """A 256-colour palette fitted to up to ``sample`` frames spread over ``frames`` (median cut)."""
     picks = np.linspace(0, len(frames) - 1, min(sample, len(frames))).round().astype(int)
     montage = np.concatenate([frames[i] for i in picks], axis=0)
     return Image.fromarray(montage).quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
@@ -276,11 +344,12 @@ class PngSequenceWriter(FrameWriter):
             raise OutputError("The first frame number must be 0 or more.")
         self.folder, self.bit_depth, self.number, self.digits = folder, bit_depth, first_number, digits
         try:
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
+            self.tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(folder), suffix=".part", dir=folder.parent))
             os.chmod(self.tmp, NEW_FOLDER_MODE)  # mkdtemp makes it private
         except OSError as exc:
             raise _os_error(folder, exc) from exc
         self.names: list[str] = []
+        self.bytes = 0
 
     def name_for(self, number: int) -> str:
         return f"frame_{number:0{self.digits}d}.png"
@@ -294,15 +363,30 @@ class PngSequenceWriter(FrameWriter):
             raise _os_error(self.folder, exc) from exc
         self.names.append(name)
         self.number += 1
+        self.bytes += (self.tmp / name).stat().st_size
+
+    def written_bytes(self) -> int:
+        return self.bytes
 
     def finish(self) -> Path:
+        old = None
         try:
             if self.folder.exists():
-                self.folder.rmdir()  # check_export allowed only an empty folder
+                if any(self.folder.iterdir()):  # an earlier sequence (check_export allowed it): swap, then remove it
+                    old = Path(tempfile.mkdtemp(prefix=temporary_prefix(self.folder), suffix=".old", dir=self.folder.parent))
+                    os.replace(self.folder, old)
+                else:
+                    self.folder.rmdir()
             os.replace(self.tmp, self.folder)
         except OSError as exc:
+            if old is not None and not self.folder.exists():
+                os.replace(old, self.folder)  # put the earlier sequence back
+                old = None
             self.abort()
             raise _os_error(self.folder, exc) from exc
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
         return self.folder
 
     def abort(self) -> None:

@@ -156,7 +156,7 @@ class ExportDialog(QDialog):
         return ExportOptions(
             format=export_format(self.format_key), fps=self.fps.currentText(), first_frame=self.first.value(),
             last_frame=self.last.value(), scale=self.scale.currentData(), steps=self.steps.value(),
-            quality=self.quality.currentText(),
+            quality=self.quality.currentText(), replace=True,  # the file dialog asked before choosing an existing file
         )
 
     # ------------------------------------------------------------ running

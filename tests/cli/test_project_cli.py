@@ -52,7 +52,7 @@ def test_render_writes_video_and_frame_list_with_range_and_scale(project_file, t
         (["--range", "5-99"], "outside the timeline"),
         (["--range", "five"], "should look like 0-47"),
         (["--format", "avi"], "Unknown format 'avi'"),
-        (["--fps", "29"], "Frame rate 29 is not supported"),
+        (["--fps", "29"], "29 is not a supported frame rate"),
     ],
 )
 def test_render_errors_are_one_line_and_write_nothing(project_file, trained_model_dir, tmp_path, capsys, extra, message):

@@ -122,3 +122,18 @@ def test_unwritable_filesystem_is_reported(tmp_path):
     # /proc refuses new files even for root: the real failure path, not a mock.
     with pytest.raises(OutputError, match="Could not write|not writable"):
         atomic.atomic_write_bytes(atomic.Path("/proc/latent-studio-test.png"), b"x")
+
+
+def test_a_latent_of_1e30_is_refused_in_one_sentence(tmp_path):
+    from safetensors.numpy import save
+
+    from latent_studio.core.errors import LatentFileError
+    from latent_studio.core.latent_file import load_latent, save_latent
+
+    path = tmp_path / "huge.safetensors"
+    path.write_bytes(save({"latent": np.full((3, 4, 4), 1e30, np.float32)}))
+    with pytest.raises(LatentFileError, match=r"values up to 1e\+30, far outside the model's noise"):
+        load_latent(path)
+    with pytest.raises(LatentFileError, match="Refusing to save it"):
+        save_latent(tmp_path / "out.safetensors", np.full((3, 4, 4), 1e30, np.float32))
+    assert not (tmp_path / "out.safetensors").exists()

@@ -118,3 +118,14 @@ def test_out_of_domain_sentence_names_what_is_wrong_and_what_to_do():
     structured = out_of_domain_sentence(30.0, LatentStats(0.0, 1.0, 0.75), "toy-heads")
     assert "autocorrelation 0.75" in structured
     assert "std 1.60" in out_of_domain_sentence(30.0, LatentStats(0.0, 1.6, 0.0), "m")
+
+
+def test_latents_far_from_the_models_noise_are_refused_or_warned_about():
+    from latent_studio.core.latent_math import latent_refusal, latent_warning
+
+    noise = np.random.default_rng(0).standard_normal((3, 8, 8)).astype(np.float32)
+    assert latent_refusal(noise) is None and latent_warning(noise) is None
+    assert "NaN or infinite" in latent_refusal(np.where(noise > 1, np.nan, noise))
+    assert "values up to 1e+30" in latent_refusal(noise * 0 + 1e30)
+    assert "std 10" in latent_warning(noise / noise.std() * 10) and latent_refusal(noise * 10) is None
+    assert "std 0" in latent_warning(np.zeros_like(noise))

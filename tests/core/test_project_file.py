@@ -137,7 +137,18 @@ def test_a_full_disk_is_reported_and_loses_nothing(tmp_path, monkeypatch):
         (lambda m: m["assets"][0].update(id="ghost"), r"its latent \(asset/ghost\) is missing"),
         (lambda m: m["tracks"]["anchor"][1].update(value="nobody"), r"names asset nobody"),
         (lambda m: m["tracks"]["anchor"][1].update(time=0.0), r"two keyframes at the same time"),
-        (lambda m: m["tracks"]["anchor"][1].update(time=-1.0), r"keyframes out of order"),
+        (lambda m: m["tracks"]["anchor"][0].update(time=2.5), r"keyframes out of order"),
+        (lambda m: m["tracks"]["anchor"][1].update(time=-1.0), r"anchor\[1\].time is -1.0; it must be a finite number from 0 to 3600"),
+        (lambda m: m["tracks"]["anchor"][1].update(time=1e9), r"anchor\[1\].time is 1000000000.0; it must be a finite"),
+        (lambda m: m["tracks"]["strengths"]["yaw"]["keyframes"][0].update(value=1e300), r"value is 1e\+300"),
+        (lambda m: m["tracks"]["strengths"]["yaw"]["keyframes"][0].update(out_handle=[1e300, 0]), r"out_handle\[0\] is 1e\+300"),
+        (lambda m: m["tracks"]["strengths"]["yaw"].update(base=-1e20), r"base is -1e\+20"),
+        (lambda m: m["assets"][0].update(psnr=-5.0), r"psnr is -5.0; it must be a finite number from 0 to 1000"),
+        (lambda m: m["assets"][1].update(seed=2**70), r"seed is 1180591620717411303424; it must be"),
+        (lambda m: m["directions"][0].update(strength_range=[-1e30, 1]), r"strength_range is -1e\+30"),
+        (lambda m: m["settings"].update(duration=1e9), r"at most 3600 seconds"),
+        (lambda m: m["assets"][0].update(shape=[3, 8, -8]), r"shape should be 1 to 4 positive whole numbers"),
+        (lambda m: m["assets"][0].update(shape=[4096, 4096, 4096]), r"more than a latent can"),
         (lambda m: m["tracks"]["anchor"][0].update(interpolation="wobble"), r"interpolation 'wobble' is unknown"),
         (lambda m: m["tracks"]["strengths"].update(other={"keyframes": []}), r"direction the project does not contain"),
         (lambda m: m["directions"][0].update(strength_range=[5, 1]), r"from low to high"),
@@ -150,6 +161,86 @@ def test_bad_manifests_get_one_clear_sentence(change, message):
     data = rewrite(project_bytes(make_project()), change)
     with pytest.raises(ProjectFileError, match=message):
         project_from_bytes(data)
+
+
+def _raw_manifest(change) -> bytes:
+    """The archive with manifest.json replaced by raw text made from the good manifest's text."""
+    good = project_bytes(make_project())
+    text = zipfile.ZipFile(io.BytesIO(good)).read("manifest.json").decode()
+    return _replace_member(good, "manifest.json", change(text).encode())
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda t: t.replace('"time": 2.0', '"time": NaN'), r"manifest.json holds NaN"),
+        (lambda t: t.replace('"time": 2.0', '"time": Infinity'), r"manifest.json holds Infinity"),
+        (lambda t: t.replace('"time": 2.0', '"time": 1e999'), r"holds the number 1e999, which is out of range"),
+        (lambda t: t.replace('"metadata": {', '"deep": ' + "[" * 100_000 + "]" * 100_000 + ', "metadata": {', 1),
+         r"nests 100003 levels deep, more than a project manifest can \(32\)"),
+        (lambda t: t.replace('"name": "Anna"', '"name": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["'),
+         None),  # brackets inside a string do not count
+    ],
+)
+def test_hostile_json_is_refused_in_one_sentence(change, message):
+    data = _raw_manifest(change)
+    if message is None:
+        assert project_from_bytes(data).assets["face1"].name.startswith("[[[")
+        return
+    with pytest.raises(ProjectFileError, match=message):
+        project_from_bytes(data)
+
+
+def _deflated_zeros(data: bytes, name: str, megabytes: int, declared: bool = True) -> bytes:
+    """``data`` with member ``name`` replaced by (or added as) ``megabytes`` MB of deflated zeros."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            if info.filename != name:
+                target.writestr(info.filename, source.read(info))
+        with target.open(name, "w", force_zip64=True) as handle:
+            for _ in range(megabytes):
+                handle.write(bytes(1 << 20))
+    return out.getvalue()
+
+
+def test_a_zip_bomb_is_refused_after_reading_no_more_than_the_manifest_implies(monkeypatch):
+    good = project_bytes(make_project())
+    bomb = _deflated_zeros(good, "latents.safetensors", 64)  # 64 MB of zeros, 64 KB on disk
+    assert len(bomb) < 200_000
+    reads = []
+    real_open = zipfile.ZipFile.open
+
+    def spy(self, name, *args, **kwargs):
+        handle = real_open(self, name, *args, **kwargs)
+        real_read = handle.read
+        handle.read = lambda n=-1: reads.append(n) or real_read(n)
+        return handle
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy)
+    with pytest.raises(ProjectFileError, match="latents.safetensors claims 67108864 bytes, more than its manifest allows"):
+        project_from_bytes(bomb)
+    assert reads == [project_file.MAX_MANIFEST_BYTES + 1]  # the manifest, bounded; the latents were never opened
+
+
+def test_members_the_manifest_does_not_name_are_never_read():
+    good = project_bytes(make_project())
+    extra = _deflated_zeros(good, "thumbnails/unnamed.png", 40)
+    assert project_from_bytes(extra).assets["face1"].thumbnail == PNG
+
+
+def test_a_thumbnail_is_read_only_up_to_its_cap(monkeypatch):
+    monkeypatch.setattr(project_file, "MAX_IMAGE_BYTES", 1 << 20)
+    big = _deflated_zeros(project_bytes(make_project()), "thumbnails/face1.png", 2)
+    with pytest.raises(ProjectFileError, match=r"thumbnails/face1.png claims 2097152 bytes, more than its manifest allows \(1048576\)"):
+        project_from_bytes(big)
+
+
+def test_all_members_together_stay_under_the_total_cap(monkeypatch):
+    monkeypatch.setattr(project_file, "MAX_TOTAL_BYTES", 4096)
+    with pytest.raises(ProjectFileError, match="past 0 MiB|more than a project can hold"):
+        project_from_bytes(project_bytes(make_project()))
 
 
 def test_damaged_archives(tmp_path):
@@ -220,3 +311,14 @@ def test_autosave_keeps_unsaved_work_beside_the_project_and_never_touches_it(tmp
     assert pending_recovery(path) == recovery and load_project(recovery).assets["face1"].name == "Unsaved"
     discard_recovery(path)
     assert pending_recovery(path) is None
+
+
+def test_an_asset_latent_of_1e30_is_refused_on_load():
+    from safetensors.numpy import save
+
+    good = make_project()
+    tensors = {f"asset/{a}": v.latent for a, v in good.assets.items()} | {"direction/yaw": good.directions["yaw"].vector}
+    tensors["asset/seed7"] = np.full(SHAPE, 1e30, np.float32)
+    data = _replace_member(project_bytes(good), "latents.safetensors", save(tensors))
+    with pytest.raises(ProjectFileError, match=r"assets\[1\]: its latent has values up to 1e\+30"):
+        project_from_bytes(data)

@@ -107,3 +107,14 @@ def test_plan_matches_diffusers_schedule(trained_model):
         make_plan(trained_model.scheduler_config, 0)
     with pytest.raises(UserError, match="at most the model's 1000"):
         make_plan(trained_model.scheduler_config, 1001)
+
+
+def test_decode_refuses_a_latent_far_outside_the_models_noise():
+    from types import SimpleNamespace
+
+    from latent_studio.core.errors import LatentFileError
+    from latent_studio.engine.decode import check_latents
+
+    model = SimpleNamespace(latent_shape=(3, 4, 4), source=SimpleNamespace(spec="tiny"))
+    with pytest.raises(LatentFileError, match=r"values up to 1e\+30.*cannot be decoded"):
+        check_latents(model, np.full((3, 4, 4), 1e30, np.float32))
