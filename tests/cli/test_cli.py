@@ -125,7 +125,7 @@ def test_existing_output_survives_a_failed_run(trained_model_dir, tmp_path, caps
 
 def test_out_of_range_steps_is_a_user_error(trained_model_dir, tmp_path, capsys):
     code = main(["sample", "--seed", "1", "--steps", "5000", "-o", str(tmp_path / "x.png"), "--model", str(trained_model_dir)])
-    assert code == 2 and "at most the model's 1000 training steps" in capsys.readouterr().err
+    assert code == 2 and "5000 is out of range; give a whole number from 1 to 1000" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
 
 
