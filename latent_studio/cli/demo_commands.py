@@ -21,6 +21,11 @@ def register(sub, parents: Parents) -> None:
     train.add_argument("--steps", type=positive_int, help="total training steps (default from the recipe)")
     train.add_argument("--batch", type=positive_int, help="batch size (default from the recipe)")
     train.add_argument("--stop-after", type=positive_int, help="stop after this many steps of this run (resume later)")
+    train.add_argument("--time-limit", type=positive_int, metavar="SECONDS",
+                       help="stop this run after about this many seconds, with a checkpoint (resume later)")
+    train.add_argument("--pool-batches", type=non_negative_int,
+                       help="batches rendered once and cycled (0: fresh renders every step, for machines with many cores; "
+                            "default from the recipe)")
     train.add_argument("--device", help="cuda, cpu, ... (default: CUDA when available)")
     train.add_argument("--workers", type=non_negative_int, default=None, help="render processes (default: cores - 1)")
     train.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --work")
@@ -72,6 +77,8 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
     recipe = RECIPES[name]
     overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch),
                                    ("prediction_type", args.prediction_type)) if v}
+    if args.pool_batches is not None:
+        overrides["pool_batches"] = args.pool_batches
     if args.clip_sample:
         overrides["clip_sample"] = True
     recipe = dataclasses.replace(recipe, **overrides)
@@ -81,7 +88,8 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
     print(f"training toy-heads ({name} recipe): {recipe.steps} steps of batch {recipe.batch_size} on {hardware}; "
           f"checkpoints in {args.work}", flush=True)
     ema, state = train(recipe, args.work, device=args.device, workers=workers, resume=not args.no_resume,
-                       init_from=args.init_from, stop_after=args.stop_after, progress=_training_progress())
+                       init_from=args.init_from, stop_after=args.stop_after, time_limit=args.time_limit,
+                       progress=_training_progress())
     if state.step >= recipe.steps or args.export:
         export_model(ema, recipe, state, out, hardware)
         print(f"exported step {state.step} to {out}")

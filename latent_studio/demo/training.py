@@ -170,10 +170,14 @@ def train(
     resume: bool = True,
     init_from: Path | None = None,
     stop_after: int | None = None,
+    time_limit: float | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> tuple[UNet2DModel, TrainState]:
-    """Train (or resume) and return the EMA model. ``stop_after`` ends early after that many steps of this call.
+    """Train (or resume) and return the EMA model.
+
+    ``stop_after`` (steps) or ``time_limit`` (seconds of this call) end the run early,
+    with a checkpoint, so a run can be sized to a lease and resumed later.
 
     ``init_from`` (a model folder with the recipe's architecture) starts a fresh run from
     that model's weights instead of random ones: a fine-tune, e.g. to a new prediction type.
@@ -194,6 +198,7 @@ def train(
         state.initialised_from = _describe_model(Path(init_from))
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if torch_device.type == "cuda" else _no_autocast()
     end = recipe.steps if stop_after is None else min(recipe.steps, state.step + stop_after)
+    deadline = None if time_limit is None else time.monotonic() + time_limit
     unet.train()
     pool: dict[int, np.ndarray] = {}
     with Prefetcher(recipe.seed, recipe.resolution, recipe.batch_size, recipe.supersample, workers,
@@ -222,6 +227,8 @@ def train(
             state.recent_losses = (state.recent_losses + [loss.item()])[-100:]
             if progress:
                 progress(state.step, recipe.steps, float(np.mean(state.recent_losses)), state.seconds)
+            if deadline is not None and time.monotonic() >= deadline:
+                end = state.step
             if state.step % recipe.checkpoint_every == 0 or state.step == end:
                 save_checkpoint(work_dir / CHECKPOINT, recipe, unet, ema, optimiser, state)
     return ema.eval(), state
@@ -263,7 +270,7 @@ def _describe_model(folder: Path) -> str:
     if card.is_file():
         for line in card.read_text(errors="replace").splitlines():
             if line.startswith("| training |"):
-                steps = ", " + line.split("|")[2].strip().split(",")[0]
+                steps = ", " + line.split("|")[2].strip().split(" (")[0].split(",")[0]  # its own steps, not its ancestry
                 break
     return f"{folder.name}{steps}"
 

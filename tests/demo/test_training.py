@@ -57,6 +57,13 @@ def test_pooled_recipe_resumes_bit_identically_and_reuses_its_pool(tmp_path, mon
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_time_limit_stops_with_a_checkpoint_that_resumes(tmp_path):
+    _, state = train(TINY, tmp_path, workers=0, time_limit=0)
+    assert state.step == 1  # one step always runs, then the limit ends the run
+    _, resumed = train(TINY, tmp_path, workers=0, stop_after=0)
+    assert resumed.step == 1  # the checkpoint was written at the odd step the limit fell on
+
+
 def test_resume_refuses_another_recipe(tmp_path):
     train(TINY, tmp_path, workers=0, stop_after=2)
     other = Recipe(**{**TINY.__dict__, "block_out_channels": (8, 8)})
