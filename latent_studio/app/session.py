@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from latent_studio.core.errors import OutputError
 from latent_studio.core.project import FrameSpec, Project, evaluate
 from latent_studio.core.project_file import SUFFIX, discard_recovery, load_project, recovery_path, save_project, save_recovery
 from latent_studio.core.undo import Command, UndoStack
@@ -23,10 +24,30 @@ FILE = "file"  # the file name or the saved/modified state changed
 Listener = Callable[[str], None]
 
 
+class ProjectChangedOnDisk(OutputError):
+    """Save would replace a version of the file that another program or window wrote after we read it."""
+
+
+def file_stamp(path: Path | None) -> tuple[int, int, int] | None:
+    """What tells one version of a file from another (inode, size, mtime); None when there is none."""
+    try:
+        info = Path(path).stat() if path else None
+    except OSError:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns) if info else None
+
+
+def project_path(path: Path) -> Path:
+    """The file a project is written to: the name given, with the project suffix added when missing."""
+    path = Path(path)
+    return path if path.suffix == SUFFIX else path.with_name(path.name + SUFFIX)
+
+
 class Session:
     def __init__(self, project: Project, path: Path | None = None, untitled_recovery: Path | None = None) -> None:
         self.project = project
         self.path = Path(path) if path else None
+        self._disk_stamp = file_stamp(self.path)  # the version of the file this document came from
         self.undo_stack: UndoStack[Project] = UndoStack(project)
         self.frame = 0
         self._untitled_recovery = untitled_recovery  # where an unsaved, untitled project autosaves
@@ -105,16 +126,28 @@ class Session:
     def title(self) -> str:
         return self.path.name if self.path else "Untitled"
 
-    def save(self, path: Path | None = None) -> Path:
-        """Save (atomically) to ``path`` or the current file; the recovery file goes once the save is done."""
+    def changed_on_disk(self) -> bool:
+        """True when the file was replaced since this document was opened or saved (a deleted file is not)."""
+        now = file_stamp(self.path)
+        return now is not None and now != self._disk_stamp
+
+    def save(self, path: Path | None = None, *, replace_changed: bool = False) -> Path:
+        """Save (atomically) to ``path`` or the current file; the recovery file goes once the save is done.
+
+        Saving over this document's own file after another program changed it raises
+        ProjectChangedOnDisk unless ``replace_changed`` (the user chose to replace it).
+        """
         target = Path(path or self.path or "")
         if not target.name:
             raise ValueError("an untitled project needs a path to be saved")
-        if target.suffix != SUFFIX:
-            target = target.with_name(target.name + SUFFIX)
+        target = project_path(target)
+        if not replace_changed and target == self.path and self.changed_on_disk():
+            raise ProjectChangedOnDisk(f"{target.name} was changed on disk after it was opened here (by another program "
+                                       "or window); nothing was saved. Save under another name, or choose to replace it.")
         save_project(self.project, target)
         self._discard_recovery()
         self.path = target
+        self._disk_stamp = file_stamp(target)
         self.undo_stack.mark_clean()
         self._autosaved_at_change = self._changes
         self._emit(FILE)
@@ -124,16 +157,27 @@ class Session:
     def open(cls, path: Path, recovered_from: Path | None = None) -> "Session":
         """Open a project; with ``recovered_from``, load the autosaved state instead and mark it unsaved."""
         path = Path(path)
+        stamp = file_stamp(path)  # before reading: a change made while we read is seen as a change
         project = load_project(recovered_from or path)
         session = cls(project, path)
+        session._disk_stamp = stamp
         if recovered_from is not None:
             session.undo_stack.mark_unsaved()  # recovered work is not on disk under its own name yet
         return session
 
-    def replace_project(self, project: Project, path: Path | None = None, untitled_recovery: Path | None = None) -> None:
-        """Start over on another document (New, Open): fresh undo history, playhead at 0."""
+    @property
+    def disk_stamp(self) -> tuple[int, int, int] | None:
+        return self._disk_stamp
+
+    def replace_project(self, project: Project, path: Path | None = None, untitled_recovery: Path | None = None,
+                        disk_stamp: tuple[int, int, int] | None = None) -> None:
+        """Start over on another document (New, Open): fresh undo history, playhead at 0.
+
+        ``disk_stamp``: the file's version as it was read (Session.open's), else the file's now.
+        """
         self.project = project
         self.path = Path(path) if path else None
+        self._disk_stamp = disk_stamp or file_stamp(self.path)
         if untitled_recovery is not None:
             self._untitled_recovery = untitled_recovery
         self.undo_stack = UndoStack(project)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -30,11 +31,11 @@ from PySide6.QtWidgets import (
 )
 
 from latent_studio.app.executor import Job, JobProgress
-from latent_studio.app.export import ExportOptions, ExportResult, export_project
+from latent_studio.app.export import ExportOptions, ExportResult, check_destination, export_project
 from latent_studio.app.session import Session
 from latent_studio.core.errors import Cancelled
 from latent_studio.core.project import FRAME_RATES, snapshot
-from latent_studio.media.export import FORMATS, QUALITIES, check_export, export_format
+from latent_studio.media.export import FORMATS, QUALITIES, export_format
 from latent_studio.ui.errors import describe, log
 from latent_studio.ui.inference import QtInference
 
@@ -58,6 +59,7 @@ class ExportDialog(QDialog):
         self.session = session
         self.inference = inference
         self.job: Job | None = None
+        self._confirmed: Path | None = None  # a destination the file dialog already confirmed replacing
         self.result: ExportResult | None = None
         self._started = 0.0
         settings = session.project.settings
@@ -151,13 +153,19 @@ class ExportDialog(QDialog):
             path = QFileDialog.getExistingDirectory(self, "Export PNG frames into (an empty or new folder)")
         if path:
             self.destination.setText(path)
+            self._confirmed = Path(path) if fmt.suffix else None  # the save dialog asked before choosing an existing file
 
-    def options(self) -> ExportOptions:
+    def options(self, replace: bool = False) -> ExportOptions:
         return ExportOptions(
             format=export_format(self.format_key), fps=self.fps.currentText(), first_frame=self.first.value(),
             last_frame=self.last.value(), scale=self.scale.currentData(), steps=self.steps.value(),
-            quality=self.quality.currentText(), replace=True,  # the file dialog asked before choosing an existing file
+            quality=self.quality.currentText(), replace=replace,
         )
+
+    def ask_replace(self, path: Path) -> bool:
+        """Whether to replace an existing destination (tests replace this method)."""
+        return QMessageBox.question(self, "Replace?", f"{path.name} already exists. Replace it with this export?",
+                                    QMessageBox.Yes | QMessageBox.No, QMessageBox.No) == QMessageBox.Yes
 
     # ------------------------------------------------------------ running
 
@@ -167,11 +175,15 @@ class ExportDialog(QDialog):
             return None
         path = Path(self.destination.text().strip()).expanduser()
         try:
-            options = self.options()
-            check_export(path, options.format)
+            check_destination(path, export_format(self.format_key), replace=True)  # what no answer can make possible
         except Exception as exc:
             self._show_error(exc)
             return None
+        occupied = path.is_file() or path.is_symlink() or (path.is_dir() and any(path.iterdir()))
+        if occupied and path != self._confirmed and not self.ask_replace(path):
+            self.status.setText(f"Not exported: {path.name} was kept. Choose another name.")
+            return None
+        options = self.options(replace=occupied)
         project = snapshot(self.session.project)
 
         def work(context):

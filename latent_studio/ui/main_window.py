@@ -41,7 +41,7 @@ from latent_studio.app.projects import (
     image_asset,
     seed_asset,
 )
-from latent_studio.app.session import DOCUMENT, FILE, PLAYHEAD, Session, untitled_recovery_file
+from latent_studio.app.session import DOCUMENT, FILE, PLAYHEAD, Session, project_path, untitled_recovery_file
 from latent_studio.core.edits import AddAsset, AddDirection, AddKeyframe, Batch, ChangeKeyframe, RemoveAsset
 from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.project import ANCHOR_TRACK, ModelRef, Project, Settings
@@ -575,7 +575,7 @@ class MainWindow(QMainWindow):
             self.show_error(describe(exc))
             return False
         self.session.close()
-        self.session.replace_project(opened.project, opened.path)
+        self.session.replace_project(opened.project, opened.path, disk_stamp=opened.disk_stamp)
         if use_recovery:
             self.session.undo_stack.mark_unsaved()
             self._update_title()
@@ -589,16 +589,26 @@ class MainWindow(QMainWindow):
     def save(self) -> bool:
         if self.session.path is None:
             return self.save_as()
-        return self._save_to(self.session.path)
+        if self.session.changed_on_disk() and not self.ask(
+                "Project changed on disk",
+                f"{self.session.path.name} was changed on disk after you opened it (by another program or another "
+                "Latent Studio window). Replace it with the version open here?\n\nNo: save under another name."):
+            return self.save_as()
+        return self._save_to(self.session.path, replace_changed=True)
 
     def save_as(self) -> bool:
         start = str(self.session.path or Path.home() / f"untitled{SUFFIX}")
-        path, _ = QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)
-        return self._save_to(Path(path)) if path else False
+        chosen, _ = QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)
+        if not chosen:
+            return False
+        path = project_path(Path(chosen))  # the dialog confirmed replacing `chosen`; the suffix may name another file
+        if path != Path(chosen) and path.exists() and not self.ask("Replace project?", f"{path.name} already exists. Replace it?"):
+            return False
+        return self._save_to(path, replace_changed=True)
 
-    def _save_to(self, path: Path) -> bool:
+    def _save_to(self, path: Path, replace_changed: bool = False) -> bool:
         try:
-            saved = self.session.save(path)
+            saved = self.session.save(path, replace_changed=replace_changed)
         except (OSError, *EDIT_ERRORS) as exc:
             self.show_error(f"The project was not saved: {describe(exc) if not isinstance(exc, OSError) else exc}. "
                             "Your work is still open; try another folder.")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latent_studio.app.session import DOCUMENT, FILE, PLAYHEAD, Session
+from latent_studio.app.session import DOCUMENT, FILE, PLAYHEAD, ProjectChangedOnDisk, Session
 from latent_studio.core.edits import AddKeyframe, SetStrengthAt
 from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.project import ANCHOR_TRACK, Asset, DirectionEntry, ModelRef, Project, Settings
-from latent_studio.core.project_file import load_project, pending_recovery, project_bytes
+from latent_studio.core.project_file import load_project, pending_recovery, project_bytes, save_project
 
 
 def make_project() -> Project:
@@ -87,3 +87,30 @@ def test_a_refused_edit_changes_nothing(session):
     with pytest.raises(ValueError):
         session.apply(AddKeyframe(ANCHOR_TRACK, Keyframe(0.0, "a")))  # a key is already there
     assert session.events == [] and not session.modified and not session.undo_stack.can_undo
+
+
+def test_save_refuses_a_file_another_program_changed_until_told_to_replace_it(session, tmp_path):
+    path = session.save(tmp_path / "work.lsproj")
+    opened = Session.open(path)
+    assert not session.changed_on_disk() and not opened.changed_on_disk()
+    other = load_project(path)
+    other.settings = type(other.settings)(fps="30", duration=1.0)
+    save_project(other, path)  # another window saves its version
+    theirs = path.read_bytes()
+    session.apply(SetStrengthAt("d", 0.0, 0.4))
+    assert session.changed_on_disk() and opened.changed_on_disk()
+    with pytest.raises(ProjectChangedOnDisk, match="changed on disk"):
+        session.save()
+    assert path.read_bytes() == theirs and session.modified, "nothing replaced, nothing marked saved"
+    session.save(tmp_path / "mine.lsproj")  # another name is always fine
+    session.path = path
+    session.save(replace_changed=True)
+    assert not session.changed_on_disk() and load_project(path).strengths["d"].base == 0.4
+
+
+def test_a_deleted_file_is_not_a_conflict(session, tmp_path):
+    path = session.save(tmp_path / "work.lsproj")
+    path.unlink()
+    assert not session.changed_on_disk()
+    session.save()
+    assert path.is_file()

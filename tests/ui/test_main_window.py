@@ -171,6 +171,36 @@ def test_save_and_reopen(window, qtbot, tmp_path, monkeypatch, preferences):
     assert preferences.recent_files[0] == target.resolve()
 
 
+def test_save_asks_before_replacing_a_file_changed_on_disk(window, qtbot, tmp_path, monkeypatch):
+    from latent_studio.core.project_file import save_project
+
+    target = tmp_path / "shared.lsproj"
+    window.session.save(target)
+    direction = next(iter(window.session.project.directions))
+    other = load_project(target)
+    other.strengths.clear()
+    save_project(other, target)  # another window saves its version
+    theirs = target.read_bytes()
+    window.directions.set_value(direction, 7.0, own_gesture=True)
+    questions = []
+    window.ask = lambda title, text: questions.append(text) or False  # no: save under another name
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: ("", ""))  # ... then cancel that dialog
+    assert not window.save()
+    assert "changed on disk" in questions[0] and target.read_bytes() == theirs and window.session.modified
+    window.ask = lambda title, text: True  # yes: replace it
+    assert window.save()
+    assert load_project(target).strengths[direction].base == 7.0 and not window.session.modified
+
+
+def test_save_as_asks_when_the_added_suffix_names_an_existing_project(window, qtbot, tmp_path, monkeypatch):
+    existing = tmp_path / "scene.lsproj"
+    existing.write_bytes(b"someone else's project")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "scene"), ""))
+    window.ask = lambda title, text: False
+    assert not window.save_as()
+    assert existing.read_bytes() == b"someone else's project"
+
+
 def test_a_project_made_with_another_model_opens_and_says_so(window, qtbot, tmp_path):
     """A project from an older toy-heads (another content hash) still opens, with one sentence about it."""
     import dataclasses
@@ -239,6 +269,26 @@ def test_a_bad_destination_is_refused_before_rendering(window, qtbot, tmp_path):
     dialog, results = export_through_dialog(window, qtbot, "png", tmp_path / "full")
     assert dialog.job is None and not results
     assert "full" in dialog.status.text() and (tmp_path / "full" / "other.txt").read_text() == "keep me"
+
+
+def test_export_asks_before_replacing_an_existing_file(window, qtbot, tmp_path, monkeypatch):
+    import av
+
+    from latent_studio.ui.export_dialog import ExportDialog
+
+    target = tmp_path / "clip.mp4"
+    target.write_bytes(b"an edit the artist cares about")
+    asked = []
+    monkeypatch.setattr(ExportDialog, "ask_replace", lambda self, path: asked.append(path) or False)
+    dialog, results = export_through_dialog(window, qtbot, "mp4", target, last=3)
+    assert asked == [target] and dialog.job is None and not results
+    assert target.read_bytes() == b"an edit the artist cares about" and "kept" in dialog.status.text()
+    dialog.close()
+    monkeypatch.setattr(ExportDialog, "ask_replace", lambda self, path: asked.append(path) or True)
+    dialog, results = export_through_dialog(window, qtbot, "mp4", target, last=3)
+    qtbot.waitUntil(lambda: bool(results), timeout=120_000)
+    with av.open(str(target)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 4
 
 
 def test_cancel_a_running_render(window, qtbot, tmp_path):
