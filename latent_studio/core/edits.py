@@ -23,7 +23,7 @@ def set_track_keyframes(project: Project, track_id: str, keyframes: tuple[Keyfra
     if track_id == ANCHOR_TRACK:
         project.anchors = keyframes
     else:
-        project.track(track_id).keyframes = keyframes
+        project.editable_track(track_id).keyframes = keyframes
 
 
 def find_keyframe(keyframes: tuple[Keyframe, ...], time: float) -> int:
@@ -146,13 +146,13 @@ class SetBaseStrength:
     previous: float | None = None
 
     def apply(self, project: Project) -> None:
-        track = project.track(self.direction)
+        track = project.editable_track(self.direction)
         if self.previous is None:
             self.previous = track.base
         track.base = float(self.value)
 
     def revert(self, project: Project) -> None:
-        project.track(self.direction).base = float(self.previous or 0.0)
+        project.editable_track(self.direction).base = float(self.previous or 0.0)
 
     def merge(self, later) -> bool:
         if isinstance(later, SetBaseStrength) and later.direction == self.direction:
@@ -178,7 +178,7 @@ class SetStrengthAt:
     before: tuple[tuple[Keyframe, ...], float] | None = None
 
     def apply(self, project: Project) -> None:
-        track = project.track(self.direction)
+        track = project.editable_track(self.direction)
         if self.before is None:
             self.before = (track.keyframes, track.base)
         keys, base = self.before
@@ -197,7 +197,7 @@ class SetStrengthAt:
 
     def revert(self, project: Project) -> None:
         assert self.before is not None
-        track = project.track(self.direction)
+        track = project.editable_track(self.direction)
         track.keyframes, track.base = self.before
 
     def merge(self, later) -> bool:

@@ -122,8 +122,13 @@ class StrengthTrack:
     keyframes: tuple[Keyframe, ...] = ()
     base: float = 0.0
 
-    def value_at(self, t: float) -> float:
-        return evaluate_number(self.keyframes, t) if self.keyframes else self.base
+    def value_at(self, t: float, times: list[float] | None = None) -> float:
+        """The strength at time t: the one place it is computed (``times``: the keys' times, gathered once)."""
+        return evaluate_number(self.keyframes, t, times) if self.keyframes else self.base
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.keyframes and self.base == 0.0
 
 
 @dataclass
@@ -148,10 +153,20 @@ class Project:
             raise ProjectError(f"The project refers to direction {direction_id}, which it does not contain.") from None
 
     def track(self, track_id: str) -> StrengthTrack:
-        if track_id not in self.strengths:
-            self.direction(track_id)
-            self.strengths[track_id] = StrengthTrack()
-        return self.strengths[track_id]
+        """A direction's track for reading: an empty one when it has none yet. Reading never stores anything."""
+        self.direction(track_id)
+        track = self.strengths.get(track_id)
+        return track if track is not None else StrengthTrack()
+
+    def editable_track(self, track_id: str) -> StrengthTrack:
+        """A direction's track for an edit to change in place (created empty when missing)."""
+        self.direction(track_id)
+        return self.strengths.setdefault(track_id, StrengthTrack())
+
+    def strength_at(self, direction_id: str, t: float) -> float:
+        """A direction's strength at time t (0 for a direction without a track)."""
+        track = self.strengths.get(direction_id)
+        return track.value_at(t) if track is not None else 0.0
 
 
 def snapshot(project: Project) -> Project:
@@ -192,7 +207,7 @@ class _Timeline:
     def at(self, t: float) -> FrameSpec:
         strengths = []
         for (direction_id, track), times in zip(self.tracks, self.track_times, strict=True):
-            value = evaluate_number(track.keyframes, t, times) if track.keyframes else track.base
+            value = track.value_at(t, times)
             if value != 0.0:
                 strengths.append((direction_id, value))
         return FrameSpec(evaluate_anchor(self.anchors, t, self.anchor_times), tuple(strengths))

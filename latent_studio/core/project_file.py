@@ -137,6 +137,7 @@ def manifest(project: Project) -> dict[str, Any]:
             "strengths": {
                 d: {"base": t.base, "keyframes": [_keyframe_json(k) for k in t.keyframes]}
                 for d, t in sorted(project.strengths.items())
+                if not t.is_empty  # an untouched direction has no track: the same document, the same bytes
             },
         },
     }

@@ -40,7 +40,7 @@ def head_turn(model: LoadedModel, steps: int = 50) -> Project:
     turn = next((d for d in project.directions.values() if d.name == "Head turn"), None)
     if turn is None:
         raise UserError(f"Model '{model.source.spec}' has no 'Head turn' direction; run `latent-studio fit-demo-directions`.")
-    project.track(turn.id).keyframes = (
+    project.editable_track(turn.id).keyframes = (
         Keyframe(0.0, 0.0, EASE), Keyframe(1.0, -45.0, EASE), Keyframe(3.0, 45.0, EASE), Keyframe(4.0, 0.0, EASE),
     )
     return project

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from latent_studio.app.session import DOCUMENT, PLAYHEAD, Session
 from latent_studio.core.edits import AddKeyframe, RemoveKeyframe, SetStrengthAt
-from latent_studio.core.keyframes import Interpolation, Keyframe, evaluate_number
+from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.project import DirectionEntry
 from latent_studio.ui.errors import apply_edit
 
@@ -142,10 +142,7 @@ class DirectionPanel(QWidget):
         self.refresh()
 
     def value_at_playhead(self, direction_id: str) -> float:
-        track = self.session.project.strengths.get(direction_id)
-        if track is None:
-            return 0.0
-        return evaluate_number(track.keyframes, self.session.time) if track.keyframes else track.base
+        return self.session.project.strength_at(direction_id, self.session.time)
 
     def refresh(self) -> None:
         for direction_id, row in self.rows.items():

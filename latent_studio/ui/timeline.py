@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QMenu, QSizePolicy, QWidget
 
 from latent_studio.app.session import DOCUMENT, PLAYHEAD, Session
 from latent_studio.core.edits import AddKeyframe, Batch, ChangeKeyframe, RemoveKeyframe, track_keyframes
-from latent_studio.core.keyframes import Interpolation, Keyframe, evaluate_number
+from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.project import ANCHOR_TRACK
 from latent_studio.ui.errors import apply_edit
 from latent_studio.ui.theme import ACCENT, SELECTED
@@ -186,7 +186,6 @@ class TimelineView(QWidget):
     def _paint_curve(self, painter: QPainter, track_id: str, top: float) -> None:
         project = self.session.project
         direction = project.directions[track_id]
-        track = project.strengths.get(track_id)
         low, high = direction.strength_range
         if high <= low:
             return
@@ -194,7 +193,7 @@ class TimelineView(QWidget):
         points = []
         for x in range(int(left), int(right) + 1, 3):
             t = (x - left) / (right - left) * project.settings.duration
-            value = (evaluate_number(track.keyframes, t) if track.keyframes else track.base) if track else 0.0
+            value = project.strength_at(track_id, t)
             points.append(QPointF(x, top + ROW_HEIGHT - 4 - (ROW_HEIGHT - 8) * (min(high, max(low, value)) - low) / (high - low)))
         painter.setPen(QPen(QColor(110, 150, 200, 170), 1.5))
         painter.drawPolyline(QPolygonF(points))  # QPainterPath.lineTo leaks references to None in PySide6 6.12
@@ -285,9 +284,7 @@ class TimelineView(QWidget):
                 return
             key = Keyframe(time, asset, Interpolation.EASE_IN_OUT)
         else:
-            strength = project.strengths.get(track)
-            value = (evaluate_number(strength.keyframes, time) if strength.keyframes else strength.base) if strength else 0.0
-            key = Keyframe(time, float(value), Interpolation.EASE_IN_OUT)
+            key = Keyframe(time, float(project.strength_at(track, time)), Interpolation.EASE_IN_OUT)
         if not self._apply(AddKeyframe(track, key)):
             return
         self.selection = {KeyRef(track, time)}

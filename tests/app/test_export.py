@@ -30,7 +30,7 @@ def project(trained_model):
     place_anchors(project, list(project.assets))
     turn = DirectionEntry("turn", "Turn", noise_latent(5, trained_model.latent_shape), "test", (-1, 1), trained_model.content_hash)
     project.directions["turn"] = turn
-    project.track("turn").keyframes = (Keyframe(0.0, -1.0, Interpolation.EASE_IN_OUT), Keyframe(0.4, 1.0))
+    project.editable_track("turn").keyframes = (Keyframe(0.0, -1.0, Interpolation.EASE_IN_OUT), Keyframe(0.4, 1.0))
     return project
 
 

@@ -53,7 +53,7 @@ def test_settings_frame_count_and_times():
 def test_evaluate_gives_hashable_specs_and_slerped_latents():
     project = make_project()
     project.anchors = (Keyframe(0.0, "a", Interpolation.LINEAR), Keyframe(2.0, "b"))
-    project.track("turn").keyframes = (Keyframe(0.0, 0.0), Keyframe(4.0, 1.0))
+    project.editable_track("turn").keyframes = (Keyframe(0.0, 0.0), Keyframe(4.0, 1.0))
     spec = evaluate(project, 1.0)
     assert spec == evaluate(project, 1.0) and hash(spec) == hash(evaluate(project, 1.0))
     assert (spec.anchor.a, spec.anchor.b, spec.anchor.weight) == ("a", "b", 0.5)
@@ -152,3 +152,31 @@ def test_clean_state_follows_undo_and_save():
     assert not stack.is_clean
     stack.undo()
     assert stack.is_clean and stack.document.strengths["turn"].base == 0.5
+
+
+def test_reading_never_changes_the_document():
+    """Tracks are read (timeline paint, sliders, evaluation) without creating anything: the bytes stay the same."""
+    from latent_studio.core.edits import track_keyframes
+    from latent_studio.core.project_file import project_bytes
+
+    project = make_project()
+    project.anchors = (Keyframe(0.0, "a"),)
+    before = project_bytes(project)
+    assert project.track("turn").keyframes == () and track_keyframes(project, "turn") == ()
+    assert project.strength_at("turn", 1.0) == 0.0 and evaluate(project, 1.0).strengths == ()
+    assert project.strengths == {} and project_bytes(project) == before
+    with pytest.raises(ProjectError):
+        project.track("missing")
+
+
+def test_an_edit_undone_leaves_the_same_bytes():
+    from latent_studio.core.project_file import project_bytes
+
+    project = make_project()
+    project.anchors = (Keyframe(0.0, "a"),)
+    before = project_bytes(project)
+    stack = UndoStack(project)
+    stack.push(SetBaseStrength("turn", 0.5))
+    assert project.strength_at("turn", 0.0) == 0.5 and project_bytes(project) != before
+    stack.undo()
+    assert project_bytes(project) == before
