@@ -51,7 +51,7 @@ def main() -> None:
     rows = [("plain diffusers loop (per frame)", plain_s, 0)]
     for batch in args.batch:
         started = time.perf_counter()
-        ours = np.stack([img for _, _, img in render_frames(model, project, frames, args.steps, batch_size=batch)])
+        ours = np.stack([f.image for f in render_frames(model, project, frames, args.steps, batch_size=batch)])
         seconds = time.perf_counter() - started
         rows.append((f"project renderer, batch {batch}", seconds, int(np.abs(ours.astype(int) - reference.astype(int)).max())))
     cache = FrameCache()

@@ -20,10 +20,10 @@ from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes, check_not_an_input, check_writable_destination
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.errors import OutputError, UserError
-from latent_studio.core.project import FRAME_RATES, FrameSpec, Project
+from latent_studio.core.project import FRAME_RATES, Project
 from latent_studio.core.writers import output_lock
 from latent_studio.engine.models import LoadedModel
-from latent_studio.engine.render import FrameCache, RenderProgress, render_frames
+from latent_studio.engine.render import Frame, FrameCache, RenderProgress, render_frames
 from latent_studio.media.export import ExportFormat, FrameWriter, PngSequenceWriter, check_export, open_writer, resize
 
 
@@ -151,12 +151,12 @@ def export_project(
                              first_number=options.first_number,
                              replace_folder=not output.suffix and is_earlier_render(output))
         records = []
+        seeds = {a.id: a.seed for a in project.assets.values() if a.seed is not None}
         with writer:
-            for index, spec, image in render_frames(model, project, frames, steps, cache=cache,
-                                                    batch_size=options.batch_size, bit_depth=options.format.bit_depth,
-                                                    progress=progress, cancel=cancel):
-                writer.write(resize(image, size, project.settings.upscale))
-                records.append(_frame_record(project, index, spec, writer))
+            for frame in render_frames(model, project, frames, steps, cache=cache, batch_size=options.batch_size,
+                                       bit_depth=options.format.bit_depth, progress=progress, cancel=cancel):
+                writer.write(resize(frame.image, size, project.settings.upscale))
+                records.append(_frame_record(frame, seeds, writer))
                 if len(records) == SIZE_ESTIMATE_AFTER:
                     check_disk_space(output, writer.written_bytes(), len(records), len(frames))
             path = writer.finish()
@@ -196,14 +196,16 @@ def check_disk_space(output: Path, written: int, done: int, total: int) -> None:
                           "The partial output was removed.")
 
 
-def _frame_record(project: Project, index: int, spec: FrameSpec, writer: FrameWriter) -> dict:
-    anchors = [spec.anchor.a] + ([spec.anchor.b] if spec.anchor.b else [])
+def _frame_record(frame: Frame, seeds: dict[str, int], writer: FrameWriter) -> dict:
+    """The sidecar's line for one frame, from the frame alone (and the project's seeds, gathered once)."""
+    anchor = frame.spec.anchor
+    anchors = [anchor.a] + ([anchor.b] if anchor.b else [])
     record = {
-        "frame": index,
-        "time": project.settings.frame_time(index),
-        "anchor": {"a": spec.anchor.a, "b": spec.anchor.b, "weight": spec.anchor.weight},
-        "strengths": {d: s for d, s in spec.strengths},
-        "seeds": {a: project.assets[a].seed for a in anchors if project.assets[a].seed is not None},
+        "frame": frame.index,
+        "time": frame.time,
+        "anchor": {"a": anchor.a, "b": anchor.b, "weight": anchor.weight},
+        "strengths": {d: s for d, s in frame.spec.strengths},
+        "seeds": {a: seeds[a] for a in anchors if a in seeds},
     }
     if isinstance(writer, PngSequenceWriter):
         record["file"] = writer.names[-1]

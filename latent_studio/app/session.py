@@ -141,7 +141,8 @@ class Session:
         if not target.name:
             raise ValueError("an untitled project needs a path to be saved")
         target = project_path(target)
-        if not replace_changed and target == self.path and self.changed_on_disk():
+        same_file = self.path is not None and target.resolve() == self.path.resolve()
+        if not replace_changed and same_file and self.changed_on_disk():
             raise ProjectChangedOnDisk(f"{target.name} was changed on disk after it was opened here (by another program "
                                        "or window); nothing was saved. Save under another name, or choose to replace it.")
         save_project(self.project, target)

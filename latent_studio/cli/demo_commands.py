@@ -94,7 +94,8 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
         export_model(ema, recipe, state, out, hardware)
         print(f"exported step {state.step} to {out}")
     else:
-        print(f"stopped at step {state.step} of {recipe.steps}; run again to resume (or add --export)")
+        print(f"stopped at step {state.step} of {recipe.steps}; run again with the same options to resume "
+              "(or add --export)")
     return 0
 
 

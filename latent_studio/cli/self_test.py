@@ -81,7 +81,7 @@ def _render(v: dict) -> str:
 
     from latent_studio.engine.render import render_frames
 
-    frames = [image for _, _, image in render_frames(v["model"], v["example"], range(FRAMES), STEPS)]
+    frames = [frame.image for frame in render_frames(v["model"], v["example"], range(FRAMES), STEPS)]
     stack = np.stack(frames)
     if stack.dtype != np.uint8 or stack.ndim != 4 or stack.shape[-1] != 3:
         raise RuntimeError(f"frames have shape {stack.shape} and type {stack.dtype}")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from latent_studio.core.atomic import atomic_write_bytes
 from latent_studio.core.cancel import CancelToken
@@ -26,6 +27,7 @@ from latent_studio.demo.data import HELD_OUT_STREAM, rendered_batch
 from latent_studio.demo.discovery import read_along
 from latent_studio.demo.factors import FACTOR_NAMES, FACTORS
 from latent_studio.demo.regressor import FactorRegressor, factor_difference, features
+from latent_studio.engine.ddim import from_uint8
 from latent_studio.engine.decode import decode
 from latent_studio.engine.discovery import embed_images
 from latent_studio.engine.inversion import DEFAULT_FIXED_POINT_ITERATIONS, embed
@@ -38,6 +40,8 @@ DIRECTION_FACTORS = {"Head turn": "yaw", "Smile": "smile", "Glasses": "glasses",
 FD_BAR = 0.6  # samples' Fréchet distance to renders (the render-vs-render floor is about 0.23)
 PSNR_BAR_DB = 38.0  # inversion of held-out renders
 IN_DOMAIN_SECONDS_BAR = 10.0  # one render embedded by the default command on the 2-core development CPU
+NETWORK_PSNR_BAR_DB = 28.0  # the one-pass embedding network
+NETWORK_BATCHED_SECONDS_BAR = 0.020  # per image, batched
 PEARSON_BAR = 0.95
 YAW_SPAN_BAR_DEGREES = 60.0
 DRIFT_BAR_PERCENT = 15.0
@@ -151,6 +155,8 @@ def evaluate(
     images, _ = held_out_renders(sizes.embeddings, size, EVALUATION_SEED + 2)
     row, latents = inversion_row(model, images, sizes, cancel)
     report.embedding.append(row)
+    if model.embedder is not None:
+        report.embedding.append(network_row(model, images, sizes, cancel))
 
     heads = latents[: sizes.heads]
     for direction in directions:
@@ -176,6 +182,23 @@ def inversion_row(model: LoadedModel, images: np.ndarray, sizes: Sizes,
     row = EmbeddingRow("inversion", float(np.mean(scores)), float(np.min(scores)), float(np.mean(singles)), batched,
                        float(np.mean([s.std for s in stats])), float(np.mean([s.autocorr_lag1 for s in stats])))
     return row, latents
+
+
+def network_row(model: LoadedModel, images: np.ndarray, sizes: Sizes, cancel: CancelToken | None = None) -> EmbeddingRow:
+    """The model's one-pass embedding network on the same renders: one forward pass per batch."""
+    network = model.embedder
+    pixels = from_uint8(torch.from_numpy(images))
+    network.latents(pixels[: sizes.batch])  # warm-up: first-call allocations stay out of the figure
+    started = time.perf_counter()
+    latents = np.concatenate([network.latents(pixels[i : i + sizes.batch]).cpu().numpy()
+                              for i in range(0, len(images), sizes.batch)])
+    batched = (time.perf_counter() - started) / len(images)
+    reconstructions = decode(model, latents, network.steps, batch_size=sizes.batch, cancel=cancel)
+    scores = [psnr(a, b) for a, b in zip(reconstructions, images, strict=True)]
+    singles = [embed(model, image, network.steps, mode="network", cancel=cancel).seconds for image in images[:3]]
+    stats = [latent_stats(latent) for latent in latents]
+    return EmbeddingRow("network", float(np.mean(scores)), float(np.min(scores)), float(np.mean(singles)), batched,
+                        float(np.mean([s.std for s in stats])), float(np.mean([s.autocorr_lag1 for s in stats])))
 
 
 def direction_table(
@@ -257,6 +280,11 @@ def bar_verdicts(report: Report) -> list[str]:
     if inversion is not None:
         out.append(f"inversion PSNR >= {PSNR_BAR_DB:g} dB {verdict(inversion.psnr_mean >= PSNR_BAR_DB)}")
         out.append(f"one image in <= {IN_DOMAIN_SECONDS_BAR:g} s {verdict(inversion.seconds_single <= IN_DOMAIN_SECONDS_BAR)}")
+    network = next((row for row in report.embedding if row.method == "network"), None)
+    if network is not None:
+        fast = network.seconds_batched <= NETWORK_BATCHED_SECONDS_BAR
+        out.append(f"network PSNR >= {NETWORK_PSNR_BAR_DB:g} dB {verdict(network.psnr_mean >= NETWORK_PSNR_BAR_DB)}, "
+                   f"<= {NETWORK_BATCHED_SECONDS_BAR * 1000:g} ms per image batched {verdict(fast)}")
     for table in report.directions:
         over = {k: v for k, v in table.drift_percent.items() if v > DRIFT_BAR_PERCENT}
         checks = [f"|r| >= {PEARSON_BAR:g} {verdict(abs(table.pearson_r) >= PEARSON_BAR)}",

@@ -1,8 +1,12 @@
 """Project frames to pixels: frame specs -> latents -> batched DDIM decode, through a frame cache.
 
-Frames are rendered in timeline order, a batch at a time: the batch's specs
-are evaluated, frames already in the cache are reused, the distinct missing
-specs are decoded together, and the frames come out in order. Nothing but
+The one frame pipeline: the preview, export, the CLI and the self-test all
+ask ``render_frames`` and get ``Frame`` values back. Frames are rendered in
+timeline order, a batch at a time: the batch's specs are evaluated and their
+latents built, frames already in the cache are reused (the key is the
+latent's content, not ids, so it cannot go stale when a project, asset or
+direction changes), the distinct missing latents are decoded together, and
+the frames come out in order. Nothing but
 the current batch is held, so a ten-minute render needs no more memory than
 a short one. On a CUDA out-of-memory error the batch size halves and the
 batch is tried again.
@@ -10,6 +14,7 @@ batch is tried again.
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterable, Iterator
@@ -26,7 +31,7 @@ DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 
 
 class FrameCache:
-    """Least-recently-used frames keyed by (spec, model hash, steps, bit depth), bounded in bytes."""
+    """Least-recently-used frames keyed by ``cache_key`` (what decides the pixels), bounded in bytes."""
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
@@ -76,8 +81,26 @@ class RenderProgress:
 Progress = Callable[[RenderProgress], None]
 
 
-def cache_key(spec: FrameSpec, model: LoadedModel, steps: int, bit_depth: int = 8) -> Hashable:
-    return (spec, model.content_hash, steps, bit_depth)
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One rendered frame, as every consumer of the pipeline receives it."""
+
+    index: int  # frame number on the timeline
+    time: float  # seconds
+    spec: FrameSpec  # what the document says at that time
+    image: np.ndarray  # (H, W, 3) uint8 or uint16, read-only
+    steps: int  # DDIM steps it was decoded with
+    cached: bool  # True when no decode was needed (from the cache, or a repeat of an earlier spec)
+
+
+def latent_digest(latent: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(latent, dtype=np.float32).tobytes(), digest_size=16).hexdigest()
+
+
+def cache_key(latent: np.ndarray, model: LoadedModel, steps: int, bit_depth: int = 8) -> Hashable:
+    """Everything that decides a decoded frame: the latent's bytes, the weights, where and how they run."""
+    placement = model.placement
+    return (latent_digest(latent), model.content_hash, str(placement.dtype), placement.device.type, steps, bit_depth)
 
 
 def render_frames(
@@ -91,35 +114,40 @@ def render_frames(
     bit_depth: int = 8,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
-) -> Iterator[tuple[int, FrameSpec, np.ndarray]]:
-    """Yield (frame index, spec, image) in the order given; each image is (H, W, 3) uint8 or uint16."""
+) -> Iterator[Frame]:
+    """Yield the frames in the order given."""
     indices = list(frames)
-    done = decoded = 0
-    for start in range(0, len(indices), max(1, batch_size)):
+    done = decoded = start = 0
+    while start < len(indices):  # the batch may halve on the way (out of memory): step by what was taken
         check(cancel)
         chunk = indices[start : start + max(1, batch_size)]
+        start += len(chunk)
         specs = evaluate_frames(project, chunk)
         images: dict[FrameSpec, np.ndarray] = {}
-        missing: list[FrameSpec] = []
-        for spec in specs:
-            if spec in images or spec in missing:
-                continue
-            hit = cache.get(cache_key(spec, model, steps, bit_depth)) if cache is not None else None
+        missing: list[tuple[FrameSpec, np.ndarray, Hashable]] = []
+        for spec in dict.fromkeys(specs):  # each distinct spec once, in order
+            latent = frame_latent(project, spec)
+            key = cache_key(latent, model, steps, bit_depth)
+            hit = cache.get(key) if cache is not None else None
             if hit is not None:
                 images[spec] = hit
             else:
-                missing.append(spec)
+                missing.append((spec, latent, key))
+        fresh: set[FrameSpec] = set()
         if missing:
-            latents = np.stack([frame_latent(project, spec) for spec in missing])
+            latents = np.stack([latent for _, latent, _ in missing])
             pixels, batch_size = _decode_adapting(model, latents, steps, batch_size, bit_depth, cancel)
-            for spec, image in zip(missing, pixels, strict=True):
+            for (spec, _, key), image in zip(missing, pixels, strict=True):
+                image.setflags(write=False)
                 images[spec] = image
+                fresh.add(spec)
                 if cache is not None:
-                    cache.put(cache_key(spec, model, steps, bit_depth), image)
+                    cache.put(key, image)
             decoded += len(missing)
         for index, spec in zip(chunk, specs, strict=True):
             check(cancel)
-            yield index, spec, images[spec]
+            yield Frame(index, project.settings.frame_time(index), spec, images[spec], steps, spec not in fresh)
+            fresh.discard(spec)  # a repeat of this spec later in the chunk needed no decode
             done += 1
             if progress:
                 progress(RenderProgress(done, len(indices), decoded))

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from latent_studio.app.executor import Job, JobProgress
-from latent_studio.app.export import ExportOptions, ExportResult, check_destination, export_project
+from latent_studio.app.export import ExportOptions, ExportResult, check_destination, export_project, sidecar_path
 from latent_studio.app.session import Session
 from latent_studio.core.errors import Cancelled
 from latent_studio.core.project import FRAME_RATES, snapshot
@@ -123,6 +123,7 @@ class ExportDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.reject)
         self.format.currentIndexChanged.connect(self._format_changed)
+        self.destination.textEdited.connect(self._forget_confirmation)
         for spin in (self.first, self.last):
             spin.valueChanged.connect(self._update_range_hint)
         self.fps.currentTextChanged.connect(self._update_range_hint)
@@ -136,7 +137,11 @@ class ExportDialog(QDialog):
     def format_key(self) -> str:
         return self.format.currentData()
 
+    def _forget_confirmation(self, *_) -> None:
+        self._confirmed = None
+
     def _format_changed(self) -> None:
+        self._confirmed = None
         self.destination.setText(str(default_destination(self.session, self.format_key)))
         self.quality.setEnabled(bool(FORMATS[self.format_key].quality_option))
         self._update_range_hint()
@@ -153,7 +158,8 @@ class ExportDialog(QDialog):
             path = QFileDialog.getExistingDirectory(self, "Export PNG frames into (an empty or new folder)")
         if path:
             self.destination.setText(path)
-            self._confirmed = Path(path) if fmt.suffix else None  # the save dialog asked before choosing an existing file
+            # the save dialog asked before choosing an existing file: not again, for this one export
+            self._confirmed = Path(path) if fmt.suffix and Path(path).exists() else None
 
     def options(self, replace: bool = False) -> ExportOptions:
         return ExportOptions(
@@ -164,7 +170,9 @@ class ExportDialog(QDialog):
 
     def ask_replace(self, path: Path) -> bool:
         """Whether to replace an existing destination (tests replace this method)."""
-        return QMessageBox.question(self, "Replace?", f"{path.name} already exists. Replace it with this export?",
+        side = sidecar_path(path)
+        also = f" (and its frame list {side.name})" if path.suffix and side.exists() else ""
+        return QMessageBox.question(self, "Replace?", f"{path.name}{also} already exists. Replace it with this export?",
                                     QMessageBox.Yes | QMessageBox.No, QMessageBox.No) == QMessageBox.Yes
 
     # ------------------------------------------------------------ running
@@ -179,8 +187,11 @@ class ExportDialog(QDialog):
         except Exception as exc:
             self._show_error(exc)
             return None
-        occupied = path.is_file() or path.is_symlink() or (path.is_dir() and any(path.iterdir()))
-        if occupied and path != self._confirmed and not self.ask_replace(path):
+        side = sidecar_path(path)
+        occupied = (path.is_file() or path.is_symlink() or (path.is_dir() and any(path.iterdir()))
+                    or (path.suffix != "" and side.exists()))
+        confirmed, self._confirmed = self._confirmed, None
+        if occupied and (path != confirmed or side.exists()) and not self.ask_replace(path):
             self.status.setText(f"Not exported: {path.name} was kept. Choose another name.")
             return None
         options = self.options(replace=occupied)

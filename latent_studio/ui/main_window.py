@@ -357,6 +357,10 @@ class MainWindow(QMainWindow):
         """A yes/no question (tests replace this method)."""
         return QMessageBox.question(self, title, text) == QMessageBox.Yes
 
+    def confirm_replace(self, title: str, text: str) -> bool:
+        """A yes/no question whose "yes" replaces something: No is the default (tests replace this method)."""
+        return QMessageBox.question(self, title, text, QMessageBox.Yes | QMessageBox.No, QMessageBox.No) == QMessageBox.Yes
+
     def ask_save(self) -> str:
         """'save', 'discard' or 'cancel' for unsaved changes (tests replace this method)."""
         answer = QMessageBox.question(
@@ -589,7 +593,7 @@ class MainWindow(QMainWindow):
     def save(self) -> bool:
         if self.session.path is None:
             return self.save_as()
-        if self.session.changed_on_disk() and not self.ask(
+        if self.session.changed_on_disk() and not self.confirm_replace(
                 "Project changed on disk",
                 f"{self.session.path.name} was changed on disk after you opened it (by another program or another "
                 "Latent Studio window). Replace it with the version open here?\n\nNo: save under another name."):
@@ -602,7 +606,8 @@ class MainWindow(QMainWindow):
         if not chosen:
             return False
         path = project_path(Path(chosen))  # the dialog confirmed replacing `chosen`; the suffix may name another file
-        if path != Path(chosen) and path.exists() and not self.ask("Replace project?", f"{path.name} already exists. Replace it?"):
+        if path != Path(chosen) and path.exists() and not self.confirm_replace("Replace project?",
+                                                                         f"{path.name} already exists. Replace it?"):
             return False
         return self._save_to(path, replace_changed=True)
 

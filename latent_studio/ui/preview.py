@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from latent_studio.app.executor import PreviewRequest, PreviewResult
 from latent_studio.app.session import DOCUMENT, PLAYHEAD, Session
-from latent_studio.core.project import frame_latent
+from latent_studio.core.project import snapshot
 from latent_studio.ui.canvas import Canvas
 from latent_studio.ui.errors import describe
 from latent_studio.ui.inference import QtInference
@@ -44,7 +44,7 @@ class PreviewController(QObject):
         self._latest_id = 0
         self._shown_id = 0
         self.last_result: PreviewResult | None = None
-        self._wanted = None  # (spec key, latent) of the frame the user is looking at
+        self._wanted = None  # (spec, project snapshot, frame) the user is looking at
         self._refine = QTimer(self, singleShot=True, interval=REFINE_AFTER_MS)
         self._refine.timeout.connect(self.refine_now)
         session.subscribe(self._on_session)
@@ -74,7 +74,7 @@ class PreviewController(QObject):
                 "No face on the timeline yet.\n\nDrop a photo here to embed it, or click “Random face” in Assets,\n"
                 "then “Place at playhead”.")
             return
-        self._wanted = (spec, frame_latent(self.session.project, spec))
+        self._wanted = (spec, snapshot(self.session.project), self.session.frame)  # the worker builds the latent
         self._request(self.draft_steps(), interruptible=False)
         if not self.playing:
             self._refine.start()
@@ -89,9 +89,10 @@ class PreviewController(QObject):
         self._refine.stop()
 
     def _request(self, steps: int, interruptible: bool) -> None:
-        spec, latent = self._wanted
+        spec, project, frame = self._wanted
         self._latest_id = next(self._ids)
-        self.inference.request_preview(PreviewRequest(self._latest_id, latent, spec, steps, interruptible))
+        self.inference.request_preview(PreviewRequest(self._latest_id, None, spec, steps, interruptible,
+                                                      project=project, frame=frame))
 
     def _on_ready(self, result: PreviewResult) -> None:
         if result.request.id < self._shown_id:
@@ -103,7 +104,7 @@ class PreviewController(QObject):
         self.last_result = result
         settings = self.session.project.settings
         quality = "final quality" if result.request.steps >= settings.final_steps else "draft"
-        self.canvas.show_frame(result.image, f"Frame {self.session.frame}  ·  {quality}, {result.request.steps} steps")
+        self.canvas.show_frame(result.image, f"Frame {result.request.frame}  ·  {quality}, {result.request.steps} steps")
         self.shown.emit(result)
 
     def _on_failed(self, request: PreviewRequest, error: BaseException) -> None:

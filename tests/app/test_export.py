@@ -83,7 +83,8 @@ def test_png_sequences_are_numbered_and_exact(trained_model, project, tmp_path, 
     sidecar = json.loads(result.sidecar.read_text())
     assert [(r["frame"], r["file"]) for r in sidecar["frames"]][:2] == [(2, "frame_00101.png"), (3, "frame_00102.png")]
     # the written pixels are the renderer's frame, upscaled
-    _, spec, image = next(render_frames(trained_model, project, [2], STEPS, bit_depth=depth))
+    rendered = next(render_frames(trained_model, project, [2], STEPS, bit_depth=depth))
+    spec, image = rendered.spec, rendered.image
     assert spec == evaluate(project, 2 / 25)
     written = frame.to_ndarray()
     assert written.dtype == (np.uint8 if depth == 8 else np.uint16)
@@ -93,11 +94,11 @@ def test_png_sequences_are_numbered_and_exact(trained_model, project, tmp_path, 
 
 def test_render_is_deterministic_and_the_cache_serves_repeats(trained_model, project):
     cache = FrameCache()
-    first = [img for _, _, img in render_frames(trained_model, project, range(10), STEPS, cache=cache, batch_size=4)]
+    first = [f.image for f in render_frames(trained_model, project, range(10), STEPS, cache=cache, batch_size=4)]
     assert cache.misses == 10 and len(cache) == 10
-    again = [img for _, _, img in render_frames(trained_model, project, range(10), STEPS, cache=cache, batch_size=3)]
+    again = [f.image for f in render_frames(trained_model, project, range(10), STEPS, cache=cache, batch_size=3)]
     assert cache.hits == 10
-    fresh = [img for _, _, img in render_frames(trained_model, project, range(10), STEPS, batch_size=4)]
+    fresh = [f.image for f in render_frames(trained_model, project, range(10), STEPS, batch_size=4)]
     for a, b, c in zip(first, again, fresh, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
@@ -216,3 +217,63 @@ def _demo_model(load_model):
     if "model" not in _DEMO:
         _DEMO["model"] = load_model("toy-heads", device="cpu")
     return _DEMO["model"]
+
+
+def test_the_previews_final_frame_is_the_exported_frame(trained_model, project, tmp_path):
+    """Preview and export share one pipeline: the same frame comes out as the same bytes."""
+    import time as clock
+
+    from latent_studio.app.executor import InferenceExecutor, PreviewRequest
+    from latent_studio.core.project import snapshot
+
+    shown = []
+    executor = InferenceExecutor(shown.append)
+    try:
+        executor.load_model(lambda: trained_model).future.result(timeout=30)
+        spec = evaluate(project, project.settings.frame_time(3))
+        executor.request_preview(PreviewRequest(1, None, spec, STEPS, project=snapshot(project), frame=3))
+        deadline = clock.monotonic() + 60
+        while not shown:
+            assert clock.monotonic() < deadline, "no preview came back"
+            clock.sleep(0.01)
+    finally:
+        assert executor.shutdown(timeout=30)
+    result = export_project(project, trained_model, tmp_path / "frames", ExportOptions(FORMATS["png"], scale=1.0))
+    record = json.loads(result.sidecar.read_text())["frames"][3]
+    written = np.asarray(Image.open(tmp_path / "frames" / record["file"]).convert("RGB"))
+    assert record["frame"] == 3 and shown[0].request.key == spec
+    np.testing.assert_array_equal(written, shown[0].image)
+
+
+def test_the_frame_cache_keys_by_content_so_a_changed_asset_is_never_served_stale(trained_model, project):
+    from dataclasses import replace
+
+    from latent_studio.core.project import snapshot
+
+    cache = FrameCache()
+    first = next(render_frames(trained_model, project, [0], STEPS, cache=cache))
+    other = snapshot(project)  # e.g. another project whose asset has the same id
+    asset_id = first.spec.anchor.a
+    other.assets[asset_id] = replace(other.assets[asset_id], latent=noise_latent(77, trained_model.latent_shape))
+    second = next(render_frames(trained_model, other, [0], STEPS, cache=cache))
+    assert first.spec == second.spec and not second.cached
+    assert not np.array_equal(first.image, second.image)
+    assert next(render_frames(trained_model, project, [0], STEPS, cache=cache)).cached
+
+
+def test_an_out_of_memory_batch_is_halved_and_no_frame_is_lost(trained_model, project, monkeypatch):
+    import torch
+
+    from latent_studio.engine import render
+
+    real_decode, failures = render.decode, []
+
+    def decode_that_runs_out_once(model, latents, steps, batch_size, **kwargs):
+        if batch_size > 2 and not failures:
+            failures.append(batch_size)
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_decode(model, latents, steps, batch_size=batch_size, **kwargs)
+
+    monkeypatch.setattr(render, "decode", decode_that_runs_out_once)
+    frames = list(render_frames(trained_model, project, range(10), STEPS, batch_size=4))
+    assert failures == [4] and [f.index for f in frames] == list(range(10))

@@ -48,3 +48,10 @@ def test_the_embedding_table_has_one_row_per_method():
     text = format_report(report)
     assert "  inversion       39.00   36.00     4.00    1.000  1.000 +0.010" in text
     assert "  network         28.50   24.00     0.05    0.010  0.980 +0.020" in text
+
+
+def test_the_network_row_has_its_own_bar():
+    fast_good = Report(REDUCED, embedding=[_inversion(39.0), EmbeddingRow("network", 29.0, 24.0, 0.05, 0.004, 1.0, 0.0)])
+    slow_poor = Report(REDUCED, embedding=[_inversion(39.0), EmbeddingRow("network", 21.0, 18.0, 0.05, 0.030, 1.0, 0.0)])
+    assert bar_verdicts(fast_good)[4] == "network PSNR >= 28 dB pass, <= 20 ms per image batched pass"
+    assert bar_verdicts(slow_poor)[4] == "network PSNR >= 28 dB FAIL, <= 20 ms per image batched FAIL"

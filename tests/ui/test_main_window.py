@@ -183,11 +183,11 @@ def test_save_asks_before_replacing_a_file_changed_on_disk(window, qtbot, tmp_pa
     theirs = target.read_bytes()
     window.directions.set_value(direction, 7.0, own_gesture=True)
     questions = []
-    window.ask = lambda title, text: questions.append(text) or False  # no: save under another name
+    window.confirm_replace = lambda title, text: questions.append(text) or False  # no: save under another name
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: ("", ""))  # ... then cancel that dialog
     assert not window.save()
     assert "changed on disk" in questions[0] and target.read_bytes() == theirs and window.session.modified
-    window.ask = lambda title, text: True  # yes: replace it
+    window.confirm_replace = lambda title, text: True  # yes: replace it
     assert window.save()
     assert load_project(target).strengths[direction].base == 7.0 and not window.session.modified
 
@@ -196,7 +196,7 @@ def test_save_as_asks_when_the_added_suffix_names_an_existing_project(window, qt
     existing = tmp_path / "scene.lsproj"
     existing.write_bytes(b"someone else's project")
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "scene"), ""))
-    window.ask = lambda title, text: False
+    window.confirm_replace = lambda title, text: False
     assert not window.save_as()
     assert existing.read_bytes() == b"someone else's project"
 
