@@ -34,6 +34,19 @@ def empty_project(model: LoadedModel, settings: Settings | None = None) -> Proje
     return project
 
 
+def model_mismatch(project: Project, model: LoadedModel, name: str = "This project") -> str | None:
+    """The one sentence for a project made with other weights than the loaded model's (None when they match).
+
+    Such a project still opens and renders; its latents just give other pictures. The app
+    and the CLI say it the same way, each adding how to switch models.
+    """
+    made_with = project.model
+    if not made_with.content_hash or made_with.content_hash == model.content_hash:
+        return None
+    return (f"{name} was made with model {made_with.spec} ({made_with.content_hash[:12]}); the loaded model "
+            f"{model.source.spec} ({model.short_hash}) gives different pictures for the same latents.")
+
+
 def direction_entry(direction: Direction, origin: str) -> DirectionEntry:
     slug = "".join(c if c.isalnum() else "_" for c in direction.name.lower()).strip("_") or "direction"
     return DirectionEntry(f"{slug}_{direction.model_hash[:6]}", direction.name, direction.vector, direction.method,

@@ -121,6 +121,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from latent_studio.app.export import ExportOptions, check_destination, export_project
+    from latent_studio.app.projects import model_mismatch
     from latent_studio.cli.common import load
     from latent_studio.core.latent_math import latent_warning
     from latent_studio.core.project_file import load_project
@@ -140,9 +141,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.model is None:
         args.model = project.model.spec
     model = load(args)
-    if model.content_hash != project.model.content_hash:
-        print(f"latent-studio: warning: the project was made with model {project.model.content_hash[:12]}, "
-              f"rendering with {model.short_hash}; frames will differ.", file=sys.stderr)
+    mismatch = model_mismatch(project, model, args.project.name)
+    if mismatch:
+        print(f"latent-studio: warning: {mismatch} Rendering anyway; --model chooses another.", file=sys.stderr)
     result = export_project(project, model, args.output, options, progress=_render_progress())
     print(f"wrote {result.path} ({result.frames} frames, {result.size[0]}x{result.size[1]}, {fmt.label}) "
           f"in {result.seconds:.1f} s; frame list {result.sidecar}")

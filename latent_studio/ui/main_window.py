@@ -39,12 +39,13 @@ from latent_studio.app.projects import (
     direction_from_groups,
     empty_project,
     image_asset,
+    model_mismatch,
     seed_asset,
 )
 from latent_studio.app.session import DOCUMENT, FILE, PLAYHEAD, Session, project_path, untitled_recovery_file
 from latent_studio.core.edits import AddAsset, AddDirection, AddKeyframe, Batch, ChangeKeyframe, RemoveAsset
 from latent_studio.core.keyframes import Interpolation, Keyframe
-from latent_studio.core.project import ANCHOR_TRACK, ModelRef, Project, Settings
+from latent_studio.core.project import ANCHOR_TRACK, ModelRef, Project, Settings, snapshot
 from latent_studio.core.project_file import SUFFIX, pending_recovery
 from latent_studio.core.resources import resources_dir
 from latent_studio.engine.models import default_model_spec, load_model
@@ -321,10 +322,9 @@ class MainWindow(QMainWindow):
             return None
         self.model_label.setText(f"Model: {model.source.spec} ({model.short_hash})")
         self.device_label.setText(model.placement.describe())
-        project_hash = self.session.project.model.content_hash
-        if project_hash and project_hash != model.content_hash:
-            self.show_error(f"This project was made with model {self.session.project.model.spec} "
-                            f"({project_hash[:12]}); {model.source.spec} gives different pictures for the same latents.")
+        mismatch = model_mismatch(self.session.project, model)
+        if mismatch:
+            self.show_error(f"{mismatch} Model > Choose model… to switch.")
         self.model_ready.emit(model)
         self.preview.update_preview()
         return model
@@ -466,7 +466,7 @@ class MainWindow(QMainWindow):
             self.spawn(self.arithmetic_face(*dialog.ids), "Latent arithmetic")
 
     async def arithmetic_face(self, a: str, b: str, c: str) -> str | None:
-        project = self.session.project
+        project = snapshot(self.session.project)  # the worker reads a copy; the user keeps editing the original
         job = self.inference.submit("Latent arithmetic", lambda context: arithmetic_asset(context.model, project, a, b, c))
         asset = await QtInference.wait(job)
         if self.apply(AddAsset(asset, "Latent arithmetic")):
@@ -585,9 +585,9 @@ class MainWindow(QMainWindow):
             self._update_title()
         self.preferences.add_recent(path)
         model = self.inference.model
-        if model is not None and opened.project.model.content_hash != model.content_hash:
-            self.show_error(f"{path.name} was made with model {opened.project.model.spec}; "
-                            f"the loaded model ({model.source.spec}) gives different pictures. Model > Choose model… to switch.")
+        mismatch = model_mismatch(opened.project, model, path.name) if model is not None else None
+        if mismatch:
+            self.show_error(f"{mismatch} Model > Choose model… to switch.")
         return True
 
     def save(self) -> bool:
