@@ -50,6 +50,11 @@ class Canvas(QWidget):
         self.caption = caption
         self.update()
 
+    def set_caption(self, caption: str) -> None:
+        """Change what the caption says about the picture on screen, without changing the picture."""
+        self.caption = caption
+        self.update()
+
     def show_placeholder(self, text: str) -> None:
         self.image = None
         self.placeholder = text

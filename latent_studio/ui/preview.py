@@ -76,6 +76,8 @@ class PreviewController(QObject):
             return
         self._wanted = (spec, snapshot(self.session.project), self.session.frame)  # the worker builds the latent
         self._request(self.draft_steps(), interruptible=False)
+        if self.canvas.image is not None:  # never leave an old frame labelled as if it were this one
+            self.canvas.set_caption(f"Frame {self.session.frame}  ·  updating… (the previous picture is shown)")
         if not self.playing:
             self._refine.start()
 
@@ -103,7 +105,12 @@ class PreviewController(QObject):
         self._shown_id = result.request.id
         self.last_result = result
         settings = self.session.project.settings
-        quality = "final quality" if result.request.steps >= settings.final_steps else "draft"
+        if result.request.id < self._latest_id:
+            quality = "updating…"  # a newer frame is on its way: this one is already out of date
+        elif result.request.steps >= settings.final_steps:
+            quality = "final quality"
+        else:
+            quality = "draft" if self.playing else "draft, refining…"  # a pause brings the final frame
         self.canvas.show_frame(result.image, f"Frame {result.request.frame}  ·  {quality}, {result.request.steps} steps")
         self.shown.emit(result)
 

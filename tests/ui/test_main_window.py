@@ -156,6 +156,16 @@ def test_playback_keeps_time_by_dropping_frames(window, qtbot):
     assert all(r.request.steps <= window.session.project.settings.preview_steps for r in shown)
 
 
+def test_a_frame_from_before_a_change_is_never_labelled_final(window, qtbot):
+    wait_for_final(qtbot, window)
+    assert "final quality" in window.canvas.caption
+    direction = next(iter(window.session.project.directions))
+    window.directions.set_value(direction, 20.0, own_gesture=True)
+    assert "updating" in window.canvas.caption and "final" not in window.canvas.caption  # the old picture, said so
+    wait_for_final(qtbot, window)
+    assert "final quality" in window.canvas.caption
+
+
 def test_save_and_reopen(window, qtbot, tmp_path, monkeypatch, preferences):
     direction = next(iter(window.session.project.directions))
     window.directions.set_value(direction, 12.5, own_gesture=True)
