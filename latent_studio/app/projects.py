@@ -13,7 +13,7 @@ from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.latent_math import arithmetic
 from latent_studio.core.metrics import out_of_domain_sentence
-from latent_studio.core.project import Asset, DirectionEntry, ModelRef, Project, Settings, new_id
+from latent_studio.core.project import Asset, DirectionEntry, ModelRef, Project, Settings, StrengthTrack, new_id, snapshot
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.decode import decode
 from latent_studio.engine.directions import model_directions
@@ -45,6 +45,22 @@ def model_mismatch(project: Project, model: LoadedModel, name: str = "This proje
         return None
     return (f"{name} was made with model {made_with.spec} ({made_with.content_hash[:12]}); the loaded model "
             f"{model.source.spec} ({model.short_hash}) gives different pictures for the same latents.")
+
+
+def hold_strengths(project: Project, settings: list[tuple[str, float]]) -> Project:
+    """A copy of the project with each named direction (by name or id) held at a constant strength.
+
+    For scripting and for checking a direction without the app (`render --set`); the
+    keyframes of those tracks are left out of the copy, the original is untouched.
+    """
+    held = snapshot(project)
+    for name, strength in settings:
+        matches = [d for d in project.directions.values() if d.id == name or d.name.casefold() == name.casefold()]
+        if not matches:
+            names = ", ".join(f"'{d.name}'" for d in project.directions.values()) or "none"
+            raise UserError(f"The project has no direction named '{name}'; its directions: {names}.")
+        held.strengths[matches[0].id] = StrengthTrack(base=float(strength))
+    return held
 
 
 def direction_entry(direction: Direction, origin: str) -> DirectionEntry:

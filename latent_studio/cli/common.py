@@ -119,6 +119,23 @@ def frame_range(text: str) -> tuple[int, int]:
     return first, last
 
 
+MAX_SET_STRENGTH = 1e4  # as a project file allows
+
+
+def direction_setting(text: str) -> tuple[str, float]:
+    """NAME=VALUE: a direction (by name or id) held at a constant strength."""
+    name, sep, value = text.rpartition("=")
+    try:
+        strength = float(value)
+    except ValueError:
+        strength = None
+    if not sep or not name.strip() or strength is None:
+        raise argparse.ArgumentTypeError(f"'{text}' should look like \"Head turn=30\" (a direction's name, =, a number)")
+    if not math.isfinite(strength) or abs(strength) > MAX_SET_STRENGTH:
+        raise argparse.ArgumentTypeError(f"{value} is not a strength; use a number from {-MAX_SET_STRENGTH:g} to {MAX_SET_STRENGTH:g}")
+    return name.strip(), strength
+
+
 class UsageError(UserError):
     """A command line argparse refuses: ``main`` prints it as one line and returns 2."""
 

@@ -11,6 +11,7 @@ from latent_studio.cli.common import (
     Parents,
     add_force,
     batch_int,
+    direction_setting,
     duration_float,
     file_number_int,
     frame_range,
@@ -52,6 +53,9 @@ def register(sub, parents: Parents) -> None:
     render.add_argument("--quality", choices=("high", "standard", "small"), default="standard", help="video quality preset")
     render.add_argument("--first-number", type=file_number_int, default=0, help="number of the first PNG file (default 0)")
     render.add_argument("--batch", type=batch_int, default=8, help="frames decoded together, 1 to 256 (default 8)")
+    render.add_argument("--set", dest="settings", type=direction_setting, action="append", default=[],
+                        metavar="NAME=VALUE", help='hold a direction at a constant strength, e.g. --set "Head turn=30" '
+                                                   "(repeatable; the project file is not changed)")
     render.add_argument("--force", action="store_true",
                         help="replace an existing file that is not an earlier render of this tool (never the project itself)")
     render.set_defaults(run=cmd_render)
@@ -121,13 +125,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from latent_studio.app.export import ExportOptions, check_destination, export_project
-    from latent_studio.app.projects import model_mismatch
+    from latent_studio.app.projects import hold_strengths, model_mismatch
     from latent_studio.cli.common import load
     from latent_studio.core.latent_math import latent_warning
     from latent_studio.core.project_file import load_project
     from latent_studio.media.export import export_format, guess_format
 
     project = load_project(args.project)
+    if args.settings:
+        project = hold_strengths(project, args.settings)
     for asset in project.assets.values():
         warning = latent_warning(asset.latent, f"asset {asset.name}")
         if warning:

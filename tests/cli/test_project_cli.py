@@ -67,3 +67,32 @@ def test_render_of_a_broken_project_is_a_clear_error(tmp_path, capsys):
     broken.write_bytes(b"PK\x03\x04 not really")
     assert main(["render", str(broken), "-o", str(tmp_path / "x.mp4")]) == 2
     assert "broken.lsproj: not a Latent Studio project" in capsys.readouterr().err
+
+
+def test_render_set_holds_a_direction_of_the_example_at_a_constant_strength(tmp_path, capsys):
+    from latent_studio.core.resources import resources_dir
+
+    example = resources_dir() / "examples" / "head_turn.lsproj"
+    before = example.read_bytes()
+    out = tmp_path / "frames"
+    code = main(["render", str(example), "-o", str(out), "--range", "0-1", "--steps", "2", "--device", "cpu",
+                 "--set", "head turn=30", "--set", "Smile=0.5"])
+    assert code == 0, capsys.readouterr().err
+    project = load_project(example)
+    ids = {d.name: d.id for d in project.directions.values()}
+    frames = json.loads((out / "frames.json").read_text())["frames"]
+    assert [f["strengths"][ids["Head turn"]] for f in frames] == [30.0, 30.0]
+    assert [f["strengths"][ids["Smile"]] for f in frames] == [0.5, 0.5]
+    assert example.read_bytes() == before  # the project file is not changed
+
+
+@pytest.mark.parametrize("setting, message", [("Wink=1", "no direction named 'Wink'; its directions: 'Head turn'"),
+                                              ("Smile", 'should look like "Head turn=30"'),
+                                              ("Smile=nan", "is not a strength")])
+def test_render_set_errors_are_one_line(tmp_path, capsys, setting, message):
+    from latent_studio.core.resources import resources_dir
+
+    out = tmp_path / "clip.mp4"
+    code = main(["render", str(resources_dir() / "examples" / "head_turn.lsproj"), "-o", str(out), "--steps", "2",
+                 "--set", setting])
+    assert code == 2 and message in capsys.readouterr().err and not out.exists()
