@@ -191,7 +191,7 @@ class ExportDialog(QDialog):
         occupied = (path.is_file() or path.is_symlink() or (path.is_dir() and any(path.iterdir()))
                     or (path.suffix != "" and side.exists()))
         confirmed, self._confirmed = self._confirmed, None
-        if occupied and (path != confirmed or side.exists()) and not self.ask_replace(path):
+        if occupied and path != confirmed and not self.ask_replace(path):
             self.status.setText(f"Not exported: {path.name} was kept. Choose another name.")
             return None
         options = self.options(replace=occupied)
