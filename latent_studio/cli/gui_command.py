@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from latent_studio.cli.common import Parents
@@ -25,7 +27,20 @@ def run(args: argparse.Namespace) -> int:
     return launch(project, getattr(args, "model", None), getattr(args, "quit_after_first_frame", False))
 
 
+def no_display_sentence(platform: str, environ) -> str | None:
+    """On Linux without a display (an ssh session, a farm node) Qt aborts with exit 134: say it first, plainly."""
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("There is no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set). Run it in a "
+            "desktop session, or use the command line: `latent-studio render PROJECT -o out.mp4` renders headless.")
+
+
 def launch(project: Path | None, model: str | None, quit_after_first_frame: bool = False) -> int:
+    sentence = no_display_sentence(sys.platform, os.environ)
+    if sentence:
+        raise UserError(sentence)
     try:
         from latent_studio.ui.app import run_gui
     except ImportError as exc:

@@ -150,3 +150,17 @@ def test_help_lists_the_commands(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "sample" in out and "gui" in out
+
+
+def test_without_a_display_the_app_says_so_in_one_sentence(monkeypatch, capsys):
+    from latent_studio.cli.gui_command import no_display_sentence
+
+    for variable in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert main(["gui"]) == 2
+    err = capsys.readouterr().err
+    assert "There is no display" in err and "latent-studio render" in err and "Traceback" not in err
+    assert no_display_sentence("linux", {"DISPLAY": ":0"}) is None
+    assert no_display_sentence("linux", {"QT_QPA_PLATFORM": "offscreen"}) is None
+    assert no_display_sentence("win32", {}) is None
