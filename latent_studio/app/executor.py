@@ -74,10 +74,11 @@ class JobProgress:
 class Job:
     """A handle on submitted work: its id, its cancel token and a future for its result."""
 
-    def __init__(self, job_id: int, name: str, work: Callable[["JobContext"], Any]) -> None:
+    def __init__(self, job_id: int, name: str, work: Callable[["JobContext"], Any], user_cancellable: bool = True) -> None:
         self.id = job_id
         self.name = name
         self.work = work
+        self.user_cancellable = user_cancellable  # False for a model load: Cancel stops the user's work, not the app's
         self.cancel_token = CancelToken()
         self.future: Future = Future()
 
@@ -145,9 +146,9 @@ class InferenceExecutor:
                 self._preview_cancel.cancel()
             self._lock.notify()
 
-    def submit(self, name: str, work: Callable[[JobContext], Any]) -> Job:
+    def submit(self, name: str, work: Callable[[JobContext], Any], user_cancellable: bool = True) -> Job:
         """Queue ``work(context)`` on the job lane; its return value or exception lands in ``job.future``."""
-        job = Job(next(self._ids), name, work)
+        job = Job(next(self._ids), name, work, user_cancellable)
         with self._lock:
             if self._stopping:
                 raise RuntimeError("the inference executor has shut down")
@@ -163,7 +164,7 @@ class InferenceExecutor:
             self.model = model
             return model
 
-        return self.submit(name, work)
+        return self.submit(name, work, user_cancellable=False)
 
     @property
     def busy_jobs(self) -> list[Job]:
@@ -172,8 +173,10 @@ class InferenceExecutor:
             return ([self._running] if self._running else []) + list(self._jobs)
 
     def cancel_jobs(self) -> None:
+        """The Cancel button: stop the user's jobs (embed, render, ...); a model load carries on."""
         for job in self.busy_jobs:
-            job.cancel()
+            if job.user_cancellable:
+                job.cancel()
 
     def shutdown(self, timeout: float = 30.0) -> bool:
         """Cancel everything, stop the thread and wait for it; True once it has ended."""

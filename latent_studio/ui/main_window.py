@@ -43,6 +43,7 @@ from latent_studio.app.projects import (
     seed_asset,
 )
 from latent_studio.app.session import DOCUMENT, FILE, PLAYHEAD, Session, project_path, untitled_recovery_file
+from latent_studio.core.errors import Cancelled
 from latent_studio.core.edits import AddAsset, AddDirection, AddKeyframe, Batch, ChangeKeyframe, RemoveAsset
 from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.project import ANCHOR_TRACK, ModelRef, Project, Settings, snapshot
@@ -388,6 +389,10 @@ class MainWindow(QMainWindow):
             self.assets.show_progress(f"Embedding {name}…", 0, 1)
             try:
                 asset = await QtInference.wait(job)
+            except Cancelled:
+                self.assets.show_progress("")
+                self.statusBar().showMessage(f"Embedding {name} was cancelled; nothing was added.", 8000)
+                continue  # what the user asked for: not an error
             except Exception as exc:
                 self.assets.show_progress("")
                 self.reporter.report(exc, f"Embedding {name}")

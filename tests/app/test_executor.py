@@ -135,3 +135,21 @@ def test_shutdown_cancels_running_and_waiting_jobs(trained_model):
         running.future.result(timeout=1)
     with pytest.raises(RuntimeError, match="shut down"):
         ex.submit("late", lambda context: 1)
+
+
+def test_the_cancel_button_stops_the_users_jobs_but_not_a_model_load(executor, trained_model):
+    gate, holding = threading.Event(), threading.Event()
+
+    def hold(context):
+        holding.set()
+        gate.wait(10)
+        context.progress(1, 1)  # a progress point: a cancel takes effect here
+
+    embed = executor.submit("Embed face.png", hold)
+    assert holding.wait(10)
+    load = executor.load_model(lambda: trained_model, "Load toy-heads")  # queued behind the embed
+    executor.cancel_jobs()
+    gate.set()
+    with pytest.raises(Cancelled):
+        embed.future.result(timeout=30)
+    assert load.future.result(timeout=30) is trained_model and executor.model is trained_model
