@@ -48,6 +48,7 @@ class Session:
         self.project = project
         self.path = Path(path) if path else None
         self._disk_stamp = file_stamp(self.path)  # the version of the file this document came from
+        self.untitled_name: str | None = None  # what an unsaved copy is called (an example), instead of "Untitled"
         self.undo_stack: UndoStack[Project] = UndoStack(project)
         self.frame = 0
         self._untitled_recovery = untitled_recovery  # where an unsaved, untitled project autosaves
@@ -124,7 +125,7 @@ class Session:
 
     @property
     def title(self) -> str:
-        return self.path.name if self.path else "Untitled"
+        return self.path.name if self.path else (self.untitled_name or "Untitled")
 
     def changed_on_disk(self) -> bool:
         """True when the file was replaced since this document was opened or saved (a deleted file is not)."""
@@ -149,6 +150,7 @@ class Session:
         self._discard_recovery()
         self.path = target
         self._disk_stamp = file_stamp(target)
+        self.untitled_name = None
         self.undo_stack.mark_clean()
         self._autosaved_at_change = self._changes
         self._emit(FILE)
@@ -178,6 +180,7 @@ class Session:
         """
         self.project = project
         self.path = Path(path) if path else None
+        self.untitled_name = None
         self._disk_stamp = disk_stamp or file_stamp(self.path)
         if untitled_recovery is not None:
             self._untitled_recovery = untitled_recovery

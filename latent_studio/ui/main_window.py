@@ -606,7 +606,8 @@ class MainWindow(QMainWindow):
         return self._save_to(self.session.path, replace_changed=True)
 
     def save_as(self) -> bool:
-        start = str(self.session.path or Path.home() / f"untitled{SUFFIX}")
+        stem = (self.session.untitled_name or "untitled").removesuffix(" (example)")
+        start = str(self.session.path or Path.home() / f"{stem}{SUFFIX}")
         chosen, _ = QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)
         if not chosen:
             return False
@@ -649,10 +650,10 @@ class MainWindow(QMainWindow):
         self.examples_menu.setEnabled(bool(examples))
 
     def open_example(self, path: Path) -> None:
-        """Examples open as untitled copies: saving never writes into the installation."""
+        """Examples open as unsaved copies named after the example: saving never writes into the installation."""
         if self.open_project(path):
             self.session.path = None
-            self.session.undo_stack.mark_unsaved()
+            self.session.untitled_name = f"{path.stem} (example)"
             self._update_title()
 
     # ------------------------------------------------------------ dialogs

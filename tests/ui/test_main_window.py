@@ -166,6 +166,20 @@ def test_a_frame_from_before_a_change_is_never_labelled_final(window, qtbot):
     assert "final quality" in window.canvas.caption
 
 
+def test_an_example_opens_named_after_itself_with_nothing_to_save(window, qtbot, tmp_path, monkeypatch):
+    from latent_studio.core.resources import resources_dir
+
+    example = resources_dir() / "examples" / "head_turn.lsproj"
+    before = example.read_bytes()
+    window.open_example(example)
+    assert window.session.title == "head_turn (example)" and not window.session.modified
+    assert "head_turn (example)" in window.windowTitle() and "Untitled" not in window.windowTitle()
+    offered = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda parent, title, start, *a: offered.append(start) or ("", ""))
+    assert not window.save()  # an example is saved under a name of the user's choosing
+    assert offered[0].endswith("head_turn.lsproj") and example.read_bytes() == before
+
+
 def test_save_and_reopen(window, qtbot, tmp_path, monkeypatch, preferences):
     direction = next(iter(window.session.project.directions))
     window.directions.set_value(direction, 12.5, own_gesture=True)
