@@ -12,6 +12,7 @@ from pathlib import Path
 from latent_studio import __version__
 from latent_studio.core.errors import OutputError, UserError
 from latent_studio.core.project import FRAME_RATES, MAX_DURATION, MAX_SIZE, MAX_STEPS, MIN_SIZE
+from latent_studio.core.project_file import MAX_STRENGTH
 from latent_studio.core.seeds import MAX_SEED
 
 
@@ -119,9 +120,6 @@ def frame_range(text: str) -> tuple[int, int]:
     return first, last
 
 
-MAX_SET_STRENGTH = 1e4  # as a project file allows
-
-
 def direction_setting(text: str) -> tuple[str, float]:
     """NAME=VALUE: a direction (by name or id) held at a constant strength."""
     name, sep, value = text.rpartition("=")
@@ -131,8 +129,8 @@ def direction_setting(text: str) -> tuple[str, float]:
         strength = None
     if not sep or not name.strip() or strength is None:
         raise argparse.ArgumentTypeError(f"'{text}' should look like \"Head turn=30\" (a direction's name, =, a number)")
-    if not math.isfinite(strength) or abs(strength) > MAX_SET_STRENGTH:
-        raise argparse.ArgumentTypeError(f"{value} is not a strength; use a number from {-MAX_SET_STRENGTH:g} to {MAX_SET_STRENGTH:g}")
+    if not math.isfinite(strength) or abs(strength) > MAX_STRENGTH:
+        raise argparse.ArgumentTypeError(f"{value} is not a strength; use a number from {-MAX_STRENGTH:g} to {MAX_STRENGTH:g}")
     return name.strip(), strength
 
 

@@ -175,13 +175,7 @@ def inversion_row(model: LoadedModel, images: np.ndarray, sizes: Sizes,
     latents = embed_images(model, images, sizes.steps, batch=sizes.batch,
                            fixed_point_iterations=DEFAULT_FIXED_POINT_ITERATIONS, cancel=cancel)
     batched = (time.perf_counter() - started) / len(images)
-    reconstructions = decode(model, latents, sizes.steps, batch_size=sizes.batch, cancel=cancel)
-    scores = [psnr(a, b) for a, b in zip(reconstructions, images, strict=True)]
-    singles = [embed(model, image, sizes.steps, cancel=cancel).seconds for image in images[:3]]
-    stats = [latent_stats(latent) for latent in latents]
-    row = EmbeddingRow("inversion", float(np.mean(scores)), float(np.min(scores)), float(np.mean(singles)), batched,
-                       float(np.mean([s.std for s in stats])), float(np.mean([s.autocorr_lag1 for s in stats])))
-    return row, latents
+    return _embedding_row("inversion", model, images, latents, sizes.steps, batched, sizes, cancel), latents
 
 
 def network_row(model: LoadedModel, images: np.ndarray, sizes: Sizes, cancel: CancelToken | None = None) -> EmbeddingRow:
@@ -193,11 +187,17 @@ def network_row(model: LoadedModel, images: np.ndarray, sizes: Sizes, cancel: Ca
     latents = np.concatenate([network.latents(pixels[i : i + sizes.batch]).cpu().numpy()
                               for i in range(0, len(images), sizes.batch)])
     batched = (time.perf_counter() - started) / len(images)
-    reconstructions = decode(model, latents, network.steps, batch_size=sizes.batch, cancel=cancel)
+    return _embedding_row("network", model, images, latents, network.steps, batched, sizes, cancel)
+
+
+def _embedding_row(method: str, model: LoadedModel, images: np.ndarray, latents: np.ndarray, steps: int,
+                   batched: float, sizes: Sizes, cancel: CancelToken | None) -> EmbeddingRow:
+    """What every method's row reports: reconstruction PSNR, one image through `embed`, and the latents' statistics."""
+    reconstructions = decode(model, latents, steps, batch_size=sizes.batch, cancel=cancel)
     scores = [psnr(a, b) for a, b in zip(reconstructions, images, strict=True)]
-    singles = [embed(model, image, network.steps, mode="network", cancel=cancel).seconds for image in images[:3]]
+    singles = [embed(model, image, steps, mode=method, cancel=cancel).seconds for image in images[:3]]
     stats = [latent_stats(latent) for latent in latents]
-    return EmbeddingRow("network", float(np.mean(scores)), float(np.min(scores)), float(np.mean(singles)), batched,
+    return EmbeddingRow(method, float(np.mean(scores)), float(np.min(scores)), float(np.mean(singles)), batched,
                         float(np.mean([s.std for s in stats])), float(np.mean([s.autocorr_lag1 for s in stats])))
 
 

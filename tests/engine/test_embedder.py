@@ -84,3 +84,16 @@ def test_a_damaged_network_is_one_sentence(model_with_embedder, tmp_path):
 def test_an_unknown_mode_is_a_user_error(trained_model):
     with pytest.raises(UserError, match="Unknown embedding mode"):
         embed(trained_model, np.zeros((16, 16, 3), np.uint8), STEPS, mode="magic")
+
+
+def test_the_evaluation_measures_the_network_beside_inversion(model_with_embedder):
+    from latent_studio.demo.evaluation import Sizes, inversion_row, network_row
+
+    model, _ = model_with_embedder
+    images = decode(model, np.stack([noise_latent(60 + i, model.latent_shape) for i in range(4)]), STEPS)
+    sizes = Sizes(embeddings=4, steps=STEPS, batch=2)
+    inversion, _ = inversion_row(model, images, sizes)
+    network = network_row(model, images, sizes)
+    assert (inversion.method, network.method) == ("inversion", "network")
+    assert network.seconds_batched < inversion.seconds_batched  # one pass against a whole inversion
+    assert inversion.psnr_mean > network.psnr_mean > 0 and network.psnr_min <= network.psnr_mean
