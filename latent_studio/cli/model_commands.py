@@ -56,6 +56,15 @@ def register(sub, parents: Parents) -> None:
                              help="train the model's one-pass embedding network on pairs it makes (saved in MODEL/embedder)")
     trainer.add_argument("--pairs", type=bounded_int(64, 1_000_000), help="sampled (image, latent) pairs (default 4096)")
     trainer.add_argument("--training-steps", type=bounded_int(1, 1_000_000), help="optimiser steps (default 3000)")
+    trainer.add_argument("--time-limit", type=bounded_int(1, 10**7), metavar="SECONDS",
+                         help="train for at most this long; the schedule fits whichever ends first (pairs not counted)")
+    trainer.add_argument("--batch", type=bounded_int(2, 4096), help="training batch (default 32)")
+    trainer.add_argument("--channels", type=channel_list, help="the network's widths per level (default 16,32,64,128)")
+    trainer.add_argument("--renders", type=bounded_int(0, 1_000_000), default=0,
+                         help="also train on this many toy-head renders with their inversions (for the demo model)")
+    trainer.add_argument("--pairs-cache", type=Path, metavar="FILE.npz",
+                         help="keep the pairs here and reuse them on the next run with the same model and steps")
+    trainer.add_argument("--workers", type=bounded_int(0, 256), help="render processes for --renders (default: cores - 1)")
     add_force(trainer)
     trainer.set_defaults(run=cmd_train_embedder)
 
@@ -142,12 +151,22 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def channel_list(text: str) -> tuple[int, ...]:
+    """An argparse type: '16,32,64,128', two to six widths, each a multiple of 8."""
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        widths = ()
+    if not 2 <= len(widths) <= 6 or any(w < 8 or w > 1024 or w % 8 for w in widths):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a list of widths; give 2 to 6 multiples of 8, e.g. 16,32,64,128")
+    return widths
+
+
 def cmd_train_embedder(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from latent_studio.engine.embedder_training import EmbedderRecipe, sample_pairs, save_embedder, train_embedder
-
     from latent_studio.engine.embedder import embedder_folder
+    from latent_studio.engine.embedder_training import EmbedderRecipe, save_embedder, train_embedder
 
     model = load(args)
     if model.source.kind == "hub":
@@ -156,9 +175,13 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
     if embedder_folder(model.source.folder).exists() and not args.force:
         raise UserError(f"{embedder_folder(model.source.folder)} already holds an embedding network; "
                         "pass --force to replace it.")
-    overrides = {k: v for k, v in (("pairs", args.pairs), ("training_steps", args.training_steps),
-                                   ("steps", args.steps)) if v}
+    overrides = {k: v for k, v in (("pairs", args.pairs), ("training_steps", args.training_steps), ("steps", args.steps),
+                                   ("time_limit", args.time_limit), ("batch", args.batch), ("channels", args.channels))
+                 if v}
     recipe = dataclasses.replace(EmbedderRecipe(), **overrides)
+    if recipe.pairs + args.renders - recipe.held_out < recipe.batch:
+        raise UserError(f"{recipe.pairs + args.renders} pairs leave less than one batch of {recipe.batch} after "
+                        f"{recipe.held_out} held out; ask for more --pairs or a smaller --batch.")
     phase = {"name": ""}
 
     def show(name: str, done: int, total: int) -> None:
@@ -166,14 +189,38 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
             print(f"{name}: {done}/{total}", file=sys.stderr, flush=True)
             phase["name"] = name
 
-    print(f"sampling {recipe.pairs} pairs at {recipe.steps} DDIM steps, then {recipe.training_steps} training steps",
-          flush=True)
-    pairs = sample_pairs(model, recipe.pairs, recipe.steps, progress=lambda d, t: show("pairs", d, t))
+    limit = f" (at most {recipe.time_limit:g} s)" if recipe.time_limit else ""
+    print(f"{recipe.pairs} sampled pairs and {args.renders} renders at {recipe.steps} DDIM steps, "
+          f"then {recipe.training_steps} training steps{limit}", flush=True)
+    pairs = training_pairs(model, recipe, args.renders, args.pairs_cache, args.workers, show)
     network, info = train_embedder(model, recipe, pairs, progress=show)
     folder = save_embedder(network, model.source.folder)
     print(f"wrote {folder} (held-out reconstruction {info['held_out_psnr_mean']:.2f} dB mean, "
-          f"{info['held_out_psnr_min']:.2f} dB min; loss {info['final_loss']:.4f})")
+          f"{info['held_out_psnr_min']:.2f} dB min; loss {info['final_loss']:.4f}; "
+          f"{info['training_steps_run']} steps in {info['training_seconds']:.0f} s)")
     return 0
+
+
+def training_pairs(model, recipe, renders: int, cache: Path | None, workers: int | None, show):
+    """The model's own pairs plus, when asked, toy-head renders with their inversions; cached when asked."""
+    from latent_studio.engine.embedder_training import inversion_pairs, load_pairs, sample_pairs, save_pairs
+
+    if cache is not None and (cached := load_pairs(cache, model.content_hash, recipe.steps)) is not None:
+        if len(cached.images) == recipe.pairs + renders:
+            print(f"using the {len(cached.images)} pairs in {cache}", flush=True)
+            return cached
+    batch = 256 if model.placement.device.type == "cuda" else 32
+    pairs = sample_pairs(model, recipe.pairs, recipe.steps, batch=batch, progress=lambda d, t: show("pairs", d, t))
+    if renders:
+        from latent_studio.demo.data import render_many
+
+        images = render_many(renders, model.latent_shape[-1], workers)
+        pairs = pairs.join(inversion_pairs(model, images, recipe.steps, batch=batch,
+                                           progress=lambda d, t: show("inversions", d, t)))
+    pairs = pairs.shuffled(recipe.seed)
+    if cache is not None:
+        save_pairs(pairs, cache, model.content_hash, recipe.steps)
+    return pairs
 
 
 def cmd_decode(args: argparse.Namespace) -> int:

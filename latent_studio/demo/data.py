@@ -7,6 +7,7 @@ in worker processes in any order.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -35,6 +36,23 @@ def rendered_batch(seed: int, stream: int, index: int, size: int, count: int, su
     identities = rng.integers(low, low + 2**31, count)
     images = render_batch(factors, identities.tolist(), size, supersample)
     return RenderedBatch(images, np.stack([f.as_array() for f in factors]), identities)
+
+
+EMBEDDER_RENDER_SEED = 991  # renders for the embedding network's training pairs (training stream, never held out)
+
+
+def render_many(count: int, size: int, workers: int | None = None, seed: int = EMBEDDER_RENDER_SEED,
+                chunk: int = 256) -> np.ndarray:
+    """``count`` training-stream renders (uint8), rendered in chunks across worker processes."""
+    chunks = [(i, min(chunk, count - i * chunk)) for i in range(-(-count // chunk))]
+    workers = max(1, (os.cpu_count() or 2) - 1) if workers is None else workers
+    if workers <= 1 or len(chunks) == 1:
+        parts = [rendered_batch(seed, TRAIN_STREAM, i, size, n).images for i, n in chunks]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(rendered_batch, seed, TRAIN_STREAM, i, size, n) for i, n in chunks]
+            parts = [f.result().images for f in futures]
+    return np.concatenate(parts) if parts else np.zeros((0, size, size, 3), np.uint8)
 
 
 class Prefetcher:

@@ -9,6 +9,7 @@ when present. One forward pass gives a latent (``embed --mode network``).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,18 +42,25 @@ class EmbedderNetwork:
         return self.unet(images.to(parameter.device, parameter.dtype), timestep).sample.float()
 
 
-def build_embedder_unet(image_size: int, latent_channels: int, width: int = 32) -> UNet2DModel:
-    """The network: a small UNet (its time input is held at 0), image channels in, latent channels out."""
-    channels = (width, width * 2, width * 4, width * 4)
+DEFAULT_CHANNELS = (16, 32, 64, 128)  # 10.7 ms per 64x64 image batched on the 2-core CPU (width 32 took 32 ms)
+
+
+def build_embedder_unet(image_size: int, latent_channels: int, channels: tuple[int, ...] = DEFAULT_CHANNELS) -> UNet2DModel:
+    """The network: a small UNet (its time input is held at 0), image channels in, latent channels out.
+
+    Thin at full resolution because that is where a UNet spends its time, and
+    the one-pass bar is 20 ms per image on a laptop-class CPU.
+    """
+    levels = len(channels)
     return UNet2DModel(
         sample_size=image_size,
         in_channels=3,
         out_channels=latent_channels,
         layers_per_block=1,
-        block_out_channels=channels,
-        down_block_types=("DownBlock2D", "DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
-        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"),
-        norm_num_groups=min(16, width),
+        block_out_channels=tuple(channels),
+        down_block_types=("DownBlock2D",) * (levels - 1) + ("AttnDownBlock2D",),
+        up_block_types=("AttnUpBlock2D",) + ("UpBlock2D",) * (levels - 1),
+        norm_num_groups=min(8, math.gcd(*channels)),
     )
 
 

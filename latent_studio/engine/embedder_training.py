@@ -1,14 +1,17 @@
 """Training the one-pass embedding network on pairs the model makes itself.
 
 A pair is (image, x_T): seed noise decoded by the model's own deterministic
-DDIM gives an image whose exact latent is known. Other pairs can be added
-(for the demo model: renders and their inversions, so the network also sees
-images the model did not make). The network learns x_T from the image by
-mean squared error, and is written beside the model in ``embedder/``.
+DDIM gives an image whose exact latent is known. Images the model did not
+make can be added with their fixed-point inversions (for the demo model:
+renders, the images artists start from), so the network also learns the
+latents of real inputs. The network learns x_T from the image by mean
+squared error, and is written beside the model in ``embedder/``. Training
+can be given a time limit instead of a step count, so a run fits a lease.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -24,15 +27,17 @@ from latent_studio.core.atomic import atomic_write_bytes
 from latent_studio.core.cancel import CancelToken, check
 from latent_studio.core.metrics import psnr
 from latent_studio.core.seeds import noise_latent
-from latent_studio.engine.ddim import from_uint8
+from latent_studio.engine.ddim import from_uint8, make_plan
 from latent_studio.engine.decode import decode
 from latent_studio.engine.embedder import (
     EMBEDDER_INFO,
     WEIGHTS,
+    DEFAULT_CHANNELS,
     EmbedderNetwork,
     build_embedder_unet,
     embedder_folder,
 )
+from latent_studio.engine.inversion import DEFAULT_FIXED_POINT_ITERATIONS, invert
 from latent_studio.engine.models import LoadedModel
 
 Progress = Callable[[str, int, int], None]  # phase, done, total
@@ -46,7 +51,8 @@ class EmbedderRecipe:
     training_steps: int = 3000
     batch: int = 32
     learning_rate: float = 5e-4
-    width: int = 32
+    channels: tuple[int, ...] = DEFAULT_CHANNELS
+    time_limit: float | None = None  # seconds of training; the schedule stretches over whichever ends first
     held_out: int = 16  # pairs kept back to report the network's reconstruction PSNR
     seed: int = 0
 
@@ -57,6 +63,14 @@ class Pairs:
     latents: np.ndarray  # float32 (N, C, H, W)
 
 
+    def join(self, other: "Pairs") -> "Pairs":
+        return Pairs(np.concatenate([self.images, other.images]), np.concatenate([self.latents, other.latents]))
+
+    def shuffled(self, seed: int) -> "Pairs":
+        order = np.random.default_rng(seed).permutation(len(self.images))
+        return Pairs(self.images[order], self.latents[order])
+
+
 def sample_pairs(model: LoadedModel, count: int, steps: int, *, first_seed: int = PAIR_SEED_BASE, batch: int = 32,
                  progress: Callable[[int, int], None] | None = None, cancel: CancelToken | None = None) -> Pairs:
     """``count`` seeds decoded by the model: images with their exact latents."""
@@ -65,12 +79,51 @@ def sample_pairs(model: LoadedModel, count: int, steps: int, *, first_seed: int 
     return Pairs(images, latents)
 
 
+def inversion_pairs(model: LoadedModel, images: np.ndarray, steps: int, *, batch: int = 32,
+                    progress: Callable[[int, int], None] | None = None, cancel: CancelToken | None = None) -> Pairs:
+    """Images the model did not make, with their fixed-point DDIM inversions as targets."""
+    plan = make_plan(model.scheduler_config, steps)
+    per_image = plan.steps * (1 + DEFAULT_FIXED_POINT_ITERATIONS)
+    total, done = len(images) * per_image, 0
+    latents = []
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch]
+
+        def tick(count: int = 1, size: int = len(chunk)) -> None:
+            nonlocal done
+            done += count * size
+            if progress:
+                progress(min(done, total), total)
+
+        pixels = from_uint8(torch.from_numpy(np.ascontiguousarray(chunk))).to(model.placement.device)
+        latents.append(invert(model, pixels, plan, tick=tick, cancel=cancel).float().cpu().numpy())
+    return Pairs(np.asarray(images, np.uint8), np.concatenate(latents).astype(np.float32))
+
+
+def save_pairs(pairs: Pairs, path: Path, model_hash: str, steps: int) -> None:
+    """Cache pairs (they cost most of a short run) so a second run on the same model skips them."""
+    buffer = io.BytesIO()
+    np.savez(buffer, images=pairs.images, latents=pairs.latents, model_hash=model_hash, steps=steps)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def load_pairs(path: Path, model_hash: str, steps: int) -> Pairs | None:
+    """Cached pairs, or None when there are none for this model and number of steps."""
+    try:
+        with np.load(path) as data:
+            if str(data["model_hash"]) != model_hash or int(data["steps"]) != steps:
+                return None
+            return Pairs(data["images"], data["latents"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, progress: Progress | None = None,
                    cancel: CancelToken | None = None) -> tuple[EmbedderNetwork, dict]:
     """Fit the network on all but ``recipe.held_out`` pairs; report loss and held-out reconstruction PSNR."""
     torch.manual_seed(recipe.seed)
     channels, height, _ = model.latent_shape
-    unet = build_embedder_unet(height, channels, recipe.width)
+    unet = build_embedder_unet(height, channels, recipe.channels)
     device = model.placement.device
     unet.to(device).train()
     optimiser = torch.optim.AdamW(unet.parameters(), lr=recipe.learning_rate, weight_decay=0.0)
@@ -84,8 +137,13 @@ def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, 
     zero = torch.zeros(recipe.batch, dtype=torch.long, device=device)
     for step in range(recipe.training_steps):
         check(cancel)
+        done = step / recipe.training_steps
+        if recipe.time_limit:
+            done = max(done, (time.perf_counter() - started) / recipe.time_limit)
+        if done >= 1.0:
+            break
         index = torch.randint(0, train_count, (recipe.batch,), generator=generator)
-        lr = recipe.learning_rate * 0.5 * (1 + np.cos(np.pi * step / recipe.training_steps))
+        lr = recipe.learning_rate * 0.5 * (1 + np.cos(np.pi * done))
         for group in optimiser.param_groups:
             group["lr"] = lr
         predicted = unet(images[index].to(device), zero).sample
@@ -108,6 +166,7 @@ def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, 
         "steps": recipe.steps,
         "recipe": asdict(recipe),
         "final_loss": float(np.mean(losses[-100:])),
+        "training_steps_run": len(losses),
         "held_out_psnr_mean": float(np.mean(scores)),
         "held_out_psnr_min": float(np.min(scores)),
         "training_seconds": round(time.perf_counter() - started, 1),

@@ -14,7 +14,7 @@ from latent_studio.engine.inversion import embed
 from latent_studio.engine.models import load_model
 
 STEPS = 10
-RECIPE = EmbedderRecipe(pairs=96, steps=STEPS, training_steps=150, batch=16, learning_rate=2e-3, width=8, held_out=8)
+RECIPE = EmbedderRecipe(pairs=96, steps=STEPS, training_steps=150, batch=16, learning_rate=2e-3, channels=(8, 8, 16, 16), held_out=8)
 
 
 @pytest.fixture(scope="module")
