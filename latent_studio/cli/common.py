@@ -158,6 +158,10 @@ def print_model(model) -> None:
     print(f"model: {model.source.spec} ({model.source.kind}: {model.source.folder})")
     print(f"  {width}x{height} RGB, {model.parameter_count / 1e6:.2f} M parameters, {describe_scheduler(model.scheduler_config)}")
     print(f"  weights {model.weights_file.name}, content hash {model.short_hash}, on {model.placement.describe()}")
+    if model.embedder is not None:
+        info = model.embedder.info
+        quality = f", held-out reconstruction {info['held_out_psnr_mean']:.1f} dB" if "held_out_psnr_mean" in info else ""
+        print(f"  embedding network for {model.embedder.steps} DDIM steps{quality} (embed --mode network or hybrid)")
 
 
 def latent_metadata(model, steps: int, source: str) -> dict[str, str]:

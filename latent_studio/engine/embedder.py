@@ -86,5 +86,6 @@ def load_embedder(model_folder: Path, model_hash: str, device: torch.device, dty
                          "with `latent-studio train-embedder`.") from exc
     if trained_for != model_hash:
         return None  # made for other weights: inversion alone is the honest choice
-    unet.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    # torch's own cast: diffusers' ModelMixin.to logs a warning on every dtype cast (even with nothing to keep in fp32).
+    torch.nn.Module.to(unet, device=device, dtype=dtype).eval().requires_grad_(False)
     return EmbedderNetwork(unet, trained_for, steps, info)

@@ -4,7 +4,10 @@ Plain DDIM inversion approximates each step's noise by the prediction at the
 less noisy end of the step; that error compounds over the steps. The
 fixed-point iterations solve each step exactly instead: find x_in whose DDIM
 step lands on x_out, by re-predicting the noise at the current guess of x_in.
-They cost one UNet evaluation each and need no gradients.
+They cost one UNet evaluation each and need no gradients. Each step starts
+from the noise extrapolated from the steps already solved (the noise changes
+smoothly along the path), and an image stops iterating a step once an
+iteration barely moves it: about 1.8 UNet calls per step instead of 4.
 
 A scheduler with ``clip_sample`` clamps the predicted clean image during
 decoding. The fixed-point solution ignores the clamp, and in the noisiest
@@ -47,7 +50,8 @@ from latent_studio.engine.models import LoadedModel
 
 Progress = Callable[[int, int], None]
 EMBED_MODES = ("auto", "inversion", "network")
-DEFAULT_FIXED_POINT_ITERATIONS = 3
+DEFAULT_FIXED_POINT_ITERATIONS = 3  # at most, per step
+FIXED_POINT_TOLERANCE = 1e-3  # an image stops iterating a step once an iteration moves no pixel by this much (3e-3: min PSNR 49 dB)
 DEFAULT_REFINE_LR = 0.002
 DEFAULT_PRIOR_WEIGHT = 0.01
 DEFAULT_CLAMP_ITERATIONS = 20
@@ -185,9 +189,12 @@ def invert(
     x = images.float()
     deadline = None if clamp_seconds is None else time.perf_counter() + clamp_seconds
     matching = matching_iterations(plan, clamp_iterations)
+    noises: list[torch.Tensor] = []  # the noise each solved step settled on, noisiest last
     for k in reversed(range(plan.steps)):
         with torch.no_grad():
-            x_in = _invert_step(model.unet, x, plan, k, fixed_point_iterations, tick, cancel)
+            x_in, noise = _invert_step(model.unet, x, plan, k, fixed_point_iterations, tick, cancel,
+                                       guess=_extrapolated(noises) if fixed_point_iterations else None)
+        noises.append(noise)
         if matching and (deadline is None or time.perf_counter() < deadline):
             x_in = match_clamped_step(model.unet, x_in, x, plan, k, clamp_iterations, tick, cancel)
         elif matching and tick:
@@ -196,7 +203,34 @@ def invert(
     return x.clone()
 
 
-def _invert_step(unet, x_out, plan: DdimPlan, k: int, iterations: int, tick, cancel) -> torch.Tensor:
+def _extrapolated(noises: list[torch.Tensor]) -> torch.Tensor | None:
+    """The next step's noise guessed from the steps already solved (None: predict it at x_out).
+
+    Only a start for fixed-point iterations: uncorrected, the guesses drift
+    (11 dB), so with no iterations the inversion is plain DDIM inversion.
+
+    Along a DDIM path the predicted noise changes smoothly from step to step, so
+    a linear extrapolation of the last two is a far better start than the
+    noise at the less noisy end (on toy-heads 66.6 / 56.1 dB mean / min at
+    0.57x the time, against 55.6 / 52.6 dB; benchmarks/bench_embedding.py).
+    """
+    if not noises:
+        return None
+    if len(noises) == 1:
+        return noises[-1]
+    return 2.0 * noises[-1] - noises[-2]
+
+
+def _invert_step(unet, x_out, plan: DdimPlan, k: int, iterations: int, tick, cancel, *,
+                 guess: torch.Tensor | None = None,
+                 tolerance: float = FIXED_POINT_TOLERANCE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Solve step k backwards: the x_in whose DDIM step lands on x_out, and the noise it was solved with.
+
+    Starts from ``guess`` (or plain DDIM inversion, one UNet call), then runs
+    up to ``iterations`` fixed-point iterations; an image stops iterating once
+    an iteration moves it by less than ``tolerance`` (per image, so batching
+    does not change a result).
+    """
     alpha, alpha_prev, timestep = plan.alphas[k], plan.alphas_prev[k], plan.timesteps[k]
 
     def noise_at(x):
@@ -210,20 +244,36 @@ def _invert_step(unet, x_out, plan: DdimPlan, k: int, iterations: int, tick, can
         clean = (x_out - math.sqrt(1.0 - alpha_prev) * noise) / math.sqrt(alpha_prev)
         return math.sqrt(alpha) * clean + math.sqrt(1.0 - alpha) * noise
 
-    x_in = solve(noise_at(x_out))  # plain DDIM inversion
-    residuals = []
-    best, best_residual = x_in, torch.full((x_in.shape[0],), float("inf"), device=x_in.device)
-    for _ in range(iterations):
-        noise = noise_at(x_in)
-        residual = (solve(noise) - x_in).flatten(1).norm(dim=1)
-        better = residual < best_residual
+    noise = noise_at(x_out) if guess is None else guess
+    if guess is not None and tick:
+        tick()  # the call the guess saved, so progress stays even
+    x_in = solve(noise)
+    best, best_noise = x_in, noise
+    best_residual = torch.full((x_in.shape[0],), float("inf"), device=x_in.device)
+    first_residual = last_residual = None
+    active = torch.ones(x_in.shape[0], dtype=torch.bool, device=x_in.device)
+    for done in range(iterations):
+        new_noise = noise_at(x_in)
+        solved = solve(new_noise)
+        change = solved - x_in
+        residual = change.flatten(1).norm(dim=1)
+        first_residual = residual if first_residual is None else first_residual
+        last_residual = residual if last_residual is None else torch.where(active, residual, last_residual)
+        better = active & (residual < best_residual)
         best = torch.where(better[:, None, None, None], x_in, best)
+        best_noise = torch.where(better[:, None, None, None], noise, best_noise)
         best_residual = torch.where(better, residual, best_residual)
-        residuals.append(residual)
-        x_in = solve(noise)
-    if iterations and bool((residuals[-1] > residuals[0]).any()):
-        return best  # the iteration diverged for some image: keep the best checked guess
-    return x_in
+        moving = active[:, None, None, None]
+        x_in, noise = torch.where(moving, solved, x_in), torch.where(moving, new_noise, noise)
+        active = active & (change.abs().flatten(1).amax(dim=1) >= tolerance)
+        if not bool(active.any()):
+            if tick and done + 1 < iterations:
+                tick(iterations - done - 1)  # the iterations not needed, so progress stays even
+            break
+    if first_residual is not None:
+        diverged = (last_residual > first_residual)[:, None, None, None]  # keep that image's best checked guess
+        x_in, noise = torch.where(diverged, best, x_in), torch.where(diverged, best_noise, noise)
+    return x_in, noise
 
 
 def matching_iterations(plan: DdimPlan, clamp_iterations: int) -> int:

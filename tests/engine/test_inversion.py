@@ -34,8 +34,8 @@ def test_fixed_point_iterations_close_most_of_plain_inversion_error(trained_mode
 
 
 def test_gradient_refinement_improves_reconstruction(trained_model, decoded_image):
-    start = embed(trained_model, decoded_image, STEPS, fixed_point_iterations=1)
-    refined = embed(trained_model, decoded_image, STEPS, fixed_point_iterations=1, refine_iterations=15)
+    start = embed(trained_model, decoded_image, STEPS, fixed_point_iterations=0)  # plain DDIM inversion
+    refined = embed(trained_model, decoded_image, STEPS, fixed_point_iterations=0, refine_iterations=15)
     assert refined.psnr > start.psnr + 2.0
 
 
@@ -101,7 +101,7 @@ def test_clamp_matching_makes_the_clamped_step_land_closer(clipping_model):
     unet = clipping_model.unet
     x_out = torch.randn((2, *clipping_model.latent_shape), generator=torch.Generator().manual_seed(4)) * 0.9
     with torch.no_grad():
-        solved = _invert_step(unet, x_out, plan, 0, 3, None, None)
+        solved, _ = _invert_step(unet, x_out, plan, 0, 3, None, None)
     assert clamped_fraction(unet, solved, plan, 0) > 0.001  # the noisiest step clamps: the case to fix
     matched = match_clamped_step(unet, solved, x_out, plan, 0, 20)
 
@@ -150,3 +150,29 @@ def test_embed_progress_with_clamp_matching_ends_at_total(clipping_model):
     total = 2 * 5 * (2 + 1) + 5 * 2  # a plain and a matched inversion, each decoded, plus the matching iterations
     assert seen[-1] == (total, total)
     assert all(b[0] >= a[0] for a, b in zip(seen, seen[1:]))
+
+
+def test_the_extrapolated_start_fits_as_well_with_fewer_unet_calls(trained_model, decoded_image):
+    from latent_studio.core.metrics import psnr
+    from latent_studio.engine.ddim import from_uint8, make_plan
+    from latent_studio.engine.inversion import _invert_step, invert
+
+    plan = make_plan(trained_model.scheduler_config, STEPS)
+    target = from_uint8(torch.from_numpy(decoded_image[None]))
+    calls = []
+    hook = trained_model.unet.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        latent = invert(trained_model, target, plan)
+        extrapolated_calls = len(calls)
+        calls.clear()
+        x = target
+        with torch.no_grad():
+            for k in reversed(range(plan.steps)):  # the plain start with all 3 iterations at every step
+                x, _ = _invert_step(trained_model.unet, x, plan, k, 3, None, None, tolerance=0.0)
+        plain_calls = len(calls)
+    finally:
+        hook.remove()
+    fit = psnr(decode(trained_model, latent.numpy(), STEPS)[0], decoded_image)
+    plain_fit = psnr(decode(trained_model, x.numpy(), STEPS)[0], decoded_image)
+    assert plain_calls == 4 * STEPS and extrapolated_calls < 0.7 * plain_calls
+    assert fit >= plain_fit - 0.5, (fit, plain_fit)
