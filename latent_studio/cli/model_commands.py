@@ -22,6 +22,7 @@ from latent_studio.cli.common import (
     seed_int,
 )
 from latent_studio.core.errors import UserError
+from latent_studio.core.metrics import describe_psnr
 
 
 def register(sub, parents: Parents) -> None:
@@ -144,7 +145,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if args.reconstruction:
         save_png(args.reconstruction, result.reconstruction)
     print(f"wrote {args.output}")
-    print(f"reconstruction PSNR {result.psnr:.2f} dB ({result.mode}); latent {result.stats.describe()}; {result.seconds:.1f} s")
+    print(f"reconstruction PSNR {describe_psnr(result.psnr, 2)} ({result.mode}); latent {result.stats.describe()}; {result.seconds:.1f} s")
     warning = out_of_domain_sentence(result.psnr, result.stats, model.source.spec)
     if warning:
         print(warning)

@@ -22,6 +22,7 @@ from latent_studio.cli.common import (
     steps_int,
 )
 from latent_studio.core.errors import OutputError, UserError
+from latent_studio.core.metrics import describe_psnr
 
 
 def register(sub, parents: Parents) -> None:
@@ -82,7 +83,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     order = []
     for path in args.image:
         asset = image_asset(model, path, args.steps)
-        print(f"embedded {path.name}: PSNR {asset.psnr:.2f} dB")
+        print(f"embedded {path.name}: PSNR {describe_psnr(asset.psnr, 2)}")
         if "out_of_domain" in asset.metadata:
             print(asset.metadata["out_of_domain"])
         project.assets[asset.id] = asset
@@ -109,7 +110,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
           f"preview {s.preview_steps} / final {s.final_steps} steps")
     print(f"  assets ({len(project.assets)}):")
     for asset in project.assets.values():
-        quality = f", PSNR {asset.psnr:.2f} dB" if asset.psnr is not None else ""
+        quality = f", PSNR {describe_psnr(asset.psnr, 2)}" if asset.psnr is not None else ""
         print(f"    {asset.id}  {asset.kind:<6} {asset.name} ({asset.source}{quality})")
     print(f"  directions ({len(project.directions)}):")
     for d in project.directions.values():

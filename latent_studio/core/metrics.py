@@ -19,6 +19,11 @@ def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
     return float(10.0 * np.log10(data_range**2 / mse))
 
 
+def describe_psnr(value: float, digits: int = 1) -> str:
+    """A PSNR as a person reads it: '66.3 dB', or 'exact' when every pixel came back (not 'inf dB')."""
+    return "exact (every pixel identical)" if value == float("inf") else f"{value:.{digits}f} dB"
+
+
 @dataclass(frozen=True)
 class LatentStats:
     """How noise-like a latent is: N(0, 1) noise has mean 0, std 1 and no spatial correlation.

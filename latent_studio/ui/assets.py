@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from latent_studio.app.remaining import RemainingTime, describe_remaining
 from latent_studio.app.session import DOCUMENT, Session
 from latent_studio.core.edits import RenameAsset
+from latent_studio.core.metrics import describe_psnr
 from latent_studio.core.project import Asset
 from latent_studio.ui.canvas import png_to_qimage
 from latent_studio.ui.errors import apply_edit
@@ -30,7 +31,7 @@ THUMBNAIL = 96
 
 def asset_caption(asset: Asset) -> str:
     if asset.kind == "image":
-        return f"{asset.name}\nPSNR {asset.psnr:.1f} dB" if asset.psnr is not None else asset.name
+        return f"{asset.name}\nPSNR {describe_psnr(asset.psnr)}" if asset.psnr is not None else asset.name
     if asset.kind == "seed":
         return f"{asset.name}\nrandom face"
     return f"{asset.name}\nmade latent"

@@ -46,6 +46,7 @@ from latent_studio.app.session import DOCUMENT, FILE, PLAYHEAD, Session, project
 from latent_studio.core.errors import Cancelled
 from latent_studio.core.edits import AddAsset, AddDirection, AddKeyframe, Batch, ChangeKeyframe, RemoveAsset
 from latent_studio.core.keyframes import Interpolation, Keyframe
+from latent_studio.core.metrics import describe_psnr
 from latent_studio.core.project import ANCHOR_TRACK, ModelRef, Project, Settings, snapshot
 from latent_studio.core.project_file import SUFFIX, pending_recovery
 from latent_studio.core.resources import resources_dir
@@ -401,7 +402,7 @@ class MainWindow(QMainWindow):
             if self.apply(AddAsset(asset, f"Embed {name}")):
                 added.append(asset.id)
                 self.assets.select(asset.id)
-                self.statusBar().showMessage(f"Embedded {name}: reconstruction PSNR {asset.psnr:.1f} dB", 8000)
+                self.statusBar().showMessage(f"Embedded {name}: reconstruction PSNR {describe_psnr(asset.psnr)}", 8000)
                 if "out_of_domain" in asset.metadata:
                     self.show_error(asset.metadata["out_of_domain"])
                 if not self.session.project.anchors:
@@ -518,7 +519,7 @@ class MainWindow(QMainWindow):
     def _update_compare(self) -> None:
         asset = self.session.project.assets.get(self.assets.current_id() or "")
         if self.assets.compare.isChecked() and asset is not None and asset.original:
-            psnr = f" · PSNR {asset.psnr:.1f} dB" if asset.psnr is not None else ""
+            psnr = f" · PSNR {describe_psnr(asset.psnr)}" if asset.psnr is not None else ""
             self.canvas.set_compare(png_to_qimage(asset.original), png_to_qimage(asset.thumbnail),
                                     f"{asset.name}: original | reconstruction{psnr}  (drag to move the divider)")
         else:

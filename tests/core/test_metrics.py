@@ -41,3 +41,11 @@ def test_frechet_distance_is_zero_for_one_set_and_the_squared_shift_for_a_moved_
     assert frechet_distance(a, 2 * a) == pytest.approx(expected, rel=1e-6)
     with pytest.raises(ValueError):
         frechet_distance(a, a[:, :3])
+
+
+def test_an_exact_reconstruction_reads_as_exact_not_inf_db():
+    from latent_studio.core.metrics import describe_psnr
+
+    image = np.zeros((4, 4, 3), np.uint8)
+    assert describe_psnr(psnr(image, image)) == "exact (every pixel identical)"
+    assert describe_psnr(38.04) == "38.0 dB" and describe_psnr(38.046, 2) == "38.05 dB"
