@@ -56,7 +56,7 @@ def main() -> None:
     for path in examples:
         project = load_project(Path(path))
         final_steps = project.settings.final_steps
-        indices = np.linspace(0, project.frame_count - 1, args.frames).round().astype(int).tolist()
+        indices = np.linspace(0, project.settings.frame_count - 1, args.frames).round().astype(int).tolist()
         latents = [frame_latent(project, spec) for spec in evaluate_frames(project, indices)]
         started = time.perf_counter()
         finals = [decode(model, latent, final_steps)[0] for latent in latents]

@@ -26,7 +26,9 @@ from latent_studio.ui.inference import QtInference
 
 REFINE_AFTER_MS = 200  # a pause this long counts as "the user stopped"
 INTERACTIVE_BUDGET_S = 0.06  # a draft during a drag should take about this long
-MIN_DRAFT_STEPS = 2
+# Fewer steps are noise on the bundled model: against the final frame, 2 DDIM steps give 15-16 dB of
+# coloured noise, 4 steps a soft but recognisable face (17-21 dB, 70-100 ms here; benchmarks/bench_preview.py).
+MIN_DRAFT_STEPS = 4
 
 
 class PreviewController(QObject):

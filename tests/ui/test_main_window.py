@@ -359,3 +359,14 @@ def test_new_direction_from_two_groups_and_arithmetic(window, qtbot):
     assert [k.value for k in window.session.project.anchors][-1] == c
     assert window.session.project.anchors[-1].time == window.session.time
     assert ANCHOR_TRACK in [t for t, _ in window.timeline.tracks()]
+
+
+def test_a_draft_never_drops_below_the_steps_that_show_a_face(window):
+    from latent_studio.ui.preview import MIN_DRAFT_STEPS
+
+    full = window.session.project.settings.preview_steps
+    assert full > MIN_DRAFT_STEPS
+    window.preview.seconds_per_step = 1.0  # a machine far too slow for the interactive budget
+    assert window.preview.draft_steps() == MIN_DRAFT_STEPS >= 4
+    window.preview.seconds_per_step = 0.001  # a fast one: as many steps as the budget allows, up to the preview's
+    assert window.preview.draft_steps() == full
