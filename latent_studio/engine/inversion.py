@@ -206,13 +206,12 @@ def invert(
 def _extrapolated(noises: list[torch.Tensor]) -> torch.Tensor | None:
     """The next step's noise guessed from the steps already solved (None: predict it at x_out).
 
-    Only a start for fixed-point iterations: uncorrected, the guesses drift
-    (11 dB), so with no iterations the inversion is plain DDIM inversion.
-
     Along a DDIM path the predicted noise changes smoothly from step to step, so
     a linear extrapolation of the last two is a far better start than the
     noise at the less noisy end (on toy-heads 66.6 / 56.1 dB mean / min at
     0.57x the time, against 55.6 / 52.6 dB; benchmarks/bench_embedding.py).
+    It is only a start for fixed-point iterations: uncorrected, the guesses
+    drift (11 dB), so with no iterations the inversion is plain DDIM inversion.
     """
     if not noises:
         return None

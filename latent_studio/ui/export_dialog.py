@@ -38,12 +38,14 @@ from latent_studio.core.project import FRAME_RATES, snapshot
 from latent_studio.media.export import FORMATS, QUALITIES, export_format
 from latent_studio.ui.errors import describe, log
 from latent_studio.ui.inference import QtInference
+from latent_studio.ui.preferences import Preferences
 
 SCALES = (("Project size", None), ("1× model", 1.0), ("2× model", 2.0), ("4× model", 4.0), ("8× model", 8.0))
 
 
-def default_destination(session: Session, format_key: str) -> Path:
-    folder = session.path.parent if session.path else Path.home()
+def default_destination(session: Session, format_key: str, folder: Path | None = None) -> Path:
+    """The project's name with the format's suffix, in ``folder`` (default: beside the project, else home)."""
+    folder = folder or (session.path.parent if session.path else Path.home())
     stem = session.path.stem if session.path else "untitled"
     fmt = FORMATS[format_key]
     return folder / (f"{stem}_frames" if not fmt.suffix else f"{stem}{fmt.suffix}")
@@ -52,12 +54,15 @@ def default_destination(session: Session, format_key: str) -> Path:
 class ExportDialog(QDialog):
     finished_export = Signal(object)  # ExportResult, or the exception that stopped it
 
-    def __init__(self, session: Session, inference: QtInference, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, inference: QtInference, parent: QWidget | None = None,
+                 preferences: Preferences | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export")
         self.setMinimumWidth(520)
         self.session = session
         self.inference = inference
+        self.preferences = preferences
+        self._folder: Path | None = None  # the folder the last export of this project went to
         self.job: Job | None = None
         self._confirmed: Path | None = None  # a destination the file dialog already confirmed replacing
         self.result: ExportResult | None = None
@@ -86,6 +91,8 @@ class ExportDialog(QDialog):
         self.quality.addItems(list(QUALITIES))
         self.quality.setCurrentText("standard")
         self.steps = QSpinBox(minimum=1, maximum=1000, value=settings.final_steps)
+        self.first_number = QSpinBox(minimum=0, maximum=10**9 - 1, value=0)
+        self.first_number.setToolTip("Number of the first PNG file, e.g. 1001 to continue an editor's numbering")
         self.destination = QLineEdit()
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -98,6 +105,7 @@ class ExportDialog(QDialog):
         form.addRow("Size", self.scale)
         form.addRow("Quality", self.quality)
         form.addRow("Denoising steps", self.steps)
+        form.addRow("First file number", self.first_number)
         form.addRow("Save to", destination_row)
         layout.addLayout(form)
         self.progress = QProgressBar()
@@ -128,6 +136,7 @@ class ExportDialog(QDialog):
             spin.valueChanged.connect(self._update_range_hint)
         self.fps.currentTextChanged.connect(self._update_range_hint)
         inference.progress.connect(self._on_progress)
+        self._restore_choices()
         self._format_changed()
         self._set_running(False)
 
@@ -142,9 +151,35 @@ class ExportDialog(QDialog):
 
     def _format_changed(self) -> None:
         self._confirmed = None
-        self.destination.setText(str(default_destination(self.session, self.format_key)))
+        self.destination.setText(str(default_destination(self.session, self.format_key, self._folder)))
         self.quality.setEnabled(bool(FORMATS[self.format_key].quality_option))
+        self.first_number.setEnabled(not FORMATS[self.format_key].suffix)
         self._update_range_hint()
+
+    def _restore_choices(self) -> None:
+        """Format, frame rate, size, quality, steps, first number and folder of this project's last export."""
+        choices = self.preferences.export_choices(self.session.path) if self.preferences else {}
+        for combo, key in ((self.format, "format"), (self.scale, "scale")):
+            index = combo.findData(choices.get(key, combo.currentData()))
+            if key in choices and index >= 0:
+                combo.setCurrentIndex(index)
+        for combo, key in ((self.fps, "fps"), (self.quality, "quality")):
+            if choices.get(key) in [combo.itemText(i) for i in range(combo.count())]:
+                combo.setCurrentText(choices[key])
+        for spin, key in ((self.steps, "steps"), (self.first_number, "first_number")):
+            if isinstance(choices.get(key), int):
+                spin.setValue(choices[key])
+        folder = Path(str(choices.get("folder", "")))
+        self._folder = folder if choices.get("folder") and folder.is_dir() else None
+
+    def _remember_choices(self, destination: Path) -> None:
+        if self.preferences is None:
+            return
+        self.preferences.remember_export(self.session.path, {
+            "format": self.format_key, "fps": self.fps.currentText(), "scale": self.scale.currentData(),
+            "quality": self.quality.currentText(), "steps": self.steps.value(),
+            "first_number": self.first_number.value(), "folder": str(destination.parent),
+        })
 
     def _update_range_hint(self) -> None:
         frames = max(0, self.last.value() - self.first.value() + 1)
@@ -165,7 +200,7 @@ class ExportDialog(QDialog):
         return ExportOptions(
             format=export_format(self.format_key), fps=self.fps.currentText(), first_frame=self.first.value(),
             last_frame=self.last.value(), scale=self.scale.currentData(), steps=self.steps.value(),
-            quality=self.quality.currentText(), replace=replace,
+            quality=self.quality.currentText(), first_number=self.first_number.value(), replace=replace,
         )
 
     def ask_replace(self, path: Path) -> bool:
@@ -196,6 +231,7 @@ class ExportDialog(QDialog):
             return None
         options = self.options(replace=occupied)
         project = snapshot(self.session.project)
+        self._remember_choices(path)
 
         def work(context):
             return export_project(project, context.model, path, options, cache=context.cache, cancel=context.cancel,
@@ -257,10 +293,12 @@ class ExportDialog(QDialog):
     def _set_running(self, running: bool) -> None:
         self.export_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        for widget in (self.format, self.fps, self.first, self.last, self.scale, self.quality, self.steps, self.destination):
+        for widget in (self.format, self.fps, self.first, self.last, self.scale, self.quality, self.steps,
+                       self.first_number, self.destination):
             widget.setEnabled(not running)
         if not running:
             self.quality.setEnabled(bool(FORMATS[self.format_key].quality_option))
+            self.first_number.setEnabled(not FORMATS[self.format_key].suffix)
 
     def _show_error(self, error: BaseException) -> None:
         self.status.setText(f"<span style='color:#ff7070'>{describe(error)}</span>")

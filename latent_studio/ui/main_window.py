@@ -663,7 +663,7 @@ class MainWindow(QMainWindow):
         if not self.session.project.anchors:
             self.show_error("Nothing to export yet: put a face on the timeline first.")
             return None
-        self._export_dialog = ExportDialog(self.session, self.inference, self)
+        self._export_dialog = ExportDialog(self.session, self.inference, self, self.preferences)
         self._export_dialog.setModal(False)
         self._export_dialog.show()
         return self._export_dialog

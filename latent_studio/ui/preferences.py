@@ -1,7 +1,9 @@
-"""Preferences kept in QSettings: device, steps for new projects, theme, recent files, window layout."""
+"""Preferences kept in QSettings: device, steps for new projects, theme, recent files, window layout, export choices."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
@@ -75,6 +77,23 @@ class Preferences:
         items = [value] if isinstance(value, str) else list(value or [])
         return [Path(p) for p in items if p]
 
+    def export_choices(self, project: Path | None) -> dict:
+        """What the export dialog last used for this project (or, for a new one, the last export anywhere)."""
+        for key in ([_export_key(project)] if project else []) + ["export/last"]:
+            try:
+                choices = json.loads(self._get(key, "", str) or "null")
+            except ValueError:
+                continue
+            if isinstance(choices, dict):
+                return choices
+        return {}
+
+    def remember_export(self, project: Path | None, choices: dict) -> None:
+        text = json.dumps(choices, sort_keys=True)
+        if project:
+            self.settings.setValue(_export_key(project), text)
+        self.settings.setValue("export/last", text)
+
     def add_recent(self, path: Path) -> None:
         items = [str(Path(path).resolve())] + [str(p) for p in self.recent_files if str(p) != str(Path(path).resolve())]
         self.settings.setValue("recent_files", items[:MAX_RECENT])
@@ -117,3 +136,8 @@ class PreferencesDialog(QDialog):
         p.theme = self.theme.currentText()
         p.sync()
         super().accept()
+
+
+def _export_key(project: Path) -> str:
+    """One settings key per project file (a digest: paths hold characters QSettings keys must not)."""
+    return "export/" + hashlib.blake2b(str(Path(project).resolve()).encode(), digest_size=8).hexdigest()

@@ -97,3 +97,37 @@ def test_the_evaluation_measures_the_network_beside_inversion(model_with_embedde
     assert (inversion.method, network.method) == ("inversion", "network")
     assert network.seconds_batched < inversion.seconds_batched  # one pass against a whole inversion
     assert inversion.psnr_mean > network.psnr_mean > 0 and network.psnr_min <= network.psnr_mean
+
+
+def test_a_time_limit_ends_training_early(trained_model):
+    import dataclasses
+
+    pairs = sample_pairs(trained_model, 32, STEPS)
+    recipe = dataclasses.replace(RECIPE, training_steps=1_000_000, time_limit=1.0, batch=8)
+    _, info = train_embedder(trained_model, recipe, pairs)
+    assert 0 < info["training_steps_run"] < 1_000_000
+
+
+def test_cached_pairs_come_back_only_for_the_same_model_and_steps(trained_model, tmp_path):
+    from latent_studio.engine.embedder_training import load_pairs, save_pairs
+
+    pairs = sample_pairs(trained_model, 3, STEPS)
+    path = tmp_path / "pairs.npz"
+    save_pairs(pairs, path, "hash-a", STEPS)
+    loaded = load_pairs(path, "hash-a", STEPS)
+    np.testing.assert_array_equal(loaded.images, pairs.images)
+    np.testing.assert_array_equal(loaded.latents, pairs.latents)
+    assert load_pairs(path, "hash-b", STEPS) is None and load_pairs(path, "hash-a", STEPS + 1) is None
+    path.write_bytes(b"not an npz file")
+    assert load_pairs(path, "hash-a", STEPS) is None
+
+
+def test_inversion_pairs_hold_latents_that_decode_back_to_their_images(trained_model):
+    from latent_studio.core.metrics import psnr
+    from latent_studio.engine.embedder_training import inversion_pairs
+
+    images = decode(trained_model, np.stack([noise_latent(s, trained_model.latent_shape) for s in (3, 4)]), STEPS)
+    pairs = inversion_pairs(trained_model, images, STEPS, batch=1)
+    np.testing.assert_array_equal(pairs.images, images)
+    for latent, image in zip(pairs.latents, images, strict=True):
+        assert psnr(decode(trained_model, latent, STEPS)[0], image) > 35.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -370,3 +371,30 @@ def test_a_draft_never_drops_below_the_steps_that_show_a_face(window):
     assert window.preview.draft_steps() == MIN_DRAFT_STEPS >= 4
     window.preview.seconds_per_step = 0.001  # a fast one: as many steps as the budget allows, up to the preview's
     assert window.preview.draft_steps() == full
+
+
+def test_the_export_dialog_numbers_png_files_and_remembers_the_projects_choices(window, qtbot, tmp_path):
+    (tmp_path / "shots").mkdir()
+    dialog = window.export()
+    dialog.format.setCurrentIndex(dialog.format.findData("png"))
+    assert dialog.first_number.isEnabled()
+    dialog.scale.setCurrentIndex(dialog.scale.findData(2.0))
+    dialog.first_number.setValue(1001)
+    dialog.last.setValue(2)
+    dialog.steps.setValue(3)
+    dialog.destination.setText(str(tmp_path / "shots" / "frames"))
+    results = []
+    dialog.finished_export.connect(results.append)
+    qtbot.mouseClick(dialog.export_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: bool(results), timeout=120_000)
+    names = sorted(p.name for p in (tmp_path / "shots" / "frames").glob("frame_*.png"))
+    assert len(names) == 3 and "1001" in names[0] and "1003" in names[-1]
+    dialog.close()
+
+    again = window.export()  # opened again: this project's last choices, in the folder it went to
+    assert again.format_key == "png" and again.scale.currentData() == 2.0
+    assert again.first_number.value() == 1001 and again.steps.value() == 3
+    assert Path(again.destination.text()).parent == tmp_path / "shots"
+    again.format.setCurrentIndex(again.format.findData("mp4"))
+    assert not again.first_number.isEnabled() and Path(again.destination.text()).parent == tmp_path / "shots"
+    again.close()
