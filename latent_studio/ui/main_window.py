@@ -58,6 +58,7 @@ from latent_studio.ui.errors import EDIT_ERRORS, ErrorReporter, apply_edit, desc
 from latent_studio.ui.export_dialog import ExportDialog
 from latent_studio.ui.inference import QtInference
 from latent_studio.ui.preferences import Preferences, PreferencesDialog
+from latent_studio.ui.project_settings import ProjectSettingsDialog
 from latent_studio.ui.preview import PlaybackController, PreviewController
 from latent_studio.ui.sliders import DirectionPanel
 from latent_studio.ui.theme import apply_theme
@@ -203,6 +204,7 @@ class MainWindow(QMainWindow):
         self._action(file, "Save &As…", self.save_as, QKeySequence.SaveAs)
         file.addSeparator()
         self.export_action = self._action(file, "&Export…", self.export, "Ctrl+E")
+        self._action(file, "Project se&ttings…", self.project_settings, "Ctrl+Alt+S")
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.Quit)
         file.aboutToShow.connect(self._fill_file_menus)
@@ -667,6 +669,19 @@ class MainWindow(QMainWindow):
         self._export_dialog.setModal(False)
         self._export_dialog.show()
         return self._export_dialog
+
+    def project_settings(self) -> ProjectSettingsDialog:
+        """Frame rate, length, size, filter and steps of this project, changed as one undo step."""
+        dialog = ProjectSettingsDialog(self.session.project.settings, self)
+
+        def apply() -> None:
+            edit = dialog.edit()
+            if edit is not None:
+                self.session.apply(edit)
+
+        dialog.accepted.connect(apply)
+        dialog.open()
+        return dialog
 
     def choose_model(self) -> None:
         picker = ModelPicker(self.inference.model.source.spec if self.inference.model else "", self)

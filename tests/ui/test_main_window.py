@@ -398,3 +398,22 @@ def test_the_export_dialog_numbers_png_files_and_remembers_the_projects_choices(
     again.format.setCurrentIndex(again.format.findData("mp4"))
     assert not again.first_number.isEnabled() and Path(again.destination.text()).parent == tmp_path / "shots"
     again.close()
+
+
+def test_project_settings_change_as_one_undo_step_and_refuse_an_odd_size(window, qtbot):
+    before = window.session.project.settings
+    dialog = window.project_settings()
+    dialog.fps.setCurrentText("30")
+    dialog.duration.setValue(2.0)
+    dialog.final_steps.setValue(20)
+    dialog.width_box.setValue(301)  # video encoders need even sizes
+    dialog.accept()
+    assert dialog.isVisible() and "even" in dialog.problem.text() and window.session.project.settings == before
+    dialog.width_box.setValue(320)
+    assert dialog.frames.text() == "60 frames"
+    dialog.accept()
+    after = window.session.project.settings
+    assert (after.fps, after.duration, after.width, after.final_steps) == ("30", 2.0, 320, 20)
+    assert window.session.frame_count == 60
+    window.undo()
+    assert window.session.project.settings == before

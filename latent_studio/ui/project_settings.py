@@ -1,0 +1,91 @@
+"""Project ▸ Settings…: frame rate, length, output size, upscale filter and steps, applied as one undo step."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+
+from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QWidget
+
+from latent_studio.core.edits import ChangeSettings
+from latent_studio.core.project import (
+    FRAME_RATES,
+    MAX_DURATION,
+    MAX_SIZE,
+    MAX_STEPS,
+    MIN_SIZE,
+    UPSCALE_FILTERS,
+    ProjectError,
+    Settings,
+)
+
+
+class ProjectSettingsDialog(QDialog):
+    """Edits a copy of the settings; ``edit()`` is the one command to apply, or None when nothing changed."""
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Project settings")
+        self.setMinimumWidth(380)
+        self.original = settings
+        form = QFormLayout(self)
+        self.fps = QComboBox()
+        self.fps.addItems(list(FRAME_RATES))
+        self.fps.setCurrentText(settings.fps)
+        self.duration = QDoubleSpinBox(minimum=0.1, maximum=MAX_DURATION, decimals=2, singleStep=0.5, suffix=" s")
+        self.duration.setValue(settings.duration)
+        self.width_box = QSpinBox(minimum=MIN_SIZE, maximum=MAX_SIZE, singleStep=2, value=settings.width, suffix=" px")
+        self.height_box = QSpinBox(minimum=MIN_SIZE, maximum=MAX_SIZE, singleStep=2, value=settings.height, suffix=" px")
+        self.upscale = QComboBox()
+        self.upscale.addItems(list(UPSCALE_FILTERS))
+        self.upscale.setCurrentText(settings.upscale)
+        self.preview_steps = QSpinBox(minimum=1, maximum=MAX_STEPS, value=settings.preview_steps)
+        self.final_steps = QSpinBox(minimum=1, maximum=MAX_STEPS, value=settings.final_steps)
+        self.frames = QLabel()
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #ff7070")
+        form.addRow("Frame rate", self.fps)
+        form.addRow("Length", self.duration)
+        form.addRow("", self.frames)
+        form.addRow("Output width", self.width_box)
+        form.addRow("Output height", self.height_box)
+        form.addRow("Upscale filter", self.upscale)
+        form.addRow("Preview steps", self.preview_steps)
+        form.addRow("Final steps", self.final_steps)
+        form.addRow(self.problem)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self.fps.currentTextChanged.connect(self._update_frames)
+        self.duration.valueChanged.connect(self._update_frames)
+        self._update_frames()
+
+    def settings(self) -> Settings:
+        """The settings as entered (raises ProjectError with a plain sentence when they cannot be used)."""
+        return Settings(fps=self.fps.currentText(), duration=round(self.duration.value(), 2), width=self.width_box.value(),
+                        height=self.height_box.value(), upscale=self.upscale.currentText(),
+                        preview_steps=self.preview_steps.value(), final_steps=self.final_steps.value())
+
+    def edit(self) -> ChangeSettings | None:
+        new = self.settings()
+        changes = {f.name: getattr(new, f.name) for f in fields(Settings) if getattr(new, f.name) != getattr(self.original, f.name)}
+        return ChangeSettings(changes, label="Project settings") if changes else None
+
+    def accept(self) -> None:
+        try:
+            self.settings()
+        except ProjectError as exc:
+            self.problem.setText(str(exc))  # e.g. an odd output size: say so, keep the dialog open
+            self.adjustSize()
+            return
+        super().accept()
+
+    def _update_frames(self) -> None:
+        try:
+            count = Settings(**{**asdict(self.original), "fps": self.fps.currentText(),
+                                "duration": round(self.duration.value(), 2)}).frame_count
+        except ProjectError:
+            self.frames.setText("")
+            return
+        self.frames.setText(f"{count} frames")
