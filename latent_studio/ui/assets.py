@@ -6,6 +6,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QGridLayout,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -66,7 +68,7 @@ class AssetPanel(QWidget):
         self.list.itemSelectionChanged.connect(self._selection_changed)
         self.list.itemDoubleClicked.connect(self._ask_rename)
         layout.addWidget(self.list, 1)
-        row = QHBoxLayout()
+        buttons = QGridLayout()  # two rows, so the dock (and the window) fits a 1024-pixel-wide screen
         self.embed = QPushButton("Embed image…", toolTip="Embed photos into the model's latent space (or drop them on the canvas)")
         self.random = QPushButton("Random face", toolTip="A new face from a random seed")
         self.place = QPushButton("Place at playhead", toolTip="Put the selected face on the timeline at the playhead")
@@ -76,10 +78,11 @@ class AssetPanel(QWidget):
         for button, signal in ((self.embed, self.embed_requested), (self.random, self.random_requested),
                                (self.place, self.place_requested), (self.remove, self.remove_requested)):
             button.clicked.connect(signal)
-            row.addWidget(button)
         self.compare.toggled.connect(self.compare_toggled)
-        row.addWidget(self.compare)
-        layout.addLayout(row)
+        for index, button in enumerate((self.embed, self.random, self.place, self.remove, self.compare)):
+            button.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+            buttons.addWidget(button, index // 3, index % 3)
+        layout.addLayout(buttons)
         progress_row = QHBoxLayout()
         self.status = QLabel("")
         self.status.setObjectName("hint")

@@ -417,3 +417,16 @@ def test_project_settings_change_as_one_undo_step_and_refuse_an_odd_size(window,
     assert window.session.frame_count == 60
     window.undo()
     assert window.session.project.settings == before
+
+
+def test_the_window_fits_a_1024_pixel_screen_and_clips_no_dock_button_at_1280x720(window, qtbot):
+    from PySide6.QtWidgets import QAbstractButton
+
+    assert window.minimumSizeHint().width() <= 1024
+    window.resize(1280, 720)
+    qtbot.wait(100)
+    clipped = [(button.text() or button.toolTip(), button.width(), button.sizeHint().width())
+               for dock in (window.assets_dock, window.directions_dock, window.timeline_dock)
+               for button in dock.findChildren(QAbstractButton)
+               if button.isVisible() and button.width() < button.minimumSizeHint().width()]
+    assert clipped == []
