@@ -20,11 +20,19 @@ from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes, check_not_an_input, check_writable_destination
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.errors import OutputError, UserError
-from latent_studio.core.project import FRAME_RATES, Project
+from latent_studio.core.project import FIT_MODES, FRAME_RATES, MAX_SIZE, MIN_SIZE, Project
 from latent_studio.core.writers import output_lock
 from latent_studio.engine.models import LoadedModel
 from latent_studio.engine.render import Frame, FrameCache, RenderProgress, render_frames
-from latent_studio.media.export import ExportFormat, FrameWriter, PngSequenceWriter, check_export, open_writer, resize
+from latent_studio.media.export import (
+    ExportFormat,
+    FrameWriter,
+    PngSequenceWriter,
+    check_export,
+    frame_to_size,
+    open_writer,
+    resize,
+)
 
 
 SIZE_ESTIMATE_AFTER = 8  # frames written before the output's size is estimated and checked against free space
@@ -38,6 +46,8 @@ class ExportOptions:
     first_frame: int = 0  # inclusive range of frame indices on the timeline
     last_frame: int | None = None  # None: the last frame
     scale: float | None = None  # None: the project's output size; else a factor of the model's resolution
+    size: tuple[int, int] | None = None  # an exact output (width, height), e.g. 1920x1080; overrides scale
+    fit: str = "fit"  # how a frame of another shape sits in ``size``: fit, fill, pad or stretch (media.export)
     steps: int | None = None  # None: the project's final steps
     quality: str = "standard"
     first_number: int = 0  # number of the first file of a PNG sequence
@@ -118,7 +128,14 @@ def plan_frames(project: Project, options: ExportOptions) -> tuple[Project, list
     return project, list(range(options.first_frame, last + 1))
 
 
-def output_size(project: Project, model: LoadedModel, scale: float | None) -> tuple[int, int]:
+def output_size(project: Project, model: LoadedModel, scale: float | None,
+                size: tuple[int, int] | None = None) -> tuple[int, int]:
+    if size is not None:
+        width, height = size
+        if not (MIN_SIZE <= width <= MAX_SIZE and MIN_SIZE <= height <= MAX_SIZE) or width % 2 or height % 2:
+            raise UserError(f"Output size {width}x{height} must be even and within {MIN_SIZE}..{MAX_SIZE} pixels a side "
+                            "(video encoders need even sizes).")
+        return width, height
     if scale is None:
         return project.settings.width, project.settings.height
     if not 0 < scale <= 64:
@@ -140,7 +157,9 @@ def export_project(
     started = time.perf_counter()
     output = Path(output)
     project, frames = plan_frames(project, options)
-    size = output_size(project, model, options.scale)
+    size = output_size(project, model, options.scale, options.size)
+    if options.fit not in FIT_MODES:
+        raise UserError(f"Fit '{options.fit}' is unknown; choose one of {', '.join(FIT_MODES)}.")
     side = sidecar_path(output)
     check_destination(output, options.format, replace=options.replace)
     if output.suffix:
@@ -155,7 +174,8 @@ def export_project(
         with writer:
             for frame in render_frames(model, project, frames, steps, cache=cache, batch_size=options.batch_size,
                                        bit_depth=options.format.bit_depth, progress=progress, cancel=cancel):
-                writer.write(resize(frame.image, size, project.settings.upscale))
+                writer.write(frame_to_size(frame.image, size, options.fit, project.settings.upscale) if options.size
+                             else resize(frame.image, size, project.settings.upscale))
                 records.append(_frame_record(frame, seeds, writer))
                 if len(records) == SIZE_ESTIMATE_AFTER:
                     check_disk_space(output, writer.written_bytes(), len(records), len(frames))
@@ -167,6 +187,7 @@ def export_project(
             "format": options.format.key,
             "fps": project.settings.fps,
             "size": list(size),
+            "fit": options.fit if options.size else "stretch",
             "upscale": project.settings.upscale,
             "steps": steps,
             "frames": records,

@@ -23,6 +23,7 @@ from latent_studio.cli.common import (
 )
 from latent_studio.core.errors import OutputError, UserError
 from latent_studio.core.metrics import describe_psnr
+from latent_studio.core.project import FIT_MODES
 
 
 def register(sub, parents: Parents) -> None:
@@ -50,6 +51,9 @@ def register(sub, parents: Parents) -> None:
     render.add_argument("--fps", type=frame_rate, help="override the project's frame rate")
     render.add_argument("--range", dest="frame_range", type=frame_range, help="frames A-B (inclusive, from 0; default all)")
     render.add_argument("--scale", type=scale_float, help="output size as a multiple of the model's resolution (default: project size)")
+    render.add_argument("--size", type=size_pair, help="exact output size WxH, e.g. 1920x1080 (instead of --scale)")
+    render.add_argument("--fit", choices=FIT_MODES, default="fit",
+                        help="a frame of another shape in --size: fit (bars), fill (crop), pad (unscaled), stretch")
     render.add_argument("--steps", type=steps_int, help="DDIM steps (default: the project's final steps)")
     render.add_argument("--quality", choices=("high", "standard", "small"), default="standard", help="video quality preset")
     render.add_argument("--first-number", type=file_number_int, default=0, help="number of the first PNG file (default 0)")
@@ -141,8 +145,10 @@ def cmd_render(args: argparse.Namespace) -> int:
             print(f"latent-studio: warning: {warning}", file=sys.stderr)
     fmt = export_format(args.format or guess_format(args.output))
     first, last = args.frame_range or (0, None)
-    options = ExportOptions(fmt, fps=args.fps, first_frame=first, last_frame=last, scale=args.scale, steps=args.steps,
-                            quality=args.quality, first_number=args.first_number, batch_size=args.batch,
+    if args.size and args.scale:
+        raise UserError("Give --size or --scale, not both: --size is the exact output, --scale a multiple of the model's.")
+    options = ExportOptions(fmt, fps=args.fps, first_frame=first, last_frame=last, scale=args.scale, size=args.size,
+                            fit=args.fit, steps=args.steps, quality=args.quality, first_number=args.first_number, batch_size=args.batch,
                             replace=args.force)
     check_destination(args.output, fmt, replace=args.force, inputs=[args.project])  # before the model loads
     if args.model is None:

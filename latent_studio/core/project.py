@@ -28,6 +28,7 @@ FRAME_RATES: dict[str, Fraction] = {
     "60": Fraction(60),
 }
 UPSCALE_FILTERS = ("lanczos", "nearest")
+FIT_MODES = ("fit", "fill", "pad", "stretch")  # how an export places a frame on a canvas of another shape
 MIN_SIZE, MAX_SIZE = 16, 8192  # output pixels per side
 MAX_DURATION = 3600.0  # seconds: an hour is 216,000 frames at 60 fps; longer is a typo, not a film
 MAX_STEPS = 1000

@@ -24,6 +24,7 @@ from PIL import Image
 
 from latent_studio.core.atomic import NEW_FILE_MODE, NEW_FOLDER_MODE, check_writable_destination
 from latent_studio.core.errors import OutputError
+from latent_studio.core.project import FIT_MODES
 from latent_studio.core.writers import remove_stale_temporaries, temporary_prefix
 
 
@@ -114,6 +115,34 @@ def resize(frame: np.ndarray, size: tuple[int, int], filter_name: str) -> np.nda
         for c in range(frame.shape[2])
     ]
     return np.clip(np.rint(np.stack(channels, axis=-1)), 0, 65535).astype(np.uint16)
+
+
+def frame_to_size(frame: np.ndarray, size: tuple[int, int], mode: str, filter_name: str) -> np.ndarray:
+    """A frame on a (width, height) canvas of another shape, as editors place footage.
+
+    ``fit``: scaled to fit inside, black bars on the free sides; ``fill``:
+    scaled to cover, the overflow cropped evenly; ``pad``: unscaled, centred
+    on black (cropped where the canvas is smaller); ``stretch``: scaled to
+    the canvas, aspect ratio ignored.
+    """
+    if mode not in FIT_MODES:
+        raise ValueError(f"unknown fit mode {mode!r}; one of {FIT_MODES}")
+    width, height = size
+    source_height, source_width = frame.shape[:2]
+    if mode == "stretch":
+        return resize(frame, size, filter_name)
+    if mode == "pad":
+        scaled = frame
+    else:
+        pick = min if mode == "fit" else max
+        factor = pick(width / source_width, height / source_height)
+        scaled = resize(frame, (max(1, round(source_width * factor)), max(1, round(source_height * factor))), filter_name)
+    canvas = np.zeros((height, width, frame.shape[2]), frame.dtype)
+    h, w = scaled.shape[:2]
+    top, left = (height - h) // 2, (width - w) // 2  # negative: the frame overflows, crop its middle
+    src = scaled[max(0, -top) : max(0, -top) + min(h, height), max(0, -left) : max(0, -left) + min(w, width)]
+    canvas[max(0, top) : max(0, top) + src.shape[0], max(0, left) : max(0, left) + src.shape[1]] = src
+    return canvas
 
 
 class FrameWriter(ABC):

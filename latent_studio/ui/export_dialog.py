@@ -34,13 +34,18 @@ from latent_studio.app.executor import Job, JobProgress
 from latent_studio.app.export import ExportOptions, ExportResult, check_destination, export_project, sidecar_path
 from latent_studio.app.session import Session
 from latent_studio.core.errors import Cancelled
-from latent_studio.core.project import FRAME_RATES, snapshot
+from latent_studio.core.project import FRAME_RATES, MAX_SIZE, MIN_SIZE, snapshot
 from latent_studio.media.export import FORMATS, QUALITIES, export_format
 from latent_studio.ui.errors import describe, log
 from latent_studio.ui.inference import QtInference
 from latent_studio.ui.preferences import Preferences
 
-SCALES = (("Project size", None), ("1× model", 1.0), ("2× model", 2.0), ("4× model", 4.0), ("8× model", 8.0))
+# key, label, scale (a multiple of the model's resolution) or exact size; "custom" takes the width and height fields
+SIZES = (("project", "Project size", None, None), ("1x", "1× model", 1.0, None), ("2x", "2× model", 2.0, None),
+         ("4x", "4× model", 4.0, None), ("8x", "8× model", 8.0, None), ("720p", "1280×720 (HD)", None, (1280, 720)),
+         ("1080p", "1920×1080 (Full HD)", None, (1920, 1080)), ("2160p", "3840×2160 (4K UHD)", None, (3840, 2160)),
+         ("custom", "Custom size", None, None))
+FITS = (("fit", "Fit (black bars)"), ("fill", "Fill (crop)"), ("pad", "Pad (no scaling)"), ("stretch", "Stretch"))
 
 
 def default_destination(session: Session, format_key: str, folder: Path | None = None) -> Path:
@@ -85,8 +90,19 @@ class ExportDialog(QDialog):
         self.range_hint = QLabel()
         range_row.addWidget(self.range_hint, 1)
         self.scale = QComboBox()
-        for label, value in SCALES:
-            self.scale.addItem(f"{label} ({settings.width}×{settings.height})" if value is None else label, value)
+        for key, label, _, _ in SIZES:
+            self.scale.addItem(f"{label} ({settings.width}×{settings.height})" if key == "project" else label, key)
+        self.custom_width = QSpinBox(minimum=MIN_SIZE, maximum=MAX_SIZE, singleStep=2, value=1920, suffix=" px")
+        self.custom_height = QSpinBox(minimum=MIN_SIZE, maximum=MAX_SIZE, singleStep=2, value=1080, suffix=" px")
+        self.fit = QComboBox()
+        for key, label in FITS:
+            self.fit.addItem(label, key)
+        size_row = QHBoxLayout()
+        size_row.addWidget(self.scale, 1)
+        self.times = QLabel("×")
+        size_row.addWidget(self.custom_width)
+        size_row.addWidget(self.times)
+        size_row.addWidget(self.custom_height)
         self.quality = QComboBox()
         self.quality.addItems(list(QUALITIES))
         self.quality.setCurrentText("standard")
@@ -102,7 +118,8 @@ class ExportDialog(QDialog):
         form.addRow("Format", self.format)
         form.addRow("Frame rate", self.fps)
         form.addRow("Frames", range_row)
-        form.addRow("Size", self.scale)
+        form.addRow("Size", size_row)
+        form.addRow("Placement", self.fit)
         form.addRow("Quality", self.quality)
         form.addRow("Denoising steps", self.steps)
         form.addRow("First file number", self.first_number)
@@ -135,9 +152,11 @@ class ExportDialog(QDialog):
         for spin in (self.first, self.last):
             spin.valueChanged.connect(self._update_range_hint)
         self.fps.currentTextChanged.connect(self._update_range_hint)
+        self.scale.currentIndexChanged.connect(self._update_size_fields)
         inference.progress.connect(self._on_progress)
         self._restore_choices()
         self._format_changed()
+        self._update_size_fields()
         self._set_running(False)
 
     # ------------------------------------------------------------ form
@@ -156,17 +175,32 @@ class ExportDialog(QDialog):
         self.first_number.setEnabled(not FORMATS[self.format_key].suffix)
         self._update_range_hint()
 
+    def size_choice(self) -> tuple[float | None, tuple[int, int] | None]:
+        """(scale, exact size) of the chosen size: a multiple of the model's resolution, or pixels."""
+        key = self.scale.currentData()
+        if key == "custom":
+            return None, (self.custom_width.value(), self.custom_height.value())
+        _, _, scale, size = next(entry for entry in SIZES if entry[0] == key)
+        return scale, size
+
+    def _update_size_fields(self) -> None:
+        custom = self.scale.currentData() == "custom"
+        for widget in (self.custom_width, self.times, self.custom_height):
+            widget.setVisible(custom)
+        self.fit.setEnabled(self.size_choice()[1] is not None and self.job is None)
+
     def _restore_choices(self) -> None:
         """Format, frame rate, size, quality, steps, first number and folder of this project's last export."""
         choices = self.preferences.export_choices(self.session.path) if self.preferences else {}
-        for combo, key in ((self.format, "format"), (self.scale, "scale")):
+        for combo, key in ((self.format, "format"), (self.scale, "size"), (self.fit, "fit")):
             index = combo.findData(choices.get(key, combo.currentData()))
             if key in choices and index >= 0:
                 combo.setCurrentIndex(index)
         for combo, key in ((self.fps, "fps"), (self.quality, "quality")):
             if choices.get(key) in [combo.itemText(i) for i in range(combo.count())]:
                 combo.setCurrentText(choices[key])
-        for spin, key in ((self.steps, "steps"), (self.first_number, "first_number")):
+        for spin, key in ((self.steps, "steps"), (self.first_number, "first_number"), (self.custom_width, "width"),
+                          (self.custom_height, "height")):
             if isinstance(choices.get(key), int):
                 spin.setValue(choices[key])
         folder = Path(str(choices.get("folder", "")))
@@ -176,7 +210,8 @@ class ExportDialog(QDialog):
         if self.preferences is None:
             return
         self.preferences.remember_export(self.session.path, {
-            "format": self.format_key, "fps": self.fps.currentText(), "scale": self.scale.currentData(),
+            "format": self.format_key, "fps": self.fps.currentText(), "size": self.scale.currentData(),
+            "fit": self.fit.currentData(), "width": self.custom_width.value(), "height": self.custom_height.value(),
             "quality": self.quality.currentText(), "steps": self.steps.value(),
             "first_number": self.first_number.value(), "folder": str(destination.parent),
         })
@@ -197,9 +232,10 @@ class ExportDialog(QDialog):
             self._confirmed = Path(path) if fmt.suffix and Path(path).exists() else None
 
     def options(self, replace: bool = False) -> ExportOptions:
+        scale, size = self.size_choice()
         return ExportOptions(
             format=export_format(self.format_key), fps=self.fps.currentText(), first_frame=self.first.value(),
-            last_frame=self.last.value(), scale=self.scale.currentData(), steps=self.steps.value(),
+            last_frame=self.last.value(), scale=scale, size=size, fit=self.fit.currentData(), steps=self.steps.value(),
             quality=self.quality.currentText(), first_number=self.first_number.value(), replace=replace,
         )
 
@@ -293,9 +329,10 @@ class ExportDialog(QDialog):
     def _set_running(self, running: bool) -> None:
         self.export_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        for widget in (self.format, self.fps, self.first, self.last, self.scale, self.quality, self.steps,
-                       self.first_number, self.destination):
+        for widget in (self.format, self.fps, self.first, self.last, self.scale, self.custom_width, self.custom_height,
+                       self.quality, self.steps, self.first_number, self.destination):
             widget.setEnabled(not running)
+        self.fit.setEnabled(not running and self.size_choice()[1] is not None)
         if not running:
             self.quality.setEnabled(bool(FORMATS[self.format_key].quality_option))
             self.first_number.setEnabled(not FORMATS[self.format_key].suffix)

@@ -3,6 +3,7 @@
 import json
 
 import av
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -53,6 +54,8 @@ def test_render_writes_video_and_frame_list_with_range_and_scale(project_file, t
         (["--range", "five"], "should look like 0-47"),
         (["--format", "avi"], "Unknown format 'avi'"),
         (["--fps", "29"], "29 is not a supported frame rate"),
+        (["--size", "1920x1080", "--scale", "2"], "--size or --scale, not both"),
+        (["--size", "1921x1080"], "width and height must be even"),
     ],
 )
 def test_render_errors_are_one_line_and_write_nothing(project_file, trained_model_dir, tmp_path, capsys, extra, message):
@@ -96,3 +99,15 @@ def test_render_set_errors_are_one_line(tmp_path, capsys, setting, message):
     code = main(["render", str(resources_dir() / "examples" / "head_turn.lsproj"), "-o", str(out), "--steps", "2",
                  "--set", setting])
     assert code == 2 and message in capsys.readouterr().err and not out.exists()
+
+
+def test_render_to_an_hd_size_letterboxes_the_square_frames(project_file, trained_model_dir, tmp_path):
+    out = tmp_path / "hd"
+    code = main(["render", str(project_file), "-o", str(out), "--model", str(trained_model_dir), "--device", "cpu",
+                 "--range", "0-0", "--steps", "2", "--size", "96x48", "--format", "png"])
+    assert code == 0
+    with Image.open(next(out.glob("frame_*.png"))) as image:
+        frame = np.asarray(image)
+    assert frame.shape == (48, 96, 3)
+    assert frame[:, :24].max() == 0 and frame[:, -24:].max() == 0 and frame[:, 24:72].max() > 0  # black bars, frame centred
+    assert json.loads((out / "frames.json").read_text())["fit"] == "fit"

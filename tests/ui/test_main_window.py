@@ -378,7 +378,11 @@ def test_the_export_dialog_numbers_png_files_and_remembers_the_projects_choices(
     dialog = window.export()
     dialog.format.setCurrentIndex(dialog.format.findData("png"))
     assert dialog.first_number.isEnabled()
-    dialog.scale.setCurrentIndex(dialog.scale.findData(2.0))
+    dialog.scale.setCurrentIndex(dialog.scale.findData("custom"))
+    assert dialog.custom_width.isVisible() and dialog.fit.isEnabled()
+    dialog.custom_width.setValue(96)
+    dialog.custom_height.setValue(48)
+    dialog.fit.setCurrentIndex(dialog.fit.findData("fill"))
     dialog.first_number.setValue(1001)
     dialog.last.setValue(2)
     dialog.steps.setValue(3)
@@ -389,10 +393,13 @@ def test_the_export_dialog_numbers_png_files_and_remembers_the_projects_choices(
     qtbot.waitUntil(lambda: bool(results), timeout=120_000)
     names = sorted(p.name for p in (tmp_path / "shots" / "frames").glob("frame_*.png"))
     assert len(names) == 3 and "1001" in names[0] and "1003" in names[-1]
+    with Image.open(tmp_path / "shots" / "frames" / names[0]) as first:
+        assert first.size == (96, 48)
     dialog.close()
 
     again = window.export()  # opened again: this project's last choices, in the folder it went to
-    assert again.format_key == "png" and again.scale.currentData() == 2.0
+    assert again.format_key == "png" and again.scale.currentData() == "custom" and again.fit.currentData() == "fill"
+    assert again.options().size == (96, 48)
     assert again.first_number.value() == 1001 and again.steps.value() == 3
     assert Path(again.destination.text()).parent == tmp_path / "shots"
     again.format.setCurrentIndex(again.format.findData("mp4"))
