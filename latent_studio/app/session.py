@@ -191,6 +191,17 @@ class Session:
         self._emit(PLAYHEAD)
         self._emit(FILE)
 
+    def mark_unsaved(self) -> None:
+        """The document differs from its file (restored from a recovery file): Save is needed."""
+        self.undo_stack.mark_unsaved()
+        self._emit(FILE)
+
+    def name_untitled(self, name: str) -> None:
+        """Detach the document from its file under a name of its own (an example's copy)."""
+        self.path = None
+        self.untitled_name = name
+        self._emit(FILE)
+
     def forget_history(self) -> None:
         """The document as it is now is where it starts (a new project's first face is not an edit to undo)."""
         self.undo_stack = UndoStack(self.project)

@@ -11,10 +11,10 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from latent_studio.core.errors import Cancelled, UserError
-from latent_studio.core.keyframes import KeyframeError
+from latent_studio.app.messages import EDIT_ERRORS, describe
+from latent_studio.core.errors import Cancelled
 
-EDIT_ERRORS = (UserError, KeyframeError)  # a refused edit: say why, change nothing
+__all__ = ["EDIT_ERRORS", "ErrorReporter", "apply_edit", "describe", "log", "setup_logging"]
 
 log = logging.getLogger("latent_studio")
 
@@ -39,16 +39,6 @@ def apply_edit(session, command, report: Callable[[str], None]) -> bool:
         report(describe(exc))
         return False
     return True
-
-
-def describe(error: BaseException) -> str:
-    """One sentence for the user: our own errors speak for themselves; anything else is a bug to report."""
-    if isinstance(error, EDIT_ERRORS):
-        text = str(error)
-        return text[:1].upper() + text[1:]
-    if isinstance(error, Cancelled):
-        return "Cancelled."
-    return f"Something went wrong ({type(error).__name__}: {error}). This is a bug; the details are in the log file."
 
 
 class ErrorReporter(QObject):

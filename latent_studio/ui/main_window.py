@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from pathlib import Path
 
 import shiboken6
@@ -37,18 +36,18 @@ from latent_studio.app.executor import JobProgress
 from latent_studio.app.projects import (
     arithmetic_asset,
     direction_from_groups,
-    empty_project,
     image_asset,
     model_mismatch,
     seed_asset,
 )
-from latent_studio.app.session import DOCUMENT, FILE, PLAYHEAD, Session, project_path, untitled_recovery_file
+from latent_studio.app.session import DOCUMENT, FILE, PLAYHEAD, Session, untitled_recovery_file
+from latent_studio.app.workspace import Workspace
 from latent_studio.core.errors import Cancelled
 from latent_studio.core.edits import AddAsset, AddDirection, AddKeyframe, Batch, ChangeKeyframe, RemoveAsset
 from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.metrics import describe_psnr
 from latent_studio.core.project import ANCHOR_TRACK, ModelRef, Project, Settings, snapshot
-from latent_studio.core.project_file import SUFFIX, pending_recovery
+from latent_studio.core.project_file import SUFFIX
 from latent_studio.core.resources import resources_dir
 from latent_studio.engine.models import default_model_spec, load_model
 from latent_studio.ui.assets import AssetPanel
@@ -87,7 +86,10 @@ class MainWindow(QMainWindow):
         self.data_dir = Path(data_dir)
         self.reporter = ErrorReporter(self)
         self.inference = QtInference(self)
-        self.session = Session(Project(ModelRef("", "")), untitled_recovery=self._new_recovery_file())
+        self.session = Session(Project(ModelRef("", "")), untitled_recovery=untitled_recovery_file(self.data_dir / "recovery"))
+        self.workspace = Workspace(self.session, self.data_dir, self, remember=self.preferences.add_recent,
+                                   new_settings=lambda: Settings(preview_steps=self.preferences.preview_steps,
+                                                                 final_steps=self.preferences.final_steps))
         self._tasks: set[asyncio.Task] = set()
         self._progress: dict[int, JobProgress] = {}
         self._export_dialog: ExportDialog | None = None
@@ -100,7 +102,7 @@ class MainWindow(QMainWindow):
         self.inference.progress.connect(self._on_progress)
         self.inference.jobs_changed.connect(self._on_jobs_changed)
         self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS)
-        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.timeout.connect(self.workspace.autosave)
         self.autosave_timer.start()
         self._restore_layout()
         self._update_title()
@@ -270,46 +272,17 @@ class MainWindow(QMainWindow):
 
     async def _start(self, project_path: Path | None, model_spec: str | None, first_face: bool) -> None:
         if project_path is not None:
-            self.open_project(Path(project_path))
+            self.workspace.open(Path(project_path))
             model_spec = model_spec or self.session.project.model.spec or None
-        elif (recovered := self._untitled_recovery_candidates()):
-            if self.ask("Recover unsaved work?", f"Latent Studio found unsaved work from "
-                        f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(recovered[0].stat().st_mtime))}. Restore it?"):
-                self._open_recovered_untitled(recovered[0])
-                first_face = False
-            else:
-                for path in recovered:
-                    path.unlink(missing_ok=True)
+        elif self.workspace.recover_untitled():
+            first_face = False
         model = await self.load_model(model_spec or self.preferences.model or default_model_spec())
         if model is None:
             return
         if not self.session.project.model.content_hash and not self.session.project.assets:
-            self.session.replace_project(self._new_document(model), None)
+            self.session.replace_project(self.workspace.new_document(model), None)
             if first_face:
                 await self.random_face(FIRST_FACE_SEED, place=True, undoable=False)
-
-    def _new_document(self, model) -> Project:
-        settings = Settings(preview_steps=self.preferences.preview_steps, final_steps=self.preferences.final_steps)
-        return empty_project(model, settings)
-
-    def _new_recovery_file(self) -> Path:
-        return untitled_recovery_file(self.data_dir / "recovery")
-
-    def _untitled_recovery_candidates(self) -> list[Path]:
-        folder = self.data_dir / "recovery"
-        if not folder.is_dir():
-            return []
-        return sorted(folder.glob(f"untitled-*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
-
-    def _open_recovered_untitled(self, path: Path) -> None:
-        try:
-            session_project = Session.open(path, recovered_from=path).project
-        except EDIT_ERRORS as exc:
-            self.show_error(f"The recovered work could not be read: {describe(exc)}")
-            return
-        self.session.replace_project(session_project, None, untitled_recovery=path)
-        self.session.undo_stack.mark_unsaved()
-        self._update_title()
 
     async def load_model(self, spec: str):
         self.model_label.setText(f"Model: loading {spec}…")
@@ -364,6 +337,13 @@ class MainWindow(QMainWindow):
     def confirm_replace(self, title: str, text: str) -> bool:
         """A yes/no question whose "yes" replaces something: No is the default (tests replace this method)."""
         return QMessageBox.question(self, title, text, QMessageBox.Yes | QMessageBox.No, QMessageBox.No) == QMessageBox.Yes
+
+    def choose_save_path(self, start: Path) -> Path | None:
+        chosen, _ = QFileDialog.getSaveFileName(self, "Save project", str(start), PROJECT_FILTER)
+        return Path(chosen) if chosen else None
+
+    def show_status(self, message: str) -> None:
+        self.statusBar().showMessage(message, 4000)
 
     def ask_save(self) -> str:
         """'save', 'discard' or 'cancel' for unsaved changes (tests replace this method)."""
@@ -545,28 +525,16 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ files
 
-    def maybe_save(self) -> bool:
-        """True when it is fine to drop the current document (saved, discarded, or nothing to save)."""
-        if not self.session.modified:
-            return True
-        answer = self.ask_save()
-        if answer == "save":
-            return self.save()
-        return answer == "discard"
-
     def new_project(self) -> None:
         model = self.inference.model
         if model is None:
             self.show_error("Wait for the model to load before starting a new project.")
             return
-        if not self.maybe_save():
-            return
-        self.session.close()
-        self.session.replace_project(self._new_document(model), None, untitled_recovery=self._new_recovery_file())
-        self.spawn(self.random_face(random.randrange(2**31), place=True, undoable=False), "New project")
+        if self.workspace.new_project(model):
+            self.spawn(self.random_face(random.randrange(2**31), place=True, undoable=False), "New project")
 
     def open_dialog(self) -> None:
-        if not self.maybe_save():
+        if not self.workspace.maybe_save():
             return
         start = str(self.session.path.parent if self.session.path else Path.home())
         path, _ = QFileDialog.getOpenFileName(self, "Open project", start, PROJECT_FILTER)
@@ -574,71 +542,16 @@ class MainWindow(QMainWindow):
             self.open_project(Path(path), ask_first=False)
 
     def open_project(self, path: Path, ask_first: bool = True) -> bool:
-        if ask_first and not self.maybe_save():
-            return False
-        recovered = pending_recovery(path)
-        use_recovery = recovered is not None and self.ask(
-            "Recover unsaved work?",
-            f"{path.name} has unsaved changes from {time.strftime('%Y-%m-%d %H:%M', time.localtime(recovered.stat().st_mtime))} "
-            "that were not saved (the app may have crashed). Restore them?")
-        try:
-            opened = Session.open(path, recovered if use_recovery else None)
-        except EDIT_ERRORS as exc:
-            self.show_error(describe(exc))
-            return False
-        self.session.close()
-        self.session.replace_project(opened.project, opened.path, disk_stamp=opened.disk_stamp)
-        if use_recovery:
-            self.session.undo_stack.mark_unsaved()
-            self._update_title()
-        self.preferences.add_recent(path)
-        model = self.inference.model
-        mismatch = model_mismatch(opened.project, model, path.name) if model is not None else None
-        if mismatch:
-            self.show_error(f"{mismatch} Model > Choose model… to switch.")
-        return True
+        return self.workspace.open(Path(path), self.inference.model, ask_first=ask_first)
+
+    def open_example(self, path: Path) -> bool:
+        return self.workspace.open_example(Path(path), self.inference.model)
 
     def save(self) -> bool:
-        if self.session.path is None:
-            return self.save_as()
-        if self.session.changed_on_disk() and not self.confirm_replace(
-                "Project changed on disk",
-                f"{self.session.path.name} was changed on disk after you opened it (by another program or another "
-                "Latent Studio window). Replace it with the version open here?\n\nNo: save under another name."):
-            return self.save_as()
-        return self._save_to(self.session.path, replace_changed=True)
+        return self.workspace.save()
 
     def save_as(self) -> bool:
-        stem = (self.session.untitled_name or "untitled").removesuffix(" (example)")
-        start = str(self.session.path or Path.home() / f"{stem}{SUFFIX}")
-        chosen, _ = QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)
-        if not chosen:
-            return False
-        path = project_path(Path(chosen))  # the dialog confirmed replacing `chosen`; the suffix may name another file
-        if path != Path(chosen) and path.exists() and not self.confirm_replace("Replace project?",
-                                                                         f"{path.name} already exists. Replace it?"):
-            return False
-        return self._save_to(path, replace_changed=True)
-
-    def _save_to(self, path: Path, replace_changed: bool = False) -> bool:
-        try:
-            saved = self.session.save(path, replace_changed=replace_changed)
-        except (OSError, *EDIT_ERRORS) as exc:
-            self.show_error(f"The project was not saved: {describe(exc) if not isinstance(exc, OSError) else exc}. "
-                            "Your work is still open; try another folder.")
-            return False
-        self.preferences.add_recent(saved)
-        self.statusBar().showMessage(f"Saved {saved}", 4000)
-        return True
-
-    def autosave(self) -> None:
-        try:
-            written = self.session.autosave()
-        except Exception as exc:  # autosave must never interrupt work
-            log.warning("autosave failed: %s", exc)
-            return
-        if written:
-            log.info("autosaved to %s", written)
+        return self.workspace.save_as()
 
     def _fill_file_menus(self) -> None:
         self.recent_menu.clear()
@@ -651,13 +564,6 @@ class MainWindow(QMainWindow):
         for path in examples:
             self.examples_menu.addAction(path.stem.replace("_", " ").capitalize(), lambda p=path: self.open_example(p))
         self.examples_menu.setEnabled(bool(examples))
-
-    def open_example(self, path: Path) -> None:
-        """Examples open as unsaved copies named after the example: saving never writes into the installation."""
-        if self.open_project(path):
-            self.session.path = None
-            self.session.untitled_name = f"{path.stem} (example)"
-            self._update_title()
 
     # ------------------------------------------------------------ dialogs
 
@@ -694,7 +600,7 @@ class MainWindow(QMainWindow):
             return
         self.preferences.model = spec
         if not self.session.project.assets:
-            self.session.replace_project(self._new_document(model), None)
+            self.session.replace_project(self.workspace.new_document(model), None)
             await self.random_face(FIRST_FACE_SEED, place=True, undoable=False)
 
     def preferences_dialog(self) -> None:
@@ -722,7 +628,7 @@ class MainWindow(QMainWindow):
         if self._closing:
             event.accept()
             return
-        if not self.maybe_save():
+        if not self.workspace.maybe_save():
             event.ignore()
             return
         jobs = self.inference.busy_jobs

@@ -249,7 +249,7 @@ def test_autosave_and_recovery_after_a_crash(qtbot, preferences, tmp_path, event
     first.session.save(target)
     direction = next(iter(first.session.project.directions))
     first.directions.set_value(direction, 20.0, own_gesture=True)
-    first.autosave()
+    first.workspace.autosave()
     first.inference.shutdown()  # a crash: the window never closes properly, the recovery file stays
     first.hide()
     destroy(first)
