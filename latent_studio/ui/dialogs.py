@@ -49,6 +49,8 @@ class ModelPicker(QDialog):
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.hub = QLineEdit(placeholderText="owner/name, e.g. google/ddpm-celebahq-256")
+        for field in (self.folder, self.hub):  # wide enough to read the hint in full
+            field.setMinimumWidth(field.fontMetrics().horizontalAdvance(field.placeholderText()) + 24)
         for row, (radio, field) in enumerate(((self.bundled_choice, self.bundled), (self.folder_choice, self.folder),
                                               (self.hub_choice, self.hub))):
             self.kind.addButton(radio, row)

@@ -437,3 +437,14 @@ def test_the_window_fits_a_1024_pixel_screen_and_clips_no_dock_button_at_1280x72
                for button in dock.findChildren(QAbstractButton)
                if button.isVisible() and button.width() < button.minimumSizeHint().width()]
     assert clipped == []
+
+
+def test_the_choose_model_dialog_shows_its_hints_in_full(window, qtbot):
+    from latent_studio.ui.dialogs import ModelPicker
+
+    picker = ModelPicker("toy-heads", window)
+    picker.show()
+    qtbot.wait(50)
+    for field in (picker.folder, picker.hub):
+        assert field.width() >= field.fontMetrics().horizontalAdvance(field.placeholderText())
+    picker.close()
