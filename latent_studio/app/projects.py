@@ -9,11 +9,12 @@ import numpy as np
 
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.directions import Direction
+from latent_studio.core.edits import AddKeyframe, ChangeKeyframe
 from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.latent_math import arithmetic
 from latent_studio.core.metrics import out_of_domain_sentence
-from latent_studio.core.project import Asset, DirectionEntry, ModelRef, Project, Settings, StrengthTrack, new_id, snapshot
+from latent_studio.core.project import ANCHOR_TRACK, Asset, DirectionEntry, ModelRef, Project, Settings, StrengthTrack, new_id, snapshot
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.decode import decode
 from latent_studio.engine.directions import model_directions
@@ -119,6 +120,15 @@ def place_anchors(project: Project, asset_ids: list[str], interpolation: Interpo
         return
     times = np.linspace(0.0, project.settings.duration, len(asset_ids)) if len(asset_ids) > 1 else [0.0]
     project.anchors = tuple(Keyframe(float(t), a, interpolation) for t, a in zip(times, asset_ids, strict=True))
+
+
+def place_face(project: Project, asset_id: str, t: float):
+    """The edit that puts a face on the anchor track at time t: it replaces the face already keyed there."""
+    if asset_id not in project.assets:
+        raise UserError("That face is no longer in Assets; choose another.")
+    if any(k.time == t for k in project.anchors):
+        return ChangeKeyframe(ANCHOR_TRACK, t, {"value": asset_id}, "Replace anchor")
+    return AddKeyframe(ANCHOR_TRACK, Keyframe(t, asset_id, Interpolation.EASE_IN_OUT), "Place face")
 
 
 def direction_from_groups(project: Project, name: str, with_ids: list[str], without_ids: list[str]) -> DirectionEntry:

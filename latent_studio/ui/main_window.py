@@ -38,15 +38,15 @@ from latent_studio.app.projects import (
     direction_from_groups,
     image_asset,
     model_mismatch,
+    place_face,
     seed_asset,
 )
 from latent_studio.app.session import DOCUMENT, FILE, PLAYHEAD, Session, untitled_recovery_file
 from latent_studio.app.workspace import Workspace
 from latent_studio.core.errors import Cancelled
-from latent_studio.core.edits import AddAsset, AddDirection, AddKeyframe, Batch, ChangeKeyframe, RemoveAsset
-from latent_studio.core.keyframes import Interpolation, Keyframe
+from latent_studio.core.edits import AddAsset, AddDirection, Batch, RemoveAsset
 from latent_studio.core.metrics import describe_psnr
-from latent_studio.core.project import ANCHOR_TRACK, ModelRef, Project, Settings, snapshot
+from latent_studio.core.project import ModelRef, Project, Settings, snapshot
 from latent_studio.core.project_file import SUFFIX
 from latent_studio.core.resources import resources_dir
 from latent_studio.engine.models import default_model_spec, load_model
@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
                                                                  final_steps=self.preferences.final_steps))
         self._tasks: set[asyncio.Task] = set()
         self._progress: dict[int, JobProgress] = {}
+        self._embed_jobs: set[int] = set()  # job ids of embeddings, whose progress the assets panel shows
         self._export_dialog: ExportDialog | None = None
         self._closing = False
         self._build_views()
@@ -369,6 +370,7 @@ class MainWindow(QMainWindow):
                                    progress=lambda done, total: context.progress(done, total, f"Embedding {path.name}"))
 
             job = self.inference.submit(f"Embed {name}", work)
+            self._embed_jobs.add(job.id)  # its progress shows in the assets panel too
             self.assets.show_progress(f"Embedding {name}…", 0, 1)
             try:
                 asset = await QtInference.wait(job)
@@ -419,11 +421,10 @@ class MainWindow(QMainWindow):
         if asset_id is None:
             self.show_error("Select a face in Assets first.")
             return
-        t = self.session.time
-        if any(k.time == t for k in self.session.project.anchors):
-            self.apply(ChangeKeyframe(ANCHOR_TRACK, t, {"value": asset_id}, "Replace anchor"))
-        else:
-            self.apply(AddKeyframe(ANCHOR_TRACK, Keyframe(t, asset_id, Interpolation.EASE_IN_OUT), "Place face"))
+        try:
+            self.apply(place_face(self.session.project, asset_id, self.session.time))
+        except EDIT_ERRORS as exc:
+            self.show_error(describe(exc))
 
     def remove_assets(self) -> None:
         ids = self.assets.selected_ids()
@@ -467,7 +468,7 @@ class MainWindow(QMainWindow):
         self.job_label.setText(f"{progress.name}: {progress.done}/{progress.total}")
         self.job_bar.setRange(0, max(1, progress.total))
         self.job_bar.setValue(progress.done)
-        if progress.name.startswith("Embed"):
+        if progress.job_id in self._embed_jobs:
             self.assets.show_progress(progress.message or progress.name, progress.done, progress.total)
 
     def _on_jobs_changed(self) -> None:
