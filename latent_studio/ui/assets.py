@@ -95,15 +95,21 @@ class AssetPanel(QWidget):
         progress_row.addWidget(self.progress, 2)
         progress_row.addWidget(self.cancel)
         layout.addLayout(progress_row)
+        self._shown: tuple = ()  # the assets the list shows (see _signature)
         session.subscribe(self._on_session)
         self.refresh()
 
     def _on_session(self, event: str) -> None:
-        if event == DOCUMENT:
-            self.refresh()
+        if event == DOCUMENT and self._shown != self._signature():
+            self.refresh()  # only when the assets changed: a slider tick must not re-decode every thumbnail
+
+    def _signature(self) -> tuple:
+        return tuple((a.id, a.name, a.source, a.psnr, hash(a.thumbnail) if a.thumbnail else None)
+                     for a in self.session.project.assets.values())
 
     def refresh(self) -> None:
         assets = list(self.session.project.assets.values())
+        self._shown = self._signature()
         selected = set(self.selected_ids())
         self.list.blockSignals(True)
         self.list.clear()

@@ -448,3 +448,15 @@ def test_the_choose_model_dialog_shows_its_hints_in_full(window, qtbot):
     for field in (picker.folder, picker.hub):
         assert field.width() >= field.fontMetrics().horizontalAdvance(field.placeholderText())
     picker.close()
+
+
+def test_a_slider_edit_leaves_the_asset_thumbnails_alone_and_a_rename_shows(window):
+    from latent_studio.core.edits import RenameAsset, SetBaseStrength
+
+    item = window.assets.list.item(0)
+    direction = next(iter(window.session.project.directions))
+    window.session.apply(SetBaseStrength(direction, 10.0))
+    assert window.assets.list.item(0) is item  # not cleared and rebuilt
+    asset_id = item.data(Qt.UserRole)
+    window.session.apply(RenameAsset(asset_id, "Ada"))
+    assert window.assets.list.item(0).text().startswith("Ada")
