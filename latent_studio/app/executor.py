@@ -28,30 +28,24 @@ import numpy as np
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.errors import Cancelled, ModelError
 from latent_studio.core.project import Project
-from latent_studio.engine.decode import decode
 from latent_studio.engine.models import LoadedModel
-from latent_studio.engine.render import FrameCache, cache_key, render_frames
+from latent_studio.engine.render import FrameCache, render_frames
 
 
 @dataclass(frozen=True)
 class PreviewRequest:
-    """An immutable request: a frame of a project (or a bare latent), what the caller calls it, and how finely.
+    """An immutable request: a frame of a project snapshot (the caller gives it up), what the caller calls it, and how finely.
 
-    With ``project`` (a snapshot the caller gives up) the frame goes through the same pipeline
-    as export (``render_frames``): its latent is built here on the worker, not on the GUI thread.
+    The frame goes through the same pipeline as export (``render_frames``): its
+    latent is built here on the worker, not on the GUI thread.
     """
 
     id: int
-    latent: np.ndarray | None  # float32 (C, H, W) to decode as it is; None for a project frame
     key: Hashable  # what the caller knows the result by (e.g. the FrameSpec); the cache keys by content
     steps: int
+    project: Project
+    frame: int  # the frame of ``project`` to render
     interruptible: bool = False  # a newer request cancels this one while it runs
-    project: Project | None = None
-    frame: int = 0  # the frame of ``project`` to render
-
-    def __post_init__(self) -> None:
-        if (self.latent is None) == (self.project is None):
-            raise ValueError("a preview request needs either a latent or a project frame, not both or neither")
 
 
 @dataclass(frozen=True)
@@ -259,16 +253,6 @@ class InferenceExecutor:
         if model is None:
             return None
         started = time.perf_counter()
-        if request.project is not None:
-            frame = next(render_frames(model, request.project, [request.frame], request.steps, cache=self.cache,
-                                       batch_size=1, cancel=cancel))
-            return PreviewResult(request, frame.image, 0.0 if frame.cached else time.perf_counter() - started,
-                                 frame.cached)
-        key = cache_key(request.latent, model, request.steps)  # the renderer's key: previews and exports share frames
-        image = self.cache.get(key)
-        if image is not None:
-            return PreviewResult(request, image, 0.0, True)
-        image = decode(model, request.latent[None], request.steps, cancel=cancel)[0]
-        image.setflags(write=False)
-        self.cache.put(key, image)
-        return PreviewResult(request, image, time.perf_counter() - started, False)
+        frame = next(render_frames(model, request.project, [request.frame], request.steps, cache=self.cache,
+                                   batch_size=1, cancel=cancel))
+        return PreviewResult(request, frame.image, 0.0 if frame.cached else time.perf_counter() - started, frame.cached)

@@ -20,7 +20,7 @@ from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes, check_not_an_input, check_writable_destination
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.errors import OutputError, UserError
-from latent_studio.core.project import FIT_MODES, FRAME_RATES, MAX_SIZE, MIN_SIZE, Project
+from latent_studio.core.project import FIT_MODES, FRAME_RATES, Project, check_output_size
 from latent_studio.core.writers import output_lock
 from latent_studio.engine.models import LoadedModel
 from latent_studio.engine.render import Frame, FrameCache, RenderProgress, render_frames
@@ -31,7 +31,6 @@ from latent_studio.media.export import (
     check_export,
     frame_to_size,
     open_writer,
-    resize,
 )
 
 
@@ -131,11 +130,8 @@ def plan_frames(project: Project, options: ExportOptions) -> tuple[Project, list
 def output_size(project: Project, model: LoadedModel, scale: float | None,
                 size: tuple[int, int] | None = None) -> tuple[int, int]:
     if size is not None:
-        width, height = size
-        if not (MIN_SIZE <= width <= MAX_SIZE and MIN_SIZE <= height <= MAX_SIZE) or width % 2 or height % 2:
-            raise UserError(f"Output size {width}x{height} must be even and within {MIN_SIZE}..{MAX_SIZE} pixels a side "
-                            "(video encoders need even sizes).")
-        return width, height
+        check_output_size(*size)
+        return size
     if scale is None:
         return project.settings.width, project.settings.height
     if not 0 < scale <= 64:
@@ -160,6 +156,7 @@ def export_project(
     size = output_size(project, model, options.scale, options.size)
     if options.fit not in FIT_MODES:
         raise UserError(f"Fit '{options.fit}' is unknown; choose one of {', '.join(FIT_MODES)}.")
+    fit = options.fit if options.size else "stretch"  # a multiple of the model's size keeps the project's shape
     side = sidecar_path(output)
     check_destination(output, options.format, replace=options.replace)
     if output.suffix:
@@ -174,8 +171,7 @@ def export_project(
         with writer:
             for frame in render_frames(model, project, frames, steps, cache=cache, batch_size=options.batch_size,
                                        bit_depth=options.format.bit_depth, progress=progress, cancel=cancel):
-                writer.write(frame_to_size(frame.image, size, options.fit, project.settings.upscale) if options.size
-                             else resize(frame.image, size, project.settings.upscale))
+                writer.write(frame_to_size(frame.image, size, fit, project.settings.upscale))
                 records.append(_frame_record(frame, seeds, writer))
                 if len(records) == SIZE_ESTIMATE_AFTER:
                     check_disk_space(output, writer.written_bytes(), len(records), len(frames))
@@ -187,7 +183,7 @@ def export_project(
             "format": options.format.key,
             "fps": project.settings.fps,
             "size": list(size),
-            "fit": options.fit if options.size else "stretch",
+            "fit": fit,
             "upscale": project.settings.upscale,
             "steps": steps,
             "frames": records,

@@ -161,7 +161,7 @@ def print_model(model) -> None:
     if model.embedder is not None:
         info = model.embedder.info
         quality = f", held-out reconstruction {info['held_out_psnr_mean']:.1f} dB" if "held_out_psnr_mean" in info else ""
-        print(f"  embedding network for {model.embedder.steps} DDIM steps{quality} (embed --mode network or hybrid)")
+        print(f"  embedding network for {model.embedder.steps} DDIM steps{quality} (embed --mode network)")
 
 
 def latent_metadata(model, steps: int, source: str) -> dict[str, str]:

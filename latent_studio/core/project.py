@@ -44,6 +44,14 @@ def new_id() -> str:
     return secrets.token_hex(6)
 
 
+def check_output_size(width: int, height: int) -> None:
+    """An output size the writers can take: within MIN_SIZE..MAX_SIZE a side, and even (video encoders need it)."""
+    if not (MIN_SIZE <= width <= MAX_SIZE and MIN_SIZE <= height <= MAX_SIZE):
+        raise ProjectError(f"Output size {width}x{height} is outside {MIN_SIZE}..{MAX_SIZE} pixels.")
+    if width % 2 or height % 2:
+        raise ProjectError(f"Output size {width}x{height} must be even (video encoders need it).")
+
+
 @dataclass(frozen=True)
 class ModelRef:
     spec: str  # bundled name, folder or Hugging Face id
@@ -65,10 +73,7 @@ class Settings:
             raise ProjectError(f"Frame rate {self.fps} is not supported; choose one of {', '.join(FRAME_RATES)}.")
         if not (np.isfinite(self.duration) and 0 < self.duration <= MAX_DURATION):
             raise ProjectError(f"The length must be above 0 and at most {MAX_DURATION:g} seconds, not {self.duration}.")
-        if not (MIN_SIZE <= self.width <= MAX_SIZE and MIN_SIZE <= self.height <= MAX_SIZE):
-            raise ProjectError(f"Output size {self.width}x{self.height} is outside {MIN_SIZE}..{MAX_SIZE} pixels.")
-        if self.width % 2 or self.height % 2:
-            raise ProjectError(f"Output size {self.width}x{self.height} must be even (video encoders need it).")
+        check_output_size(self.width, self.height)
         if self.upscale not in UPSCALE_FILTERS:
             raise ProjectError(f"Upscale filter '{self.upscale}' is unknown; choose {' or '.join(UPSCALE_FILTERS)}.")
         for name in ("preview_steps", "final_steps"):

@@ -95,8 +95,7 @@ class PreviewController(QObject):
     def _request(self, steps: int, interruptible: bool) -> None:
         spec, project, frame = self._wanted
         self._latest_id = next(self._ids)
-        self.inference.request_preview(PreviewRequest(self._latest_id, None, spec, steps, interruptible,
-                                                      project=project, frame=frame))
+        self.inference.request_preview(PreviewRequest(self._latest_id, spec, steps, project, frame, interruptible))
 
     def _on_ready(self, result: PreviewResult) -> None:
         if result.request.id < self._shown_id:

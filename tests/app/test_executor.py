@@ -10,6 +10,8 @@ import pytest
 
 from latent_studio.app.executor import InferenceExecutor, PreviewRequest
 from latent_studio.core.errors import Cancelled, ModelError
+from latent_studio.core.keyframes import Interpolation, Keyframe
+from latent_studio.core.project import Asset, ModelRef, Project
 from latent_studio.core.seeds import noise_latent
 
 
@@ -32,7 +34,11 @@ def wait_for(condition, timeout=30.0):
 
 
 def request(model, seed, steps=5, interruptible=False, request_id=None):
-    return PreviewRequest(request_id or seed, noise_latent(seed, model.latent_shape), ("seed", seed), steps, interruptible)
+    """A preview of a one-face project: the face is the seed's noise, so the frame is that latent's decode."""
+    asset = Asset("face", "seed", f"Seed {seed}", noise_latent(seed, model.latent_shape), seed=seed)
+    project = Project(ModelRef("test", model.content_hash), assets={"face": asset},
+                      anchors=(Keyframe(0.0, "face", Interpolation.HOLD),))
+    return PreviewRequest(request_id or seed, ("seed", seed), steps, project, 0, interruptible)
 
 
 def test_preview_matches_a_direct_decode_and_is_cached(executor, trained_model):

@@ -231,7 +231,7 @@ def test_the_previews_final_frame_is_the_exported_frame(trained_model, project, 
     try:
         executor.load_model(lambda: trained_model).future.result(timeout=30)
         spec = evaluate(project, project.settings.frame_time(3))
-        executor.request_preview(PreviewRequest(1, None, spec, STEPS, project=snapshot(project), frame=3))
+        executor.request_preview(PreviewRequest(1, spec, STEPS, snapshot(project), 3))
         deadline = clock.monotonic() + 60
         while not shown:
             assert clock.monotonic() < deadline, "no preview came back"
