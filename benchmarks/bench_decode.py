@@ -23,7 +23,8 @@ from diffusers import DDIMScheduler  # noqa: E402
 
 from latent_studio.core.seeds import noise_latent  # noqa: E402
 from latent_studio.engine.decode import decode  # noqa: E402
-from latent_studio.engine.models import load_model, use_fast_layout  # noqa: E402
+from latent_studio.engine.families.files import use_fast_layout  # noqa: E402
+from latent_studio.engine.models import load_model  # noqa: E402
 
 
 def plain_diffusers_loop(model, latents: np.ndarray, steps: int) -> np.ndarray:
@@ -35,7 +36,7 @@ def plain_diffusers_loop(model, latents: np.ndarray, steps: int) -> np.ndarray:
             scheduler.set_timesteps(steps)
             x = torch.from_numpy(latent)[None].to(model.placement.device, model.placement.dtype)
             for t in scheduler.timesteps:
-                x = scheduler.step(model.unet(x, t).sample, t, x, eta=0.0).prev_sample
+                x = scheduler.step(model.family.unet(x, t).sample, t, x, eta=0.0).prev_sample
             image = ((x.float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
             frames.append(image[0].cpu().numpy())
     return np.stack(frames)
@@ -73,10 +74,10 @@ def main() -> None:
 
     decode(model, latents[:2], 2, batch_size=2)  # warm-up: allocator, kernels
 
-    model.unet.to(memory_format=torch.contiguous_format)  # as diffusers loads it for the user
+    model.family.unet.to(memory_format=torch.contiguous_format)  # as diffusers loads it for the user
     plain_diffusers_loop(model, latents[:1], 2)
     reference, plain_s = timed(lambda: plain_diffusers_loop(model, latents, args.steps))
-    use_fast_layout(model.unet, model.placement)
+    use_fast_layout(model.family.unet, model.placement)
     rows = [("plain diffusers loop (per frame)", plain_s, 0)]
     for batch in args.batch:
         ours, seconds = timed(lambda batch=batch: decode(model, latents, args.steps, batch_size=batch))

@@ -44,7 +44,7 @@ def previous_inversion(model, image, plan: DdimPlan) -> torch.Tensor:
     """The inversion before the extrapolated start: a plain DDIM start and 3 iterations at every step."""
     x = image
     for k in reversed(range(plan.steps)):
-        x, _ = inversion._invert_step(model.unet, x, plan, k, 3, None, None, tolerance=0.0)
+        x, _ = inversion._invert_step(model.family, x, plan, k, 3, None, None, tolerance=0.0)
     return x
 
 
@@ -55,7 +55,7 @@ def sweeps(model, image, z, plan: DdimPlan, count: int, anderson: int = 0) -> to
     history_x, history_f = [], []
     for _ in range(count):
         t = torch.tensor(plan.timesteps)
-        out = model.unet(x, t).sample.float()
+        out = model.family.unet(x, t).sample.float()
         alphas = torch.tensor(plan.alphas, dtype=torch.float32)[:, None, None, None]
         noise = alphas.sqrt() * out + (1 - alphas).sqrt() * x if plan.prediction_type == "v_prediction" else out
         current, solved = image, [None] * plan.steps
@@ -80,8 +80,8 @@ def sweeps(model, image, z, plan: DdimPlan, count: int, anderson: int = 0) -> to
 
 
 def measure(name, model, images, steps, method) -> None:
-    counter = CountingUnet(model.unet)
-    original, model.unet = model.unet, counter
+    counter = CountingUnet(model.family.unet)
+    original, model.family.unet = model.family.unet, counter
     scores, seconds, calls = [], [], []
     try:
         for image in images:
@@ -95,7 +95,7 @@ def measure(name, model, images, steps, method) -> None:
             scores.append(psnr(reconstruction, image))
             calls.append(counter.calls)
     finally:
-        model.unet = original
+        model.family.unet = original
     row = (name, np.mean(scores), np.min(scores), np.mean(seconds), np.mean(calls))
     print(f"  {row[0]:44s} {row[1]:7.2f} {row[2]:7.2f} {row[3]:8.2f} {row[4]:7.0f}", flush=True)
     return row

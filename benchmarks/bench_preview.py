@@ -38,7 +38,7 @@ def dpm_solver(model, latent: np.ndarray, steps: int) -> np.ndarray:
     x = torch.from_numpy(latent[None]).float()
     with torch.inference_mode():
         for t in scheduler.timesteps:
-            out = model.unet(x, t.expand(1)).sample.float()
+            out = model.family.unet(x, t.expand(1)).sample.float()
             x = scheduler.step(out, t, x).prev_sample
     return to_uint8(x).numpy()[0]
 

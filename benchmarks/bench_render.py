@@ -23,7 +23,8 @@ from bench_decode import plain_diffusers_loop, print_rows, timed  # noqa: E402
 from latent_studio.core.project import evaluate, frame_latent  # noqa: E402
 from latent_studio.core.project_file import load_project  # noqa: E402
 from latent_studio.core.resources import resources_dir  # noqa: E402
-from latent_studio.engine.models import load_model, use_fast_layout  # noqa: E402
+from latent_studio.engine.families.files import use_fast_layout  # noqa: E402
+from latent_studio.engine.models import load_model  # noqa: E402
 from latent_studio.engine.render import FrameCache, render_frames  # noqa: E402
 
 
@@ -44,10 +45,10 @@ def main() -> None:
           f"({model.parameter_count / 1e6:.1f} M params, {model.placement.describe()}, torch threads {torch.get_num_threads()})\n")
 
     list(render_frames(model, project, frames[:2], 2, batch_size=2))  # warm-up
-    model.unet.to(memory_format=torch.contiguous_format)  # as diffusers loads it for the user
+    model.family.unet.to(memory_format=torch.contiguous_format)  # as diffusers loads it for the user
     plain_diffusers_loop(model, latents[:1], 2)
     reference, plain_s = timed(lambda: plain_diffusers_loop(model, latents, args.steps))
-    use_fast_layout(model.unet, model.placement)
+    use_fast_layout(model.family.unet, model.placement)
     rows = [("plain diffusers loop (per frame)", plain_s, 0)]
     for batch in args.batch:
         started = time.perf_counter()

@@ -136,7 +136,7 @@ def output_size(project: Project, model: LoadedModel, scale: float | None,
         return project.settings.width, project.settings.height
     if not 0 < scale <= 64:
         raise UserError(f"Scale {scale:g} must be above 0 and at most 64.")
-    _, height, width = model.latent_shape
+    height, width = model.image_size
     return 2 * max(8, round(width * scale / 2)), 2 * max(8, round(height * scale / 2))
 
 

@@ -19,7 +19,7 @@ from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.decode import decode
 from latent_studio.engine.directions import model_directions
 from latent_studio.engine.discovery import difference_direction
-from latent_studio.engine.inversion import embed
+from latent_studio.engine.embedding import embed
 from latent_studio.engine.models import LoadedModel
 from latent_studio.media.images import encode_png, load_prepared
 
@@ -85,7 +85,7 @@ def image_asset(
     cancel: CancelToken | None = None,
 ) -> Asset:
     """Embed an image file (crop to the model's square) and keep its reconstruction as the thumbnail."""
-    _, height, _ = model.latent_shape
+    height, _ = model.image_size
     prepared = load_prepared(path, height, "crop", (255, 255, 255))
     metadata = {k: str(v) for k, v in prepared.preparation.as_metadata().items()}
     return embedded_asset(model, prepared.pixels, Path(path).stem, Path(path).name, steps, metadata,

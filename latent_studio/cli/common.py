@@ -154,9 +154,9 @@ def load(args: argparse.Namespace):
 def print_model(model) -> None:
     from latent_studio.engine.models import describe_scheduler
 
-    channels, height, width = model.latent_shape
+    height, width = model.image_size
     print(f"model: {model.source.spec} ({model.source.kind}: {model.source.folder})")
-    print(f"  {width}x{height} RGB, {model.parameter_count / 1e6:.2f} M parameters, {describe_scheduler(model.scheduler_config)}")
+    print(f"  {width}x{height} RGB {model.family.name}, latent {'x'.join(map(str, model.latent_shape))}, {model.parameter_count / 1e6:.2f} M parameters, {describe_scheduler(model.scheduler_config)}")
     print(f"  weights {model.weights_file.name}, content hash {model.short_hash}, on {model.placement.describe()}")
     if model.embedder is not None:
         info = model.embedder.info

@@ -119,7 +119,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from latent_studio.core.latent_file import save_latent
     from latent_studio.core.metrics import out_of_domain_sentence
     from latent_studio.engine.decode import DEFAULT_STEPS
-    from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS, embed
+    from latent_studio.engine.embedding import embed
+    from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS
     from latent_studio.media.images import load_prepared, save_png
 
     check_output(args.output, ".safetensors", inputs=[args.image], force=args.force)
@@ -127,7 +128,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         check_output(args.reconstruction, ".png", inputs=[args.image, args.output], force=args.force)
     background = parse_colour(args.background)
     model = load(args)
-    channels, height, width = model.latent_shape
+    height, width = model.image_size
     if height != width:
         raise UserError(f"Model '{model.source.spec}' makes {width}x{height} images; embedding needs a square model for now.")
     prepared = load_prepared(args.image, height, args.fit, background)
@@ -215,7 +216,7 @@ def training_pairs(model, recipe, renders: int, cache: Path | None, workers: int
     if renders:
         from latent_studio.demo.data import render_many
 
-        images = render_many(renders, model.latent_shape[-1], workers)
+        images = render_many(renders, model.image_size[-1], workers)
         pairs = pairs.join(inversion_pairs(model, images, recipe.steps, batch=batch,
                                            progress=lambda d, t: show("inversions", d, t)))
     pairs = pairs.shuffled(recipe.seed)

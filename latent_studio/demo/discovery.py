@@ -98,7 +98,7 @@ def fit_demo_directions(
     direction is then calibrated (see the module's docstring). Embedding for
     the fit skips clamp matching: a centroid averages away what it corrects.
     """
-    size = model.latent_shape[-1]
+    size = model.image_size[-1]
     plans = default_plans(scale)
     latents: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for plan in plans:

@@ -30,7 +30,8 @@ from latent_studio.demo.regressor import FactorRegressor, factor_difference, fea
 from latent_studio.engine.ddim import from_uint8
 from latent_studio.engine.decode import decode
 from latent_studio.engine.discovery import embed_images
-from latent_studio.engine.inversion import DEFAULT_FIXED_POINT_ITERATIONS, embed
+from latent_studio.engine.embedding import embed
+from latent_studio.engine.inversion import DEFAULT_FIXED_POINT_ITERATIONS
 from latent_studio.engine.models import LoadedModel
 from latent_studio.media.images import save_png
 
@@ -138,7 +139,7 @@ def evaluate(
     cancel: CancelToken | None = None,
 ) -> Report:
     report = Report(sizes)
-    size = model.latent_shape[-1]
+    size = model.image_size[-1]
     shape = model.latent_shape
 
     log(f"sampling {sizes.samples} seeds ({sizes.steps} steps)")
@@ -309,7 +310,7 @@ def write_figures(model: LoadedModel, directions: list[Direction], folder: Path,
     turn = next((d for d in directions if DIRECTION_FACTORS.get(d.name) == "yaw"), None)
     if turn is None:
         return paths[:1]
-    images, _ = held_out_renders(4, model.latent_shape[-1], EVALUATION_SEED + 3)
+    images, _ = held_out_renders(4, model.image_size[-1], EVALUATION_SEED + 3)
     latents = embed_images(model, images, steps)
     strengths = np.linspace(*turn.strength_range, 9)
     rows = []

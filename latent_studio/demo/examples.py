@@ -33,7 +33,7 @@ def head_turn(model: LoadedModel, steps: int = 50) -> Project:
     project = empty_project(model, EXAMPLE_SETTINGS)
     face = HeadFactors(yaw=0.0, pitch=0.0, smile=0.5, eye_open=0.85, glasses=0.0, hair_hue=0.07, hair_length=0.6,
                        skin_tone=0.35, background_hue=0.58, light_angle=-25.0)
-    pixels = render_batch([face], [2**31 + 12345], model.latent_shape[-1])[0]
+    pixels = render_batch([face], [2**31 + 12345], model.image_size[-1])[0]
     asset = embedded_head(model, pixels, "Ada", steps)
     project.assets[asset.id] = asset
     place_anchors(project, [asset.id])
@@ -48,7 +48,7 @@ def head_turn(model: LoadedModel, steps: int = 50) -> Project:
 
 def morph(model: LoadedModel, steps: int = 50) -> Project:
     project = empty_project(model, EXAMPLE_SETTINGS)
-    batch = rendered_batch(4242, HELD_OUT_STREAM, 0, model.latent_shape[-1], 3)
+    batch = rendered_batch(4242, HELD_OUT_STREAM, 0, model.image_size[-1], 3)
     ids = []
     for pixels, name in zip(batch.images, ("Bea", "Cal", "Dev"), strict=True):
         asset = embedded_head(model, pixels, name, steps)

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from latent_studio.core.errors import UserError
@@ -62,34 +63,27 @@ def split_prediction(output: torch.Tensor, x: torch.Tensor, alpha: float, predic
     raise ValueError(f"unknown prediction_type {prediction_type!r}")
 
 
-def predict(unet, x: torch.Tensor, timestep: int) -> torch.Tensor:
-    """One UNet evaluation in the model's dtype; the result comes back as float32."""
-    model_dtype = next(unet.parameters()).dtype
-    t = torch.full((x.shape[0],), timestep, device=x.device, dtype=torch.long)
-    return unet(x.to(model_dtype), t).sample.float()
-
-
-def ddim_step(unet, x: torch.Tensor, plan: DdimPlan, k: int) -> torch.Tensor:
-    """Step k of the deterministic decode: from level alphas[k] to level alphas_prev[k]."""
+def ddim_step(family, x: torch.Tensor, plan: DdimPlan, k: int) -> torch.Tensor:
+    """Step k of the deterministic decode, in the family's model space: from level alphas[k] to alphas_prev[k]."""
     alpha, alpha_prev = plan.alphas[k], plan.alphas_prev[k]
-    clean, noise = split_prediction(predict(unet, x, plan.timesteps[k]), x, alpha, plan.prediction_type)
+    clean, noise = split_prediction(family.denoise(x, plan.timesteps[k]), x, alpha, plan.prediction_type)
     if plan.clip_range is not None:
         clean = clean.clamp(-plan.clip_range, plan.clip_range)
     return math.sqrt(alpha_prev) * clean + math.sqrt(1.0 - alpha_prev) * noise
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Model space [-1, 1] (N, 3, H, W) to uint8 (N, H, W, 3), rounded as diffusers' pipelines do."""
+    """Images in [-1, 1] (N, 3, H, W) to uint8 (N, H, W, 3), rounded as diffusers' pipelines do."""
     scaled = (images.float() / 2 + 0.5).clamp(0, 1) * 255
     return scaled.round().to(torch.uint8).permute(0, 2, 3, 1).cpu()
 
 
-def to_uint16(images: torch.Tensor) -> torch.Tensor:
-    """Model space to uint16 (N, H, W, 3): the decode's full precision, for 16-bit PNG sequences."""
+def to_uint16(images: torch.Tensor) -> np.ndarray:
+    """Images in [-1, 1] to a uint16 array (N, H, W, 3): the decode's full precision, for 16-bit PNG sequences."""
     scaled = (images.float() / 2 + 0.5).clamp(0, 1) * 65535
-    return scaled.round().to(torch.int32).permute(0, 2, 3, 1).cpu()
+    return scaled.round().to(torch.int32).permute(0, 2, 3, 1).cpu().numpy().astype(np.uint16)  # torch lacks uint16 ops
 
 
 def from_uint8(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, H, W, 3) to model space [-1, 1] (N, 3, H, W) float32."""
+    """uint8 (N, H, W, 3) to images in [-1, 1] (N, 3, H, W) float32."""
     return pixels.permute(0, 3, 1, 2).float() / 127.5 - 1.0

@@ -65,22 +65,24 @@ def decode(
         for k in range(plan.steps):
             check(cancel)
             with torch.inference_mode():
-                x = ddim_step(model.unet, x, plan, k)
+                x = ddim_step(model.family, x, plan, k)
             done += 1
             if progress:
                 progress(done, total)
-        images.append(to_uint8(x).numpy() if bit_depth == 8 else to_uint16(x).numpy().astype(np.uint16))
+        with torch.inference_mode():
+            pictures = model.family.to_images(x)
+        images.append(to_uint8(pictures).numpy() if bit_depth == 8 else to_uint16(pictures))
     check(cancel)
     return np.concatenate(images, axis=0)
 
 
 def decode_differentiable(model: LoadedModel, x: torch.Tensor, plan: DdimPlan, checkpoint: bool = True) -> torch.Tensor:
-    """Decode with gradients to the latent, for refinement; each step is checkpointed to save memory."""
+    """Decode to images in [-1, 1] with gradients to the latent, for refinement; each step checkpointed to save memory."""
     from torch.utils.checkpoint import checkpoint as run_checkpointed
 
     for k in range(plan.steps):
         if checkpoint:
-            x = run_checkpointed(ddim_step, model.unet, x, plan, k, use_reentrant=False)
+            x = run_checkpointed(ddim_step, model.family, x, plan, k, use_reentrant=False)
         else:
-            x = ddim_step(model.unet, x, plan, k)
-    return x
+            x = ddim_step(model.family, x, plan, k)
+    return model.family.to_images(x)

@@ -19,8 +19,9 @@ from latent_studio.core.directions import (
     fit_binned_direction,
     mean_difference_direction,
 )
-from latent_studio.engine.ddim import from_uint8, make_plan
-from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS, DEFAULT_FIXED_POINT_ITERATIONS, invert
+from latent_studio.engine.ddim import from_uint8
+from latent_studio.engine.embedding import make_embedder
+from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS, DEFAULT_FIXED_POINT_ITERATIONS
 from latent_studio.engine.models import LoadedModel
 
 Progress = Callable[[int, int], None]  # images embedded, total
@@ -32,18 +33,20 @@ def embed_images(
     steps: int,
     *,
     batch: int = 32,
+    mode: str = "inversion",
     fixed_point_iterations: int = DEFAULT_FIXED_POINT_ITERATIONS,
     clamp_iterations: int = DEFAULT_CLAMP_ITERATIONS,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
 ) -> np.ndarray:
-    """uint8 (N, H, W, 3) prepared images to float32 latents (N, C, H, W), ``batch`` at a time."""
-    plan = make_plan(model.scheduler_config, steps)
+    """uint8 (N, H, W, 3) prepared images to float32 latents (N, C, H, W), ``batch`` at a time, by ``mode``."""
+    embedder = make_embedder(model, mode, fixed_point_iterations=fixed_point_iterations,
+                             clamp_iterations=clamp_iterations)
     latents = []
     for start in range(0, len(pixels), batch):
         chunk = torch.from_numpy(np.ascontiguousarray(pixels[start : start + batch]))
         images = from_uint8(chunk).to(model.placement.device, model.placement.dtype)
-        latents.append(invert(model, images, plan, fixed_point_iterations, cancel=cancel, clamp_iterations=clamp_iterations).float().cpu().numpy())
+        latents.append(embedder.latents(images, steps, cancel=cancel).latents.float().cpu().numpy())
         if progress:
             progress(min(start + batch, len(pixels)), len(pixels))
     return np.concatenate(latents).astype(np.float32)

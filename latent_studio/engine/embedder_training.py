@@ -122,8 +122,8 @@ def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, 
                    cancel: CancelToken | None = None) -> tuple[EmbedderNetwork, dict]:
     """Fit the network on all but ``recipe.held_out`` pairs; report loss and held-out reconstruction PSNR."""
     torch.manual_seed(recipe.seed)
-    channels, height, _ = model.latent_shape
-    unet = build_embedder_unet(height, channels, recipe.channels)
+    channels = model.latent_shape[0]
+    unet = build_embedder_unet(model.image_size[0], channels, recipe.channels)
     device = model.placement.device
     unet.to(device).train()
     optimiser = torch.optim.AdamW(unet.parameters(), lr=recipe.learning_rate, weight_decay=0.0)

@@ -16,9 +16,9 @@ and lands somewhere else (on the bundled model, 23 dB instead of 54 dB at 50
 steps). Clamp matching fixes those steps only: a few Adam iterations on x_in
 against the real, clamped step. It can also make things worse (an image far
 outside the model's domain: 7.9 dB with it, 14.3 dB without, on a photo and
-toy-heads v1), so ``embed`` runs plain fixed-point inversion first, gives
-matching a time budget of eight times that, and keeps whichever latent
-reconstructs better. Gradient refinement
+toy-heads v1), so the inversion embedder (``engine.embedding``) runs plain
+fixed-point inversion first, gives matching a time budget of eight times
+that, and keeps whichever latent reconstructs better. Gradient refinement
 then optimises the whole decode against the image, with a prior that keeps
 x_T noise-like (zero mean, unit variance, no spatial correlation), because a
 latent that carries image structure edits badly.
@@ -28,28 +28,16 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 
 from latent_studio.core.cancel import CancelToken, check
-from latent_studio.core.errors import UserError
-from latent_studio.core.metrics import LatentStats, latent_stats, psnr
-from latent_studio.engine.ddim import (
-    DdimPlan,
-    ddim_step,
-    from_uint8,
-    make_plan,
-    predict,
-    split_prediction,
-)
-from latent_studio.engine.decode import decode, decode_differentiable
+from latent_studio.engine.ddim import DdimPlan, ddim_step, split_prediction
+from latent_studio.engine.decode import decode_differentiable
 from latent_studio.engine.models import LoadedModel
 
 Progress = Callable[[int, int], None]
-EMBED_MODES = ("auto", "inversion", "network")
 DEFAULT_FIXED_POINT_ITERATIONS = 3  # at most, per step
 FIXED_POINT_TOLERANCE = 1e-3  # an image stops iterating a step once an iteration moves no pixel by this much (3e-3: min PSNR 49 dB)
 DEFAULT_REFINE_LR = 0.002
@@ -57,117 +45,6 @@ DEFAULT_PRIOR_WEIGHT = 0.01
 DEFAULT_CLAMP_ITERATIONS = 20
 CLAMP_LR = 0.02
 CLAMPED_FRACTION = 0.001  # steps where fewer predicted pixels leave the clip range are left as solved
-CLAMP_TIME_FACTOR = 8.0  # clamp matching may take at most this many times the plain inversion's time (it needs ~5x in-domain)
-
-
-@dataclass(frozen=True)
-class Embedding:
-    mode: str  # "inversion" or "network": what produced the latent
-    latent: np.ndarray  # float32 (C, H, W)
-    reconstruction: np.ndarray  # uint8 (H, W, 3): decode(latent) with the same steps
-    psnr: float  # of the reconstruction against the prepared image, dB
-    stats: LatentStats
-    steps: int
-    fixed_point_iterations: int
-    clamp_iterations: int  # 0 when clamp matching did not run or its latent reconstructed worse
-    refine_iterations: int
-    seconds: float
-
-
-def embed(
-    model: LoadedModel,
-    pixels: np.ndarray,
-    steps: int,
-    *,
-    mode: str = "auto",
-    fixed_point_iterations: int | None = None,
-    clamp_iterations: int = DEFAULT_CLAMP_ITERATIONS,
-    refine_iterations: int = 0,
-    refine_lr: float = DEFAULT_REFINE_LR,
-    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
-    progress: Progress | None = None,
-    cancel: CancelToken | None = None,
-) -> Embedding:
-    """Embed one prepared uint8 (H, W, 3) image; report PSNR of its reconstruction and the latent's statistics.
-
-    ``mode``: ``network`` is one pass of the model's embedding network (when it
-    has one); ``inversion`` (and ``auto``) is fixed-point DDIM inversion.
-    """
-    if resolve_mode(model, mode) == "network":
-        return _embed_with_network(model, pixels, steps, progress, cancel)
-    if fixed_point_iterations is None:
-        fixed_point_iterations = DEFAULT_FIXED_POINT_ITERATIONS
-    started = time.perf_counter()
-    plan = make_plan(model.scheduler_config, steps)
-    matching = matching_iterations(plan, clamp_iterations)
-    passes = 2 if matching else 1  # with clamp matching: a plain and a matched inversion, each decoded
-    counter = _Counter(passes * plan.steps * (2 + fixed_point_iterations) + plan.steps * matching + refine_iterations,
-                       progress)
-    target = from_uint8(torch.from_numpy(np.asarray(pixels, dtype=np.uint8))[None]).to(model.placement.device)
-
-    def reconstruct(latent: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float]:
-        latent_np = latent[0].float().cpu().numpy()
-        image = decode(model, latent_np, steps, progress=lambda d, t: counter.tick(), cancel=cancel)[0]
-        return latent_np, image, psnr(image, pixels)
-
-    latent = invert(model, target, plan, fixed_point_iterations, counter.tick, cancel, clamp_iterations=0)
-    used_clamp = 0
-    if matching:
-        budget = CLAMP_TIME_FACTOR * (time.perf_counter() - started)
-        matched = invert(model, target, plan, fixed_point_iterations, counter.tick, cancel,
-                         clamp_iterations=clamp_iterations, clamp_seconds=budget)
-        plain_result, matched_result = reconstruct(latent), reconstruct(matched)
-        latent, used_clamp = (matched, clamp_iterations) if matched_result[2] > plain_result[2] else (latent, 0)
-    if refine_iterations:
-        latent = refine(model, latent, target, plan, refine_iterations, refine_lr, prior_weight, counter.tick, cancel)
-    if refine_iterations or not matching:
-        latent_np, reconstruction, score = reconstruct(latent)
-    else:
-        latent_np, reconstruction, score = matched_result if used_clamp else plain_result
-    return Embedding(
-        mode="inversion",
-        latent=latent_np,
-        reconstruction=reconstruction,
-        psnr=score,
-        stats=latent_stats(latent_np),
-        steps=steps,
-        fixed_point_iterations=fixed_point_iterations,
-        clamp_iterations=used_clamp,
-        refine_iterations=refine_iterations,
-        seconds=time.perf_counter() - started,
-    )
-
-
-def resolve_mode(model: LoadedModel, mode: str) -> str:
-    """The embedding mode to use; a network mode without a network is a plain sentence, not a crash."""
-    if mode not in EMBED_MODES:
-        raise UserError(f"Unknown embedding mode {mode!r}: use one of {', '.join(EMBED_MODES)}.")
-    if mode == "network" and model.embedder is None:
-        raise UserError(f"Model '{model.source.spec}' has no embedding network; train one with "
-                        f"`latent-studio train-embedder --model {model.source.spec}`, or use --mode inversion.")
-    return "inversion" if mode == "auto" else mode
-
-
-def _embed_with_network(model: LoadedModel, pixels: np.ndarray, steps: int, progress: Progress | None,
-                        cancel: CancelToken | None) -> Embedding:
-    started = time.perf_counter()
-    counter = _Counter(1 + steps, progress)
-    target = from_uint8(torch.from_numpy(np.asarray(pixels, dtype=np.uint8))[None]).to(model.placement.device)
-    latent_np = model.embedder.latents(target)[0].cpu().numpy()
-    counter.tick()
-    reconstruction = decode(model, latent_np, steps, progress=lambda d, t: counter.tick(), cancel=cancel)[0]
-    return Embedding(
-        mode="network",
-        latent=latent_np,
-        reconstruction=reconstruction,
-        psnr=psnr(reconstruction, pixels),
-        stats=latent_stats(latent_np),
-        steps=steps,
-        fixed_point_iterations=0,
-        clamp_iterations=0,
-        refine_iterations=0,
-        seconds=time.perf_counter() - started,
-    )
 
 
 def invert(
@@ -181,22 +58,22 @@ def invert(
     clamp_iterations: int = DEFAULT_CLAMP_ITERATIONS,
     clamp_seconds: float | None = None,
 ) -> torch.Tensor:
-    """Images in [-1, 1] (N, 3, H, W) to latents x_T, walking the decode's steps backwards.
+    """Images in [-1, 1] (N, 3, H, W) to latents x_T (in the family's model space), walking the decode backwards.
 
     ``clamp_seconds`` bounds the time clamp matching may take; once it is spent,
     the remaining steps are solved by fixed-point iteration alone.
     """
-    x = images.float()
+    x = model.family.to_model_space(images.float())
     deadline = None if clamp_seconds is None else time.perf_counter() + clamp_seconds
     matching = matching_iterations(plan, clamp_iterations)
     noises: list[torch.Tensor] = []  # the noise each solved step settled on, noisiest last
     for k in reversed(range(plan.steps)):
         with torch.no_grad():
-            x_in, noise = _invert_step(model.unet, x, plan, k, fixed_point_iterations, tick, cancel,
+            x_in, noise = _invert_step(model.family, x, plan, k, fixed_point_iterations, tick, cancel,
                                        guess=_extrapolated(noises) if fixed_point_iterations else None)
         noises.append(noise)
         if matching and (deadline is None or time.perf_counter() < deadline):
-            x_in = match_clamped_step(model.unet, x_in, x, plan, k, clamp_iterations, tick, cancel)
+            x_in = match_clamped_step(model.family, x_in, x, plan, k, clamp_iterations, tick, cancel)
         elif matching and tick:
             tick(clamp_iterations)  # the budgeted work, so progress stays even
         x = x_in
@@ -220,7 +97,7 @@ def _extrapolated(noises: list[torch.Tensor]) -> torch.Tensor | None:
     return 2.0 * noises[-1] - noises[-2]
 
 
-def _invert_step(unet, x_out, plan: DdimPlan, k: int, iterations: int, tick, cancel, *,
+def _invert_step(family, x_out, plan: DdimPlan, k: int, iterations: int, tick, cancel, *,
                  guess: torch.Tensor | None = None,
                  tolerance: float = FIXED_POINT_TOLERANCE) -> tuple[torch.Tensor, torch.Tensor]:
     """Solve step k backwards: the x_in whose DDIM step lands on x_out, and the noise it was solved with.
@@ -234,7 +111,7 @@ def _invert_step(unet, x_out, plan: DdimPlan, k: int, iterations: int, tick, can
 
     def noise_at(x):
         check(cancel)
-        _, noise = split_prediction(predict(unet, x, timestep), x, alpha, plan.prediction_type)
+        _, noise = split_prediction(family.denoise(x, timestep), x, alpha, plan.prediction_type)
         if tick:
             tick()
         return noise
@@ -280,20 +157,20 @@ def matching_iterations(plan: DdimPlan, clamp_iterations: int) -> int:
     return clamp_iterations if plan.clip_range is not None else 0
 
 
-def clamped_fraction(unet, x: torch.Tensor, plan: DdimPlan, k: int) -> float:
+def clamped_fraction(family, x: torch.Tensor, plan: DdimPlan, k: int) -> float:
     """Share of the predicted clean pixels at step k that the decode's clip would change."""
     with torch.no_grad():
-        clean, _ = split_prediction(predict(unet, x, plan.timesteps[k]), x, plan.alphas[k], plan.prediction_type)
+        clean, _ = split_prediction(family.denoise(x, plan.timesteps[k]), x, plan.alphas[k], plan.prediction_type)
     return float((clean.abs() > plan.clip_range).float().mean())
 
 
-def match_clamped_step(unet, x_in: torch.Tensor, x_out: torch.Tensor, plan: DdimPlan, k: int, iterations: int,
+def match_clamped_step(family, x_in: torch.Tensor, x_out: torch.Tensor, plan: DdimPlan, k: int, iterations: int,
                        tick: Callable[..., None] | None = None, cancel: CancelToken | None = None) -> torch.Tensor:
     """Adam on x_in so that the clamped DDIM step k lands on x_out; x_in unchanged where the clamp is idle.
 
     Returns the best guess checked (the solved x_in when nothing improves it).
     """
-    if clamped_fraction(unet, x_in, plan, k) < CLAMPED_FRACTION:
+    if clamped_fraction(family, x_in, plan, k) < CLAMPED_FRACTION:
         if tick:
             tick(iterations)  # the work this step was budgeted, so progress stays even
         return x_in
@@ -303,7 +180,7 @@ def match_clamped_step(unet, x_in: torch.Tensor, x_out: torch.Tensor, plan: Ddim
     for iteration in range(iterations + 1):  # the last pass only checks the final guess
         check(cancel)
         with torch.enable_grad():
-            loss = ((ddim_step(unet, variable, plan, k) - x_out) ** 2).flatten(1).mean(dim=1)
+            loss = ((ddim_step(family, variable, plan, k) - x_out) ** 2).flatten(1).mean(dim=1)
             (variable.grad,) = torch.autograd.grad(loss.sum(), [variable])
         loss = loss.detach()
         best = torch.where((loss < best_loss)[:, None, None, None], variable.detach(), best)
@@ -357,13 +234,3 @@ def noise_prior(latent: torch.Tensor) -> torch.Tensor:
     horizontal = (centred[..., :, 1:] * centred[..., :, :-1]).flatten(1).mean(dim=1) / denom
     vertical = (centred[..., 1:, :] * centred[..., :-1, :]).flatten(1).mean(dim=1) / denom
     return (mean**2 + (var - 1.0) ** 2 + horizontal**2 + vertical**2).mean()
-
-
-class _Counter:
-    def __init__(self, total: int, progress: Progress | None) -> None:
-        self.total, self.done, self.progress = total, 0, progress
-
-    def tick(self, count: int = 1) -> None:
-        self.done = min(self.done + count, self.total)
-        if self.progress:
-            self.progress(self.done, self.total)

@@ -147,7 +147,7 @@ def test_a_fine_tune_starts_from_the_given_model_and_records_it(tmp_path):
     source = export_model(ema, TINY, state, tmp_path / "source", "test CPU")
     v_recipe = Recipe(**{**TINY.__dict__, "prediction_type": "v_prediction"})
     start, started = train(v_recipe, tmp_path / "fine", workers=0, init_from=source, stop_after=0)
-    exported = load_model(str(source), device="cpu").unet.state_dict()
+    exported = load_model(str(source), device="cpu").family.unet.state_dict()
     assert all(torch.equal(start.state_dict()[k], exported[k].float()) for k in exported)
     assert started.initialised_from.startswith("source")
     fine, state = train(v_recipe, tmp_path / "fine", workers=0, init_from=source)

@@ -27,7 +27,7 @@ def diffusers_loop(model, latent, steps):
     x = torch.from_numpy(latent)[None]
     with torch.no_grad():
         for t in scheduler.timesteps:
-            x = scheduler.step(model.unet(x, t).sample, t, x, eta=0.0).prev_sample
+            x = scheduler.step(model.family.unet(x, t).sample, t, x, eta=0.0).prev_sample
     return ((x / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)[0].numpy()
 
 

@@ -10,7 +10,7 @@ from latent_studio.core.errors import ModelError, UserError
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.decode import decode
 from latent_studio.engine.embedder_training import EmbedderRecipe, sample_pairs, save_embedder, train_embedder
-from latent_studio.engine.inversion import embed
+from latent_studio.engine.embedding import embed
 from latent_studio.engine.models import load_model
 
 STEPS = 10
@@ -131,3 +131,21 @@ def test_inversion_pairs_hold_latents_that_decode_back_to_their_images(trained_m
     np.testing.assert_array_equal(pairs.images, images)
     for latent, image in zip(pairs.latents, images, strict=True):
         assert psnr(decode(trained_model, latent, STEPS)[0], image) > 35.0
+
+
+def test_discovery_embeds_through_the_same_seam_in_either_mode(model_with_embedder):
+    import torch
+
+    from latent_studio.engine.ddim import from_uint8
+    from latent_studio.engine.discovery import embed_images
+
+    model, _ = model_with_embedder
+    images = decode(model, np.stack([noise_latent(seed, model.latent_shape) for seed in (8, 9, 10)]), STEPS)
+    by_network = embed_images(model, images, STEPS, batch=2, mode="network")
+    np.testing.assert_allclose(by_network, model.embedder.latents(from_uint8(torch.from_numpy(images))).numpy(), atol=1e-5)
+    by_inversion = embed_images(model, images, STEPS, batch=2)
+    reconstructions = decode(model, by_inversion, STEPS)
+    from latent_studio.core.metrics import psnr
+
+    assert min(psnr(a, b) for a, b in zip(reconstructions, images)) > max(
+        psnr(a, b) for a, b in zip(decode(model, by_network, STEPS), images))

@@ -8,7 +8,8 @@ from latent_studio.core.cancel import CancelToken
 from latent_studio.core.errors import Cancelled
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.decode import decode
-from latent_studio.engine.inversion import embed, noise_prior
+from latent_studio.engine.embedding import embed
+from latent_studio.engine.inversion import noise_prior
 from tests.conftest import blob_images
 
 STEPS = 20
@@ -84,7 +85,7 @@ def clipping_model(trained_model_dir, tmp_path_factory):
 
 
 def test_clamp_matching_recovers_what_the_clipped_decode_loses(clipping_model, monkeypatch):
-    monkeypatch.setattr("latent_studio.engine.inversion.CLAMP_TIME_FACTOR", 1e6)  # timing on a loaded machine varies
+    monkeypatch.setattr("latent_studio.engine.embedding.CLAMP_TIME_FACTOR", 1e6)  # timing on a loaded machine varies
     image = blob_images(1, 16, torch.Generator().manual_seed(321))[0]
     pixels = ((image.permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
     unmatched = embed(clipping_model, pixels, STEPS, fixed_point_iterations=3, clamp_iterations=0)
@@ -98,7 +99,7 @@ def test_clamp_matching_makes_the_clamped_step_land_closer(clipping_model):
     from latent_studio.engine.inversion import _invert_step, clamped_fraction, match_clamped_step
 
     plan = make_plan(clipping_model.scheduler_config, STEPS)
-    unet = clipping_model.unet
+    unet = clipping_model.family
     x_out = torch.randn((2, *clipping_model.latent_shape), generator=torch.Generator().manual_seed(4)) * 0.9
     with torch.no_grad():
         solved, _ = _invert_step(unet, x_out, plan, 0, 3, None, None)
@@ -160,7 +161,7 @@ def test_the_extrapolated_start_fits_as_well_with_fewer_unet_calls(trained_model
     plan = make_plan(trained_model.scheduler_config, STEPS)
     target = from_uint8(torch.from_numpy(decoded_image[None]))
     calls = []
-    hook = trained_model.unet.register_forward_pre_hook(lambda module, args: calls.append(1))
+    hook = trained_model.family.unet.register_forward_pre_hook(lambda module, args: calls.append(1))
     try:
         latent = invert(trained_model, target, plan)
         extrapolated_calls = len(calls)
@@ -168,7 +169,7 @@ def test_the_extrapolated_start_fits_as_well_with_fewer_unet_calls(trained_model
         x = target
         with torch.no_grad():
             for k in reversed(range(plan.steps)):  # the plain start with all 3 iterations at every step
-                x, _ = _invert_step(trained_model.unet, x, plan, k, 3, None, None, tolerance=0.0)
+                x, _ = _invert_step(trained_model.family, x, plan, k, 3, None, None, tolerance=0.0)
         plain_calls = len(calls)
     finally:
         hook.remove()

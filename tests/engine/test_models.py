@@ -19,7 +19,7 @@ def copy_model(src, tmp_path, name="model"):
 def test_save_pretrained_round_trip(untrained_model_dir):
     model = load_model(str(untrained_model_dir), device="cpu")
     reference = make_tiny_unet().state_dict()
-    loaded = model.unet.state_dict()
+    loaded = model.family.unet.state_dict()
     assert set(loaded) == set(reference)
     assert all(torch.equal(loaded[k], reference[k]) for k in reference)
     assert model.latent_shape == (3, 16, 16)
