@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from latent_studio.core.edits import ALL_PARTS, changed_assets, changed_parts
 from latent_studio.core.errors import OutputError
 from latent_studio.core.project import FrameSpec, Project, evaluate
 from latent_studio.core.project_file import SUFFIX, discard_recovery, load_project, recovery_path, save_project, save_recovery
@@ -21,7 +22,25 @@ DOCUMENT = "document"  # the project changed (edit, undo, redo, or a whole new p
 PLAYHEAD = "playhead"  # the current frame moved
 FILE = "file"  # the file name or the saved/modified state changed
 
-Listener = Callable[[str], None]
+
+class Event(str):
+    """An event's name (compare it with DOCUMENT, PLAYHEAD, FILE) that also says what changed.
+
+    For DOCUMENT: ``parts`` (core.edits.ASSETS, DIRECTIONS, TRACKS, SETTINGS)
+    and ``asset_ids``, the assets added, removed or changed; a whole new
+    document changes every part. A view redraws only what it shows.
+    """
+
+    parts: frozenset[str]
+    asset_ids: frozenset[str]
+
+    def __new__(cls, name: str, parts: frozenset[str] = frozenset(), asset_ids: frozenset[str] = frozenset()):
+        event = super().__new__(cls, name)
+        event.parts, event.asset_ids = frozenset(parts), frozenset(asset_ids)
+        return event
+
+
+Listener = Callable[[Event], None]
 
 
 class ProjectChangedOnDisk(OutputError):
@@ -61,7 +80,8 @@ class Session:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    def _emit(self, event: str) -> None:
+    def _emit(self, name: str, parts: frozenset[str] = frozenset(), asset_ids: frozenset[str] = frozenset()) -> None:
+        event = Event(name, parts, asset_ids)
         for listener in list(self._listeners):
             listener(event)
 
@@ -93,7 +113,8 @@ class Session:
     def _changed(self, was_clean: bool) -> None:
         self._changes += 1
         self.set_frame(self.frame)  # the length may have changed
-        self._emit(DOCUMENT)
+        command = self.undo_stack.last_changed
+        self._emit(DOCUMENT, changed_parts(command), changed_assets(command))
         if was_clean != self.undo_stack.is_clean:
             self._emit(FILE)
 
@@ -187,7 +208,7 @@ class Session:
         self.undo_stack = UndoStack(project)
         self.frame = 0
         self._changes = self._autosaved_at_change = 0
-        self._emit(DOCUMENT)
+        self._emit(DOCUMENT, ALL_PARTS, frozenset(project.assets))
         self._emit(PLAYHEAD)
         self._emit(FILE)
 

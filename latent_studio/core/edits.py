@@ -14,6 +14,28 @@ from typing import Any
 from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError
 from latent_studio.core.project import ANCHOR_TRACK, Asset, DirectionEntry, Project, ProjectError, Settings
 
+# The parts of a project an edit can change; each command names its own in ``parts``, so views redraw only what changed.
+ASSETS = "assets"
+DIRECTIONS = "directions"
+TRACKS = "tracks"  # the anchor track and the strength tracks
+SETTINGS = "settings"
+ALL_PARTS = frozenset({ASSETS, DIRECTIONS, TRACKS, SETTINGS})
+
+
+def changed_parts(command) -> frozenset[str]:
+    """What an edit (applied, undone or redone) changed; everything for a command that does not say."""
+    return frozenset(getattr(command, "parts", ALL_PARTS))
+
+
+def changed_assets(command) -> frozenset[str]:
+    """The ids of the assets an edit added, removed or changed."""
+    if isinstance(command, Batch):
+        return frozenset().union(*(changed_assets(c) for c in command.commands))
+    if isinstance(command, AddAsset):
+        return frozenset({command.asset.id})
+    asset_id = getattr(command, "asset_id", None)
+    return frozenset({asset_id}) if asset_id else frozenset()
+
 
 def track_keyframes(project: Project, track_id: str) -> tuple[Keyframe, ...]:
     return project.anchors if track_id == ANCHOR_TRACK else project.track(track_id).keyframes
@@ -48,6 +70,8 @@ def _check_time(project: Project, time: float) -> None:
 
 @dataclass
 class AddKeyframe:
+    parts = frozenset({TRACKS})  # not a field: what it changes
+
     track: str
     keyframe: Keyframe
     label: str = "Add keyframe"
@@ -70,6 +94,8 @@ class AddKeyframe:
 
 @dataclass
 class RemoveKeyframe:
+    parts = frozenset({TRACKS})  # not a field: what it changes
+
     track: str
     time: float
     label: str = "Delete keyframe"
@@ -93,6 +119,8 @@ class RemoveKeyframe:
 @dataclass
 class ChangeKeyframe:
     """Move a keyframe in time and/or change its value, interpolation or handles; drags merge."""
+
+    parts = frozenset({TRACKS})  # not a field: what it changes
 
     track: str
     time: float
@@ -139,6 +167,8 @@ class ChangeKeyframe:
 class SetBaseStrength:
     """A direction's strength where its track has no keyframes (a slider drag merges into one step)."""
 
+    parts = frozenset({TRACKS})  # not a field: what it changes
+
     direction: str
     value: float
     label: str = "Set strength"
@@ -169,6 +199,8 @@ class SetStrengthAt:
     gets its keyframe at ``time`` changed, or a new one there (the way an
     animated property behaves in a compositor).
     """
+
+    parts = frozenset({TRACKS})  # not a field: what it changes
 
     direction: str
     time: float
@@ -209,6 +241,8 @@ class SetStrengthAt:
 
 @dataclass
 class AddAsset:
+    parts = frozenset({ASSETS})  # not a field: what it changes
+
     asset: Asset
     label: str = "Add asset"
     gesture: str | None = None
@@ -228,6 +262,8 @@ class AddAsset:
 @dataclass
 class RemoveAsset:
     """Remove an asset and every anchor keyframe that names it (undo brings both back)."""
+
+    parts = frozenset({ASSETS, TRACKS})  # not a field: what it changes
 
     asset_id: str
     label: str = "Remove asset"
@@ -252,6 +288,8 @@ class RemoveAsset:
 
 @dataclass
 class RenameAsset:
+    parts = frozenset({ASSETS})  # not a field: what it changes
+
     asset_id: str
     name: str
     label: str = "Rename asset"
@@ -272,6 +310,8 @@ class RenameAsset:
 
 @dataclass
 class AddDirection:
+    parts = frozenset({DIRECTIONS, TRACKS})  # not a field: what it changes
+
     direction: DirectionEntry
     label: str = "Add direction"
     gesture: str | None = None
@@ -291,6 +331,8 @@ class AddDirection:
 
 @dataclass
 class RemoveDirection:
+    parts = frozenset({DIRECTIONS, TRACKS})  # not a field: what it changes
+
     direction_id: str
     label: str = "Remove direction"
     gesture: str | None = None
@@ -314,6 +356,8 @@ class RemoveDirection:
 
 @dataclass
 class ChangeSettings:
+    parts = frozenset({SETTINGS})  # not a field: what it changes
+
     changes: dict[str, Any]
     label: str = "Change settings"
     gesture: str | None = None
@@ -341,6 +385,10 @@ class Batch:
     commands: list
     label: str = "Edit"
     gesture: str | None = None
+
+    @property
+    def parts(self) -> frozenset[str]:
+        return frozenset().union(*(changed_parts(c) for c in self.commands))
 
     def apply(self, project: Project) -> None:
         done = []

@@ -34,10 +34,12 @@ class UndoStack(Generic[Document]):
         self._done: list[Command[Document]] = []
         self._undone: list[Command[Document]] = []
         self._clean_index: int | None = 0  # len(_done) when the document was last saved
+        self.last_changed: Command[Document] | None = None  # the command last applied, undone or redone
 
     def push(self, command: Command[Document]) -> None:
         """Apply ``command`` and record it (merging it into the top command when it continues a gesture)."""
         command.apply(self.document)
+        self.last_changed = command
         self._undone.clear()
         top = self._done[-1] if self._done else None
         mergeable = top is not None and command.gesture is not None and top.gesture == command.gesture
@@ -55,6 +57,7 @@ class UndoStack(Generic[Document]):
             return None
         command = self._done.pop()
         command.revert(self.document)
+        self.last_changed = command
         self._undone.append(command)
         return command.label
 
@@ -63,6 +66,7 @@ class UndoStack(Generic[Document]):
             return None
         command = self._undone.pop()
         command.apply(self.document)
+        self.last_changed = command
         self._done.append(command)
         return command.label
 

@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from latent_studio.app.remaining import RemainingTime, describe_remaining
+from latent_studio.app.selection import Selection
 from latent_studio.app.session import DOCUMENT, Session
-from latent_studio.core.edits import RenameAsset
+from latent_studio.core.edits import ASSETS, RenameAsset
 from latent_studio.core.metrics import describe_psnr
 from latent_studio.core.project import Asset
 from latent_studio.ui.canvas import png_to_qimage
@@ -45,13 +46,13 @@ class AssetPanel(QWidget):
     place_requested = Signal()
     remove_requested = Signal()
     compare_toggled = Signal(bool)
-    selection_changed = Signal()
     cancel_requested = Signal()
     error = Signal(str)
 
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, selection: Selection[str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self.selection = selection  # shared: the timeline and the flows read it
         self._remaining = RemainingTime()
         self._progress_text = ""
         layout = QVBoxLayout(self)
@@ -65,7 +66,8 @@ class AssetPanel(QWidget):
         self.list.setWordWrap(True)
         self.list.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.list.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.list.itemSelectionChanged.connect(self._selection_changed)
+        self.list.itemSelectionChanged.connect(
+            lambda: self.selection.select(item.data(Qt.UserRole) for item in self.list.selectedItems()))
         self.list.itemDoubleClicked.connect(self._ask_rename)
         layout.addWidget(self.list, 1)
         buttons = QGridLayout()  # two rows, so the dock (and the window) fits a 1024-pixel-wide screen
@@ -95,51 +97,72 @@ class AssetPanel(QWidget):
         progress_row.addWidget(self.progress, 2)
         progress_row.addWidget(self.cancel)
         layout.addLayout(progress_row)
-        self._shown: tuple = ()  # the assets the list shows (see _signature)
         session.subscribe(self._on_session)
+        selection.subscribe(self._show_selection)
         self.refresh()
 
-    def _on_session(self, event: str) -> None:
-        if event == DOCUMENT and self._shown != self._signature():
-            self.refresh()  # only when the assets changed: a slider tick must not re-decode every thumbnail
+    def _on_session(self, event) -> None:
+        if event == DOCUMENT and ASSETS in event.parts:
+            self.update_assets(event.asset_ids)  # a slider tick changes no asset and re-decodes no thumbnail
 
-    def _signature(self) -> tuple:
-        return tuple((a.id, a.name, a.source, a.psnr, hash(a.thumbnail) if a.thumbnail else None)
-                     for a in self.session.project.assets.values())
+    def update_assets(self, asset_ids: frozenset[str]) -> None:
+        """Redraw the items of these assets only (added, removed or changed); the rest stay as they are."""
+        assets = self.session.project.assets
+        self.list.blockSignals(True)
+        for row in reversed(range(self.list.count())):
+            if self.list.item(row).data(Qt.UserRole) not in assets:
+                self.list.takeItem(row)
+        shown = {self.list.item(row).data(Qt.UserRole): self.list.item(row) for row in range(self.list.count())}
+        for asset_id in asset_ids:
+            if asset_id in assets:
+                item = shown.get(asset_id)
+                if item is None:
+                    item = QListWidgetItem()
+                    self.list.addItem(item)
+                self._draw(item, assets[asset_id])
+        self.list.blockSignals(False)
+        order = [self.list.item(row).data(Qt.UserRole) for row in range(self.list.count())]
+        if order != list(assets):
+            self.refresh()  # an undone removal comes back in its old place
+        self.selection.keep_only(assets)
+        self._update_buttons()
 
     def refresh(self) -> None:
-        assets = list(self.session.project.assets.values())
-        self._shown = self._signature()
-        selected = set(self.selected_ids())
+        """Rebuild every item (a new document, or an order that changed)."""
         self.list.blockSignals(True)
         self.list.clear()
-        for asset in assets:
-            item = QListWidgetItem(asset_caption(asset))
-            item.setData(Qt.UserRole, asset.id)
-            image = png_to_qimage(asset.thumbnail)
-            if image is not None:
-                item.setIcon(QIcon(QPixmap.fromImage(image.scaled(THUMBNAIL, THUMBNAIL))))
-            item.setToolTip(f"{asset.name}\n{asset.source}\nDouble-click to rename")
+        for asset in self.session.project.assets.values():
+            item = QListWidgetItem()
             self.list.addItem(item)
-            item.setSelected(asset.id in selected)
+            self._draw(item, asset)
+            item.setSelected(asset.id in self.selection)
+        self.list.blockSignals(False)
+        self.selection.keep_only(self.session.project.assets)
+        self._update_buttons()
+
+    def _show_selection(self) -> None:
+        self.list.blockSignals(True)
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            item.setSelected(item.data(Qt.UserRole) in self.selection)
         self.list.blockSignals(False)
         self._update_buttons()
 
+    def _draw(self, item: QListWidgetItem, asset: Asset) -> None:
+        item.setText(asset_caption(asset))
+        item.setData(Qt.UserRole, asset.id)
+        image = png_to_qimage(asset.thumbnail)
+        item.setIcon(QIcon(QPixmap.fromImage(image.scaled(THUMBNAIL, THUMBNAIL))) if image is not None else QIcon())
+        item.setToolTip(f"{asset.name}\n{asset.source}\nDouble-click to rename")
+
     def selected_ids(self) -> list[str]:
-        return [item.data(Qt.UserRole) for item in self.list.selectedItems()]
+        return list(self.selection.items)
 
     def current_id(self) -> str | None:
-        ids = self.selected_ids()
-        return ids[0] if ids else None
+        return self.selection.active
 
     def select(self, asset_id: str) -> None:
-        for i in range(self.list.count()):
-            item = self.list.item(i)
-            item.setSelected(item.data(Qt.UserRole) == asset_id)
-
-    def _selection_changed(self) -> None:
-        self._update_buttons()
-        self.selection_changed.emit()
+        self.selection.select([asset_id])
 
     def _update_buttons(self) -> None:
         ids = self.selected_ids()

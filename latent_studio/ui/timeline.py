@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Callable
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QMenu, QSizePolicy, QWidget
 
+from latent_studio.app.selection import Selection
 from latent_studio.app.session import DOCUMENT, PLAYHEAD, Session
 from latent_studio.core.edits import AddKeyframe, Batch, ChangeKeyframe, RemoveKeyframe, track_keyframes
 from latent_studio.core.keyframes import Interpolation, Keyframe
@@ -47,10 +47,10 @@ class TimelineView(QWidget):
     error = Signal(str)
     selection_changed = Signal()
 
-    def __init__(self, session: Session, selected_asset: Callable[[], str | None], parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, assets: Selection[str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.selected_asset = selected_asset  # the asset a new anchor keyframe uses
+        self.selected_assets = assets  # the active one is the face a new anchor keyframe uses
         self.selection: set[KeyRef] = set()
         self._drag: KeyRef | None = None
         self._drag_gesture: str | None = None
@@ -278,7 +278,7 @@ class TimelineView(QWidget):
     def add_key(self, track: str, time: float) -> None:
         project = self.session.project
         if track == ANCHOR_TRACK:
-            asset = self.selected_asset()
+            asset = self.selected_assets.active
             if asset is None:
                 self.error.emit("Select a face in Assets first; the new anchor keyframe shows it.")
                 return

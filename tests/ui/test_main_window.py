@@ -344,19 +344,19 @@ def test_new_direction_from_two_groups_and_arithmetic(window, qtbot):
     from latent_studio.core.edits import AddDirection
 
     for _ in range(2):
-        window.spawn(window.random_face(), "test")
+        window.spawn(window.flows.random_face(), "test")
     qtbot.waitUntil(lambda: len(window.session.project.assets) == 3, timeout=30_000)
     a, b, c = list(window.session.project.assets)
     entry = direction_from_groups(window.session.project, "Mine", [a], [b, c])
     window.apply(AddDirection(entry))
     assert entry.id in window.directions.rows and entry.id in [t for t, _ in window.timeline.tracks()]
-    task = window.spawn(window.arithmetic_face(a, b, c), "test")
+    task = window.spawn(window.flows.arithmetic_face(a, b, c), "test")
     qtbot.waitUntil(task.done, timeout=30_000)
     made = window.session.project.assets[task.result()]
     assert made.kind == "latent" and made.thumbnail
     window.assets.select(c)
     window.session.set_frame(24)
-    window.place_at_playhead()
+    window.flows.place_at_playhead()
     assert [k.value for k in window.session.project.anchors][-1] == c
     assert window.session.project.anchors[-1].time == window.session.time
     assert ANCHOR_TRACK in [t for t, _ in window.timeline.tracks()]
@@ -460,3 +460,22 @@ def test_a_slider_edit_leaves_the_asset_thumbnails_alone_and_a_rename_shows(wind
     asset_id = item.data(Qt.UserRole)
     window.session.apply(RenameAsset(asset_id, "Ada"))
     assert window.assets.list.item(0).text().startswith("Ada")
+
+
+def test_a_slider_drag_decodes_no_thumbnail_and_an_edit_decodes_only_its_own(window, monkeypatch):
+    from latent_studio.core.edits import RenameAsset, SetStrengthAt
+    from latent_studio.ui import assets as assets_module
+
+    decoded = []
+    real = assets_module.png_to_qimage
+    monkeypatch.setattr(assets_module, "png_to_qimage", lambda data: decoded.append(1) or real(data))
+    direction = next(iter(window.session.project.directions))
+    for value in (0.2, 0.4, 0.6, 0.8):
+        window.session.apply(SetStrengthAt(direction, window.session.time, value, gesture="drag"))
+    window.session.end_gesture()
+    assert decoded == []
+    asset_id = window.assets.list.item(0).data(Qt.UserRole)
+    window.session.apply(RenameAsset(asset_id, "Grace"))
+    assert len(decoded) == 1 and window.assets.list.item(0).text().startswith("Grace")
+    window.session.undo()
+    assert len(decoded) == 2 and not window.assets.list.item(0).text().startswith("Grace")
