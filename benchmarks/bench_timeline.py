@@ -16,7 +16,7 @@ import numpy as np
 from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.project import (
     Asset,
-    DirectionEntry,
+    Direction,
     ModelRef,
     Project,
     Settings,
@@ -38,7 +38,7 @@ def build(directions: int = 20, anchors: int = 30, keys_per_track: int = 40) -> 
     times = np.linspace(0, settings.duration, anchors)
     project.anchors = tuple(Keyframe(float(t), f"a{i}", MODES[i % len(MODES)]) for i, t in enumerate(times))
     for d in range(directions):
-        project.directions[f"d{d}"] = DirectionEntry(f"d{d}", f"D{d}", np.zeros(shape, np.float32), "bench", (-1, 1), "0" * 64)
+        project.directions[f"d{d}"] = Direction(f"D{d}", np.zeros(shape, np.float32), "bench", (-1, 1), "0" * 64, id=f"d{d}")
         key_times = np.sort(rng.choice(np.arange(0, 600.0, 0.25), keys_per_track, replace=False))
         project.strengths[f"d{d}"] = StrengthTrack(tuple(
             Keyframe(float(t), float(rng.uniform(-1, 1)), MODES[k % len(MODES)]) for k, t in enumerate(key_times)))

@@ -114,8 +114,7 @@ def plan_frames(project: Project, options: ExportOptions) -> tuple[Project, list
     if options.fps is not None and options.fps != project.settings.fps:
         if options.fps not in FRAME_RATES:
             raise UserError(f"Frame rate {options.fps} is not supported; choose one of {', '.join(FRAME_RATES)}.")
-        project = Project(project.model, replace(project.settings, fps=options.fps), project.assets,
-                          project.directions, project.anchors, project.strengths)
+        project = replace(project, settings=replace(project.settings, fps=options.fps))
     count = project.settings.frame_count
     last = count - 1 if options.last_frame is None else options.last_frame
     if options.first_frame > last:

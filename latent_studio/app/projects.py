@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -14,7 +15,7 @@ from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.latent_math import arithmetic
 from latent_studio.core.metrics import out_of_domain_sentence
-from latent_studio.core.project import ANCHOR_TRACK, Asset, DirectionEntry, ModelRef, Project, Settings, StrengthTrack, new_id, snapshot
+from latent_studio.core.project import ANCHOR_TRACK, Asset, ModelRef, Project, Settings, StrengthTrack, new_id, snapshot
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.decode import decode
 from latent_studio.engine.directions import model_directions
@@ -64,10 +65,10 @@ def hold_strengths(project: Project, settings: list[tuple[str, float]]) -> Proje
     return held
 
 
-def direction_entry(direction: Direction, origin: str) -> DirectionEntry:
+def direction_entry(direction: Direction, origin: str) -> Direction:
+    """The direction as it sits on a project's slider: with an id made from its name, and where it came from."""
     slug = "".join(c if c.isalnum() else "_" for c in direction.name.lower()).strip("_") or "direction"
-    return DirectionEntry(f"{slug}_{direction.model_hash[:6]}", direction.name, direction.vector, direction.method,
-                          direction.strength_range, direction.model_hash, direction.unit, origin)
+    return replace(direction, id=f"{slug}_{direction.model_hash[:6]}", origin=origin)
 
 
 def seed_asset(model: LoadedModel, seed: int, steps: int = THUMBNAIL_STEPS) -> Asset:
@@ -131,7 +132,7 @@ def place_face(project: Project, asset_id: str, t: float):
     return AddKeyframe(ANCHOR_TRACK, Keyframe(t, asset_id, Interpolation.EASE_IN_OUT), "Place face")
 
 
-def direction_from_groups(project: Project, name: str, with_ids: list[str], without_ids: list[str]) -> DirectionEntry:
+def direction_from_groups(project: Project, name: str, with_ids: list[str], without_ids: list[str]) -> Direction:
     """A user direction from two groups of assets: strength 1 moves by the difference of their means."""
     if not with_ids or not without_ids:
         raise UserError("Pick at least one asset for each group (with and without the feature).")
@@ -141,9 +142,7 @@ def direction_from_groups(project: Project, name: str, with_ids: list[str], with
     positive = np.array([True] * len(with_ids) + [False] * len(without_ids))
     direction = difference_direction(name.strip() or "New direction", latents, positive, project.model.content_hash,
                                      strength_range=(-1.5, 1.5))
-    entry = direction_entry(direction, origin="user")
-    return DirectionEntry(f"user_{new_id()}", entry.name, entry.vector, entry.method, entry.strength_range,
-                          entry.model_hash, entry.unit, "user")
+    return replace(direction, id=f"user_{new_id()}", origin="user")
 
 
 def arithmetic_asset(model: LoadedModel, project: Project, a: str, b: str, c: str, steps: int = THUMBNAIL_STEPS) -> Asset:

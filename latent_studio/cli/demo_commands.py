@@ -125,7 +125,7 @@ def cmd_train_regressor(args: argparse.Namespace) -> int:
 
 
 def cmd_fit_demo_directions(args: argparse.Namespace) -> int:
-    from latent_studio.demo.discovery import fit_demo_directions, save_directions
+    from latent_studio.demo.direction_fitting import fit_demo_directions, save_directions
     from latent_studio.demo.regressor import load_regressor
     from latent_studio.engine.decode import DEFAULT_STEPS
 

@@ -40,15 +40,19 @@ class DirectionFileError(UserError):
     """A direction file is unreadable or belongs to another model."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Direction:
+    """The one direction record: as fitted and saved in a model's folder, and on a project's slider (with an id)."""
+
     name: str
     vector: np.ndarray  # float32 (C, H, W): latent change per unit of strength
     method: str
     strength_range: tuple[float, float]
     model_hash: str
     unit: str = ""
-    info: dict[str, str] = field(default_factory=dict)
+    info: dict[str, str] = field(default_factory=dict)  # how it was fitted (R², examples, calibration, ...)
+    id: str = ""  # its key in a project's directions; empty in a model's direction file
+    origin: str = "model"  # in a project: "model" (shipped with the model) or "user"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError
-from latent_studio.core.project import ANCHOR_TRACK, Asset, DirectionEntry, Project, ProjectError, Settings
+from latent_studio.core.directions import Direction
+from latent_studio.core.project import ANCHOR_TRACK, Asset, Project, ProjectError, Settings
 
 # The parts of a project an edit can change; each command names its own in ``parts``, so views redraw only what changed.
 ASSETS = "assets"
@@ -312,7 +313,7 @@ class RenameAsset:
 class AddDirection:
     parts = frozenset({DIRECTIONS, TRACKS})  # not a field: what it changes
 
-    direction: DirectionEntry
+    direction: Direction
     label: str = "Add direction"
     gesture: str | None = None
 
@@ -336,7 +337,7 @@ class RemoveDirection:
     direction_id: str
     label: str = "Remove direction"
     gesture: str | None = None
-    removed: DirectionEntry | None = None
+    removed: Direction | None = None
     track: Any = None
 
     def apply(self, project: Project) -> None:

@@ -16,6 +16,7 @@ from fractions import Fraction
 import numpy as np
 
 from latent_studio.core.errors import UserError
+from latent_studio.core.directions import Direction
 from latent_studio.core.keyframes import AnchorBlend, Keyframe, evaluate_anchor, evaluate_number
 from latent_studio.core.latent_math import add_directions, slerp
 
@@ -109,18 +110,6 @@ class Asset:
     original: bytes | None = None  # PNG: the prepared image an embedding was made from (before/after view)
 
 
-@dataclass(eq=False)
-class DirectionEntry:
-    id: str
-    name: str
-    vector: np.ndarray  # float32 (C, H, W) per unit of strength
-    method: str
-    strength_range: tuple[float, float]
-    model_hash: str
-    unit: str = ""
-    origin: str = "model"  # "model" (shipped with the model) or "user"
-
-
 @dataclass
 class StrengthTrack:
     """A direction's strength over time: ``base`` when there are no keyframes."""
@@ -142,7 +131,7 @@ class Project:
     model: ModelRef
     settings: Settings = field(default_factory=Settings)
     assets: dict[str, Asset] = field(default_factory=dict)
-    directions: dict[str, DirectionEntry] = field(default_factory=dict)
+    directions: dict[str, Direction] = field(default_factory=dict)
     anchors: tuple[Keyframe, ...] = ()  # values are asset ids
     strengths: dict[str, StrengthTrack] = field(default_factory=dict)  # direction id -> track
 
@@ -152,7 +141,7 @@ class Project:
         except KeyError:
             raise ProjectError(f"The project refers to asset {asset_id}, which it does not contain.") from None
 
-    def direction(self, direction_id: str) -> DirectionEntry:
+    def direction(self, direction_id: str) -> Direction:
         try:
             return self.directions[direction_id]
         except KeyError:
@@ -181,13 +170,11 @@ def snapshot(project: Project) -> Project:
     Containers and tracks are copied; latents, vectors and PNG bytes are shared,
     because edits replace them and never write into them.
     """
-    return Project(
-        project.model,
-        project.settings,
-        {k: replace(a, metadata=dict(a.metadata)) for k, a in project.assets.items()},
-        {k: replace(d) for k, d in project.directions.items()},
-        project.anchors,
-        {k: replace(t) for k, t in project.strengths.items()},
+    return replace(
+        project,
+        assets={k: replace(a, metadata=dict(a.metadata)) for k, a in project.assets.items()},
+        directions=dict(project.directions),  # directions are frozen
+        strengths={k: replace(t) for k, t in project.strengths.items()},
     )
 
 

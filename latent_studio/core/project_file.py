@@ -11,6 +11,7 @@ saving the same project twice gives the same bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -27,6 +28,7 @@ from safetensors.numpy import save as st_save
 
 from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes
+from latent_studio.core.directions import Direction
 from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError, check_order
 from latent_studio.core.latent_math import latent_refusal
@@ -34,7 +36,6 @@ from latent_studio.core.project import (
     ASSET_KINDS,
     MAX_DURATION,
     Asset,
-    DirectionEntry,
     ModelRef,
     Project,
     ProjectError,
@@ -111,10 +112,7 @@ def manifest(project: Project) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "app_version": __version__,
         "model": {"spec": project.model.spec, "content_hash": project.model.content_hash},
-        "settings": {
-            "fps": s.fps, "duration": s.duration, "width": s.width, "height": s.height, "upscale": s.upscale,
-            "preview_steps": s.preview_steps, "final_steps": s.final_steps,
-        },
+        "settings": dataclasses.asdict(s),  # the fields as Settings declares them
         "assets": [
             {
                 "id": a.id, "kind": a.kind, "name": a.name, "source": a.source, "seed": a.seed,
@@ -129,6 +127,7 @@ def manifest(project: Project) -> dict[str, Any]:
             {
                 "id": d.id, "name": d.name, "method": d.method, "strength_range": list(d.strength_range),
                 "model_hash": d.model_hash, "unit": d.unit, "origin": d.origin, "shape": list(np.shape(d.vector)),
+                **({"info": dict(d.info)} if d.info else {}),  # absent when empty: older files keep their bytes
             }
             for d in project.directions.values()  # insertion order is the order of the sliders
         ],
@@ -372,16 +371,14 @@ class _Fields:
         return value
 
 
+_SETTING_TYPES = {"str": str, "float": float, "int": int}  # Settings' annotations (strings under postponed evaluation)
+
+
 def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, bytes]) -> Project:
     top = _Fields(raw, "manifest")
     model = _Fields(top.get("model", dict), "model")
     settings_raw = _Fields(top.get("settings", dict), "settings")
-    settings = Settings(
-        fps=settings_raw.get("fps", str), duration=settings_raw.get("duration", float),
-        width=settings_raw.get("width", int), height=settings_raw.get("height", int),
-        upscale=settings_raw.get("upscale", str), preview_steps=settings_raw.get("preview_steps", int),
-        final_steps=settings_raw.get("final_steps", int),
-    )
+    settings = Settings(**{f.name: settings_raw.get(f.name, _SETTING_TYPES[f.type]) for f in dataclasses.fields(Settings)})
     project = Project(ModelRef(model.get("spec", str), model.get("content_hash", str)), settings)
     for i, entry in enumerate(top.get("assets", list)):
         f = _Fields(entry, f"assets[{i}]")
@@ -405,11 +402,12 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
         f = _Fields(entry, f"directions[{i}]")
         direction_id = f.get("id", str)
         low, high = _range(f.get("strength_range", list), f"directions[{i}].strength_range")
-        project.directions[direction_id] = DirectionEntry(
+        project.directions[direction_id] = Direction(
             id=direction_id, name=f.get("name", str),
             vector=_tensor(tensors, f"direction/{direction_id}", f.get("shape", list), f"directions[{i}]"),
             method=f.get("method", str), strength_range=(low, high), model_hash=f.get("model_hash", str),
             unit=f.get("unit", str, ""), origin=f.get("origin", str, "model"),
+            info={str(k): str(v) for k, v in f.get("info", dict, {}).items()},
         )
     tracks = _Fields(top.get("tracks", dict), "tracks")
     project.anchors = _keyframes(tracks.get("anchor", list), "tracks.anchor", str)

@@ -24,7 +24,7 @@ from latent_studio.core.latent_math import add_directions
 from latent_studio.core.metrics import frechet_distance, latent_stats, psnr
 from latent_studio.core.seeds import noise_latent
 from latent_studio.demo.data import HELD_OUT_STREAM, rendered_batch
-from latent_studio.demo.discovery import read_along
+from latent_studio.demo.direction_fitting import read_along
 from latent_studio.demo.factors import FACTOR_NAMES, FACTORS
 from latent_studio.demo.regressor import FactorRegressor, factor_difference, features
 from latent_studio.engine.ddim import from_uint8

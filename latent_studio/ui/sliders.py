@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from latent_studio.app.session import DOCUMENT, PLAYHEAD, Session
 from latent_studio.core.edits import AddKeyframe, RemoveKeyframe, SetStrengthAt
 from latent_studio.core.keyframes import Interpolation, Keyframe
-from latent_studio.core.project import DirectionEntry
+from latent_studio.core.directions import Direction
 from latent_studio.ui.errors import apply_edit
 
 SLIDER_STEPS = 1000
@@ -35,7 +35,7 @@ SLIDER_STEPS = 1000
 class DirectionRow:
     """The widgets of one direction, laid out on a grid row by the panel."""
 
-    def __init__(self, panel: "DirectionPanel", direction: DirectionEntry) -> None:
+    def __init__(self, panel: "DirectionPanel", direction: Direction) -> None:
         self.panel = panel
         self.direction_id = direction.id
         self.low, self.high = direction.strength_range

@@ -13,7 +13,8 @@ from latent_studio.app.projects import empty_project, place_anchors, seed_asset
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.errors import Cancelled, OutputError, UserError
 from latent_studio.core.keyframes import Interpolation, Keyframe
-from latent_studio.core.project import DirectionEntry, Settings, evaluate
+from latent_studio.core.directions import Direction
+from latent_studio.core.project import Settings, evaluate
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.render import FrameCache, render_frames
 from latent_studio.media.export import FORMATS
@@ -28,7 +29,7 @@ def project(trained_model):
         asset = seed_asset(trained_model, seed, steps=STEPS)
         project.assets[asset.id] = asset
     place_anchors(project, list(project.assets))
-    turn = DirectionEntry("turn", "Turn", noise_latent(5, trained_model.latent_shape), "test", (-1, 1), trained_model.content_hash)
+    turn = Direction("Turn", noise_latent(5, trained_model.latent_shape), "test", (-1, 1), trained_model.content_hash, id="turn")
     project.directions["turn"] = turn
     project.editable_track("turn").keyframes = (Keyframe(0.0, -1.0, Interpolation.EASE_IN_OUT), Keyframe(0.4, 1.0))
     return project

@@ -8,7 +8,8 @@ import pytest
 from latent_studio.app.session import DOCUMENT, FILE, PLAYHEAD, ProjectChangedOnDisk, Session
 from latent_studio.core.edits import AddKeyframe, SetStrengthAt
 from latent_studio.core.keyframes import Interpolation, Keyframe
-from latent_studio.core.project import ANCHOR_TRACK, Asset, DirectionEntry, ModelRef, Project, Settings
+from latent_studio.core.directions import Direction
+from latent_studio.core.project import ANCHOR_TRACK, Asset, ModelRef, Project, Settings
 from latent_studio.core.project_file import load_project, pending_recovery, project_bytes, save_project
 
 
@@ -16,7 +17,7 @@ def make_project() -> Project:
     project = Project(ModelRef("toy", "abc"), Settings(fps="24", duration=2.0))
     latent = np.random.default_rng(0).standard_normal((3, 8, 8)).astype(np.float32)
     project.assets["a"] = Asset("a", "seed", "Seed 1", latent, seed=1)
-    project.directions["d"] = DirectionEntry("d", "Smile", np.ones((3, 8, 8), np.float32), "test", (-1.0, 1.0), "abc")
+    project.directions["d"] = Direction("Smile", np.ones((3, 8, 8), np.float32), "test", (-1.0, 1.0), "abc", id="d")
     project.anchors = (Keyframe(0.0, "a", Interpolation.LINEAR),)
     return project
 

@@ -18,7 +18,7 @@ from latent_studio.core.latent_math import slerp
 from latent_studio.core.project import (
     ANCHOR_TRACK,
     Asset,
-    DirectionEntry,
+    Direction,
     ModelRef,
     Project,
     ProjectError,
@@ -36,7 +36,7 @@ def make_project() -> Project:
     project = Project(ModelRef("toy", "h" * 64), Settings(duration=4.0))
     for i, name in enumerate("ab"):
         project.assets[name] = Asset(name, "seed", name.upper(), noise_latent(i, SHAPE), seed=i)
-    project.directions["turn"] = DirectionEntry("turn", "Turn", noise_latent(9, SHAPE) * 0.1, "m", (-1, 1), "h" * 64)
+    project.directions["turn"] = Direction("Turn", noise_latent(9, SHAPE) * 0.1, "m", (-1, 1), "h" * 64, id="turn")
     return project
 
 

@@ -12,7 +12,8 @@ import pytest
 from latent_studio.core import project_file
 from latent_studio.core.errors import OutputError
 from latent_studio.core.keyframes import Handle, Interpolation, Keyframe
-from latent_studio.core.project import Asset, DirectionEntry, ModelRef, Project, Settings, StrengthTrack
+from latent_studio.core.directions import Direction
+from latent_studio.core.project import Asset, ModelRef, Project, Settings, StrengthTrack
 from latent_studio.core.project_file import ProjectFileError, load_project, project_bytes, project_from_bytes, save_project
 from latent_studio.core.seeds import noise_latent
 
@@ -25,7 +26,7 @@ def make_project() -> Project:
     project.assets["face1"] = Asset("face1", "image", "Anna", noise_latent(1, SHAPE), "anna.jpg", psnr=41.5, thumbnail=PNG,
                                     metadata={"fit": "crop"})
     project.assets["seed7"] = Asset("seed7", "seed", "Seed 7", noise_latent(7, SHAPE), "seed 7", seed=7)
-    project.directions["yaw"] = DirectionEntry("yaw", "Head turn", noise_latent(3, SHAPE), "binned", (-60.0, 60.0), "ab" * 32, "degrees")
+    project.directions["yaw"] = Direction("Head turn", noise_latent(3, SHAPE), "binned", (-60.0, 60.0), "ab" * 32, "degrees", id="yaw")
     project.anchors = (Keyframe(0.0, "face1", Interpolation.EASE_IN_OUT), Keyframe(2.0, "seed7"))
     project.strengths["yaw"] = StrengthTrack(
         (Keyframe(0.0, -30.0, Interpolation.BEZIER, out_handle=Handle(0.5, 10.0)), Keyframe(3.0, 30.0, in_handle=Handle(-0.5, 0.0))),
@@ -322,3 +323,15 @@ def test_an_asset_latent_of_1e30_is_refused_on_load():
     data = _replace_member(project_bytes(good), "latents.safetensors", save(tensors))
     with pytest.raises(ProjectFileError, match=r"assets\[1\]: its latent has values up to 1e\+30"):
         project_from_bytes(data)
+
+
+def test_a_directions_fitting_notes_travel_with_the_project_and_an_empty_one_adds_no_bytes():
+    from dataclasses import replace
+
+    project = make_project()
+    plain = project_bytes(project)
+    project.directions["yaw"] = replace(project.directions["yaw"], info={"r2": "0.98", "edit": "window 10"})
+    loaded = project_from_bytes(project_bytes(project))
+    assert loaded.directions["yaw"].info == {"r2": "0.98", "edit": "window 10"}
+    project.directions["yaw"] = replace(project.directions["yaw"], info={})
+    assert project_bytes(project) == plain

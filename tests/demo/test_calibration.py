@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from latent_studio.core.directions import Direction
-from latent_studio.demo import discovery
-from latent_studio.demo.discovery import MAX_CALIBRATION_SCALE, Plan, calibrate
+from latent_studio.demo import direction_fitting
+from latent_studio.demo.direction_fitting import MAX_CALIBRATION_SCALE, Plan, calibrate
 
 PLAN = Plan("yaw", (-60.0, 0.0, 60.0), 4, 0.0, (-30.0, 30.0))
 
@@ -18,7 +18,7 @@ def direction() -> Direction:
 def respond(monkeypatch, slope_of_scale):
     """Stand in for decoding and reading: the measured slope as a function of the vector's scale."""
     reference = float(np.linalg.norm(direction().vector))
-    monkeypatch.setattr(discovery, "response_slope",
+    monkeypatch.setattr(direction_fitting, "response_slope",
                         lambda model, regressor, vector, plan, heads, steps, cancel=None:
                         slope_of_scale(float(np.linalg.norm(vector)) / reference))
 
