@@ -8,12 +8,15 @@ target yaw (yaw + strength, clipped to the factor's range), compared with the
 edited frame at +-45 degrees (PSNR, and the distance of regressor features).
 
 Methods so far:
-  linear      the shipped direction, added to x_T with the norm kept (the baseline)
+  linear      the shipped direction's vector, added to x_T with the norm kept (the baseline)
   orthogonal  the same vector with its components along the model's other
               directions removed (core.directions.orthogonalise), rescaled so its
               component along the original stays the same: InterFaceGAN's
               conditional edit, restricted to the factors that have a direction
               (fit-demo-directions already makes the others orthogonal to yaw)
+  src-attn    the linear edit decoded beside its source, reading the source's
+              self-attention keys and values from the first step on (MasaCtrl;
+              engine/source_attention.py); the head turn ships with it
 
     python benchmarks/bench_directions.py [--heads 50] [--strengths 9] [--steps 50]
 """
@@ -39,6 +42,7 @@ from latent_studio.engine.decode import decode
 from latent_studio.engine.directions import model_directions
 from latent_studio.engine.discovery import embed_images
 from latent_studio.engine.models import load_model
+from latent_studio.engine.source_attention import decode_attending
 
 GROUND_TRUTH_STRENGTHS = (-45.0, 45.0)
 
@@ -59,7 +63,12 @@ def ground_truth(model, regressor, heads, factors, identities, direction, steps,
         edited += [add_directions(h, [(direction.vector, strength)]) for h in heads]
         targets = [HeadFactors.from_array(f).replace(yaw=float(np.clip(f[FACTOR_NAMES.index("yaw")] + strength, yaw.low, yaw.high))) for f in factors]
         truth.append(render_batch(targets, identities.tolist(), model.latent_shape[-1]))
-    images = decode(model, np.stack(edited), steps, batch_size=batch)
+    if direction.source_attention_from is None:
+        images = decode(model, np.stack(edited), steps, batch_size=batch)
+    else:
+        source_of = [i for _ in GROUND_TRUTH_STRENGTHS for i in range(len(heads))]
+        images = decode_attending(model, np.stack(edited), np.asarray(heads, np.float32), source_of,
+                                  direction.source_attention_from, steps, batch_size=batch)
     truth = np.concatenate(truth)
     scores = [psnr(a, b) for a, b in zip(images, truth, strict=True)]
     distance = np.linalg.norm(features(regressor, images) - features(regressor, truth), axis=1)
@@ -87,7 +96,10 @@ def main() -> None:
     for direction in directions:
         factor = DIRECTION_FACTORS[direction.name]
         others = [d for d in directions if d is not direction]
-        for name, variant in (("linear", direction), ("orthogonal", orthogonal(direction, others))):
+        linear = dataclasses.replace(direction, source_attention_from=None)
+        variants = (("linear", linear), ("orthogonal", orthogonal(linear, others)),
+                    ("src-attn", dataclasses.replace(linear, source_attention_from=0.0)))
+        for name, variant in variants:
             started = time.perf_counter()
             table = direction_table(model, regressor, heads, variant, factor, sizes)
             per_frame = (time.perf_counter() - started) / (len(table.strengths) * args.heads) * 1000

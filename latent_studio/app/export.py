@@ -223,6 +223,8 @@ def _frame_record(frame: Frame, seeds: dict[str, int], writer: FrameWriter) -> d
         "strengths": {d: s for d, s in frame.spec.strengths},
         "seeds": {a: seeds[a] for a in anchors if a in seeds},
     }
+    if frame.source_attention_from is not None:  # decoded beside its unedited source (engine/source_attention.py)
+        record["source_attention_from"] = frame.source_attention_from
     if isinstance(writer, PngSequenceWriter):
         record["file"] = writer.names[-1]
     return record

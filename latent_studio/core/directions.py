@@ -53,6 +53,10 @@ class Direction:
     info: dict[str, str] = field(default_factory=dict)  # how it was fitted (R², examples, calibration, ...)
     id: str = ""  # its key in a project's directions; empty in a model's direction file
     origin: str = "model"  # in a project: "model" (shipped with the model) or "user"
+    # How an edit along it is decoded: None adds it to x_T and decodes (a plain edit); a fraction f in [0, 1]
+    # also decodes the unedited latent beside it and, from f of the DDIM steps on, the edit reads the
+    # source's self-attention, keeping light, hair and background (engine/source_attention.py).
+    source_attention_from: float | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,8 @@ def save_direction(path: Path, direction: Direction) -> None:
         "model_hash": direction.model_hash,
         "info": json.dumps(direction.info, sort_keys=True),
     }
+    if direction.source_attention_from is not None:
+        metadata["source_attention_from"] = repr(float(direction.source_attention_from))
     atomic_write_bytes(Path(path), _st_save({"direction": vector}, metadata=metadata))
 
 
@@ -178,6 +184,7 @@ def load_direction(path: Path, model_hash: str | None = None) -> Direction:
             model_hash=meta["model_hash"],
             unit=meta.get("unit", ""),
             info=json.loads(meta.get("info", "{}")),
+            source_attention_from=_fraction(meta.get("source_attention_from")),
         )
     except FileNotFoundError as exc:
         raise DirectionFileError(f"Direction file {path} does not exist.") from exc
@@ -190,3 +197,11 @@ def load_direction(path: Path, model_hash: str | None = None) -> Direction:
         )
     return direction
 
+
+def _fraction(text: str | None) -> float | None:
+    if text is None:
+        return None
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"source_attention_from {value} is not a fraction between 0 and 1")
+    return value

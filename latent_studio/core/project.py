@@ -217,10 +217,27 @@ def evaluate_frames(project: Project, frames) -> list[FrameSpec]:
     return [timeline.at(project.settings.frame_time(index)) for index in frames]
 
 
-def frame_latent(project: Project, spec: FrameSpec) -> np.ndarray:
-    """Slerp between the anchors, then add the directions, keeping the slerped latent's norm."""
+def anchor_latent(project: Project, spec: FrameSpec) -> np.ndarray:
+    """The frame's latent before any direction: the slerp between its anchors."""
     a = project.asset(spec.anchor.a).latent
     latent = a if spec.anchor.b is None else slerp(a, project.asset(spec.anchor.b).latent, spec.anchor.weight)
+    return np.asarray(latent, np.float32)
+
+
+def frame_latent(project: Project, spec: FrameSpec) -> np.ndarray:
+    """Slerp between the anchors, then add the directions, keeping the slerped latent's norm."""
+    latent = anchor_latent(project, spec)
     if spec.strengths:
         latent = add_directions(latent, [(project.direction(d).vector, s) for d, s in spec.strengths])
     return np.asarray(latent, np.float32)
+
+
+def frame_source(project: Project, spec: FrameSpec) -> tuple[np.ndarray, float] | None:
+    """For a frame edited along a direction decoded with source attention: its source (the anchors' blend)
+    and the fraction of the steps from which it reads the source (the earliest its directions ask for).
+
+    None for a plain frame: no direction at a non-zero strength asks for it.
+    """
+    starts = [project.direction(d).source_attention_from for d, _ in spec.strengths]
+    starts = [s for s in starts if s is not None]
+    return (anchor_latent(project, spec), min(starts)) if starts else None

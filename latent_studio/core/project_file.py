@@ -128,6 +128,7 @@ def manifest(project: Project) -> dict[str, Any]:
                 "id": d.id, "name": d.name, "method": d.method, "strength_range": list(d.strength_range),
                 "model_hash": d.model_hash, "unit": d.unit, "origin": d.origin, "shape": list(np.shape(d.vector)),
                 **({"info": dict(d.info)} if d.info else {}),  # absent when empty: older files keep their bytes
+                **({"source_attention_from": d.source_attention_from} if d.source_attention_from is not None else {}),
             }
             for d in project.directions.values()  # insertion order is the order of the sliders
         ],
@@ -408,6 +409,8 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
             method=f.get("method", str), strength_range=(low, high), model_hash=f.get("model_hash", str),
             unit=f.get("unit", str, ""), origin=f.get("origin", str, "model"),
             info={str(k): str(v) for k, v in f.get("info", dict, {}).items()},
+            source_attention_from=_within(f.get("source_attention_from", float, None, nullable=True), 0.0, 1.0,
+                                          f"directions[{i}].source_attention_from"),
         )
     tracks = _Fields(top.get("tracks", dict), "tracks")
     project.anchors = _keyframes(tracks.get("anchor", list), "tracks.anchor", str)

@@ -34,6 +34,7 @@ from latent_studio.demo.regressor import FactorRegressor, factor_difference, pre
 from latent_studio.engine.decode import DEFAULT_BATCH, decode
 from latent_studio.engine.discovery import binned_direction, difference_direction, embed_images
 from latent_studio.engine.models import LoadedModel
+from latent_studio.engine.source_attention import decode_attending
 
 # Identities for direction fitting come from their own seed, apart from training and held-out renders.
 DISCOVERY_SEED = 20231
@@ -41,6 +42,7 @@ DISCOVERY_SEED = 20231
 
 CALIBRATION_HEADS = 16  # identities, at the plan's calibration level, decoded per calibration round
 CALIBRATION_ROUNDS = 2  # the response is not linear: a second round corrects the first one's scale
+HEAD_TURN_SOURCE_ATTENTION = 0.0  # the head turn reads its source's self-attention from the first step on
 MAX_CALIBRATION_SCALE = 6.0  # beyond this the direction barely moves its factor: keep it honest, not louder
 
 
@@ -97,6 +99,7 @@ def fit_demo_directions(
     strongest direction does not leak into the others. With a regressor, every
     direction is then calibrated (see the module's docstring). Embedding for
     the fit skips clamp matching: a centroid averages away what it corrects.
+    The head turn is marked to be decoded with source attention.
     """
     size = model.image_size[-1]
     plans = default_plans(scale)
@@ -116,16 +119,20 @@ def fit_demo_directions(
     others = [smile, glasses, hue]
     cleaned = [_replace_vector(d, orthogonalise(d.vector, [yaw.vector]), note="orthogonalised to Head turn") for d in others]
     directions = [yaw, *cleaned]
-    if regressor is None:
-        return directions
-    calibrated = []
-    for plan, direction in zip(plans, directions, strict=True):
-        embedded, values = latents[plan.factor]
-        heads = embedded[values == plan.calibration_level][:CALIBRATION_HEADS]
-        if progress:
-            progress(f"calibrating {direction.name}", 0, 1)
-        calibrated.append(calibrate(model, regressor, direction, plan, heads, steps, cancel=cancel))
-    return calibrated
+    if regressor is not None:
+        directions = [calibrate_plan(model, regressor, plan, direction, latents, steps, progress, cancel)
+                      for plan, direction in zip(plans, directions, strict=True)]
+    # The head turn is decoded beside its source (light, hair and background stay; issue 14's table);
+    # calibration above measured the plain decode, which turns about 6% further.
+    return [replace(directions[0], source_attention_from=HEAD_TURN_SOURCE_ATTENTION), *directions[1:]]
+
+
+def calibrate_plan(model, regressor, plan: Plan, direction: Direction, latents, steps: int, progress, cancel) -> Direction:
+    embedded, values = latents[plan.factor]
+    heads = embedded[values == plan.calibration_level][:CALIBRATION_HEADS]
+    if progress:
+        progress(f"calibrating {direction.name}", 0, 1)
+    return calibrate(model, regressor, direction, plan, heads, steps, cancel=cancel)
 
 
 def calibrate(
@@ -161,11 +168,21 @@ def response_slope(model, regressor, vector: np.ndarray, plan: Plan, heads: np.n
 
 
 def read_along(model: LoadedModel, regressor: FactorRegressor, heads: np.ndarray, vector: np.ndarray,
-               strengths, steps: int, *, batch_size: int = DEFAULT_BATCH, cancel: CancelToken | None = None) -> np.ndarray:
-    """Push every head along ``vector`` to each strength, decode, and read all factors: (strengths, heads, factors)."""
+               strengths, steps: int, *, batch_size: int = DEFAULT_BATCH, source_attention_from: float | None = None,
+               cancel: CancelToken | None = None) -> np.ndarray:
+    """Push every head along ``vector`` to each strength, decode, and read all factors: (strengths, heads, factors).
+
+    With ``source_attention_from``, each edit is decoded beside its head as the app renders it
+    (engine/source_attention.py).
+    """
     edited = np.stack([add_directions(h, [(vector, s)]) for s in strengths for h in heads])
-    readings = predict(regressor, decode(model, edited, steps, batch_size=batch_size, cancel=cancel))
-    return readings.reshape(len(strengths), len(heads), -1)
+    if source_attention_from is None:
+        images = decode(model, edited, steps, batch_size=batch_size, cancel=cancel)
+    else:
+        source_of = [i for _ in strengths for i in range(len(heads))]
+        images = decode_attending(model, edited, np.asarray(heads, np.float32), source_of, source_attention_from, steps,
+                                  batch_size=batch_size, cancel=cancel)
+    return predict(regressor, images).reshape(len(strengths), len(heads), -1)
 
 
 def _replace_vector(direction: Direction, vector: np.ndarray, **notes: str) -> Direction:

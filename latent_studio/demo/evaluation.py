@@ -216,7 +216,7 @@ def direction_table(
     if not np.any(strengths == 0.0):
         strengths = np.sort(np.append(strengths, 0.0))
     readings = read_along(model, regressor, heads, direction.vector, strengths, sizes.steps, batch_size=sizes.batch,
-                          cancel=cancel)
+                          source_attention_from=direction.source_attention_from, cancel=cancel)
     zero = int(np.flatnonzero(strengths == 0.0)[0])
     change = np.stack([factor_difference(name, readings[..., i] - readings[zero, :, i]) for i, name in enumerate(FACTOR_NAMES)],
                       axis=-1)

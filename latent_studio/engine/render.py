@@ -23,9 +23,10 @@ import numpy as np
 import torch
 
 from latent_studio.core.cancel import CancelToken, check
-from latent_studio.core.project import FrameSpec, Project, evaluate_frames, frame_latent
+from latent_studio.core.project import FrameSpec, Project, evaluate_frames, frame_latent, frame_source
 from latent_studio.engine.decode import DEFAULT_BATCH, decode
 from latent_studio.engine.models import LoadedModel
+from latent_studio.engine.source_attention import decode_attending
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 
@@ -91,16 +92,24 @@ class Frame:
     image: np.ndarray  # (H, W, 3) uint8 or uint16, read-only
     steps: int  # DDIM steps it was decoded with
     cached: bool  # True when no decode was needed (from the cache, or a repeat of an earlier spec)
+    source_attention_from: float | None = None  # set when it was decoded reading its source's attention
 
 
 def latent_digest(latent: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(latent, dtype=np.float32).tobytes(), digest_size=16).hexdigest()
 
 
-def cache_key(latent: np.ndarray, model: LoadedModel, steps: int, bit_depth: int = 8) -> Hashable:
-    """Everything that decides a decoded frame: the latent's bytes, the weights, where and how they run."""
+Source = tuple[np.ndarray, float]  # (unedited latent, fraction of the steps from which the edit reads it)
+
+
+def cache_key(latent: np.ndarray, model: LoadedModel, steps: int, bit_depth: int = 8,
+              source: Source | None = None) -> Hashable:
+    """Everything that decides a decoded frame: the latent's bytes, the weights, where and how they run,
+    and for an edit decoded with source attention, the source's bytes and from when it is read."""
     placement = model.placement
-    return (latent_digest(latent), model.content_hash, str(placement.dtype), placement.device.type, steps, bit_depth)
+    read = None if source is None else (latent_digest(source[0]), source[1])
+    return (latent_digest(latent), model.content_hash, str(placement.dtype), placement.device.type, steps, bit_depth,
+            read)
 
 
 def render_frames(
@@ -124,10 +133,12 @@ def render_frames(
         start += len(chunk)
         specs = evaluate_frames(project, chunk)
         images: dict[FrameSpec, np.ndarray] = {}
+        sources: dict[FrameSpec, Source | None] = {}
         missing: list[tuple[FrameSpec, np.ndarray, Hashable]] = []
         for spec in dict.fromkeys(specs):  # each distinct spec once, in order
             latent = frame_latent(project, spec)
-            key = cache_key(latent, model, steps, bit_depth)
+            sources[spec] = frame_source(project, spec)
+            key = cache_key(latent, model, steps, bit_depth, sources[spec])
             hit = cache.get(key) if cache is not None else None
             if hit is not None:
                 images[spec] = hit
@@ -135,8 +146,8 @@ def render_frames(
                 missing.append((spec, latent, key))
         fresh: set[FrameSpec] = set()
         if missing:
-            latents = np.stack([latent for _, latent, _ in missing])
-            pixels, batch_size = _decode_adapting(model, latents, steps, batch_size, bit_depth, cancel)
+            work = [(latent, sources[spec]) for spec, latent, _ in missing]
+            pixels, batch_size = _decode_adapting(model, work, steps, batch_size, bit_depth, cancel)
             for (spec, _, key), image in zip(missing, pixels, strict=True):
                 image.setflags(write=False)
                 images[spec] = image
@@ -146,20 +157,47 @@ def render_frames(
             decoded += len(missing)
         for index, spec in zip(chunk, specs, strict=True):
             check(cancel)
-            yield Frame(index, project.settings.frame_time(index), spec, images[spec], steps, spec not in fresh)
+            source = sources[spec]
+            yield Frame(index, project.settings.frame_time(index), spec, images[spec], steps, spec not in fresh,
+                        None if source is None else source[1])
             fresh.discard(spec)  # a repeat of this spec later in the chunk needed no decode
             done += 1
             if progress:
                 progress(RenderProgress(done, len(indices), decoded))
 
 
-def _decode_adapting(model, latents, steps, batch_size, bit_depth, cancel) -> tuple[np.ndarray, int]:
+def _decode_adapting(model, work: list[tuple[np.ndarray, Source | None]], steps, batch_size, bit_depth,
+                     cancel) -> tuple[list[np.ndarray], int]:
     """Decode, halving the batch on a CUDA out-of-memory error; returns the batch size that worked."""
     while True:
         try:
-            return decode(model, latents, steps, batch_size=batch_size, bit_depth=bit_depth, cancel=cancel), batch_size
+            return _decode_all(model, work, steps, batch_size, bit_depth, cancel), batch_size
         except torch.cuda.OutOfMemoryError:
             if batch_size == 1:
                 raise
             batch_size = max(1, batch_size // 2)
             torch.cuda.empty_cache()
+
+
+def _decode_all(model, work: list[tuple[np.ndarray, Source | None]], steps, batch_size, bit_depth,
+                cancel) -> list[np.ndarray]:
+    """Plain latents decoded together; edits with a source decoded beside their sources, grouped by start."""
+    images: list[np.ndarray | None] = [None] * len(work)
+    plain = [i for i, (_, source) in enumerate(work) if source is None]
+    if plain:
+        pixels = decode(model, np.stack([work[i][0] for i in plain]), steps, batch_size=batch_size,
+                        bit_depth=bit_depth, cancel=cancel)
+        for i, image in zip(plain, pixels, strict=True):
+            images[i] = image
+    for start in dict.fromkeys(source[1] for _, source in work if source is not None):
+        edits = [i for i, (_, source) in enumerate(work) if source is not None and source[1] == start]
+        digests = {i: latent_digest(work[i][1][0]) for i in edits}
+        distinct = list(dict.fromkeys(digests.values()))
+        first = {digest: next(i for i in edits if digests[i] == digest) for digest in distinct}
+        pixels = decode_attending(model, np.stack([work[i][0] for i in edits]),
+                                  np.stack([work[first[d]][1][0] for d in distinct]),
+                                  [distinct.index(digests[i]) for i in edits], start, steps,
+                                  batch_size=batch_size, bit_depth=bit_depth, cancel=cancel)
+        for i, image in zip(edits, pixels, strict=True):
+            images[i] = image
+    return images

@@ -40,7 +40,9 @@ class DirectionRow:
         self.direction_id = direction.id
         self.low, self.high = direction.strength_range
         self.label = QLabel(f"{direction.name}" + (f" ({direction.unit})" if direction.unit else ""))
-        self.label.setToolTip(f"{direction.method}; range {self.low:g} to {self.high:g}; from the {direction.origin}")
+        keeps = ("; decoded beside the unedited face, so light, hair and background stay"
+                 if direction.source_attention_from is not None else "")
+        self.label.setToolTip(f"{direction.method}; range {self.low:g} to {self.high:g}; from the {direction.origin}{keeps}")
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)
         self.spin = QDoubleSpinBox()
