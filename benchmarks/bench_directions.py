@@ -18,7 +18,8 @@ Methods so far:
               self-attention keys and values from the first step on (MasaCtrl;
               engine/source_attention.py); the head turn ships with it
 
-    python benchmarks/bench_directions.py [--heads 50] [--strengths 9] [--steps 50]
+    python benchmarks/bench_directions.py [--heads 50] [--strengths 9] [--steps 50] [--methods linear,src-attn]
+        [--directions "Head turn,Smile"]
 """
 
 from __future__ import annotations
@@ -81,11 +82,14 @@ def main() -> None:
     parser.add_argument("--strengths", type=int, default=9)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--methods", default="linear,orthogonal,src-attn", help="comma-separated subset")
+    parser.add_argument("--directions", default="", help="comma-separated names (default: every direction)")
     args = parser.parse_args()
 
     model = load_model("toy-heads", device="cpu")
     regressor = load_regressor(resources_dir() / "demo" / "factor_regressor.safetensors")
-    directions = [d for d in model_directions(model) if d.name in DIRECTION_FACTORS]
+    directions = [d for d in model_directions(model) if d.name in DIRECTION_FACTORS
+                  and (not args.directions or d.name in args.directions.split(","))]
     batch = rendered_batch(EVALUATION_SEED + 2, HELD_OUT_STREAM, 0, model.latent_shape[-1], args.heads)
     print(f"embedding {args.heads} held-out heads ({args.steps} steps)", flush=True)
     heads = embed_images(model, batch.images, args.steps, batch=args.batch)
@@ -99,7 +103,7 @@ def main() -> None:
         linear = dataclasses.replace(direction, source_attention_from=None)
         variants = (("linear", linear), ("orthogonal", orthogonal(linear, others)),
                     ("src-attn", dataclasses.replace(linear, source_attention_from=0.0)))
-        for name, variant in variants:
+        for name, variant in (v for v in variants if v[0] in args.methods.split(",")):
             started = time.perf_counter()
             table = direction_table(model, regressor, heads, variant, factor, sizes)
             per_frame = (time.perf_counter() - started) / (len(table.strengths) * args.heads) * 1000

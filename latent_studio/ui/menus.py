@@ -7,6 +7,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QStyle
 
 from latent_studio.ui.dialogs import show_about
+from latent_studio.ui.timeline import ZOOM_STEP
 
 
 def add_action(window, menu, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:
@@ -55,6 +56,11 @@ def build_menus(window) -> None:
     act(view, "Zoom &in", lambda: canvas.zoom_by(1), QKeySequence.ZoomIn)
     act(view, "Zoom &out", lambda: canvas.zoom_by(-1), QKeySequence.ZoomOut)
     window.smooth_action = act(view, "&Smooth upscaling", canvas.set_smooth, checkable=True)
+    view.addSeparator()
+    timeline = window.timeline
+    act(view, "Timeline: zoom in", lambda: timeline.zoom(ZOOM_STEP), "Alt+=")
+    act(view, "Timeline: zoom out", lambda: timeline.zoom(1 / ZOOM_STEP), "Alt+-")
+    act(view, "Timeline: &whole length", timeline.show_whole_length, "Alt+0")
     view.addSeparator()
     for dock in (window.assets_dock, window.directions_dock, window.timeline_dock):
         view.addAction(dock.toggleViewAction())

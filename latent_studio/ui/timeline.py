@@ -4,7 +4,8 @@ Keyframes are diamonds (a square for hold, a circle for bezier): click to
 select (Shift adds), drag to move (snapped to frames; one drag is one undo
 step), Delete removes the selection, double-click an empty spot to add one,
 right-click for the interpolation. Clicking or dragging the ruler scrubs.
-Everything drawn is read from the session's project; every change is an
+Ctrl+wheel zooms the time axis around the pointer, the wheel then pans, and
+View > Timeline: whole length shows everything again. Everything drawn is read from the session's project; every change is an
 undo command applied through the session.
 """
 
@@ -30,6 +31,8 @@ RULER_HEIGHT = 28
 ROW_HEIGHT = 30
 PAD = 10
 KEY_RADIUS = 6
+ZOOM_STEP = 1.25  # per wheel notch or menu step
+MIN_VISIBLE_FRAMES = 4  # zoomed in as far as it goes: this many frames across the track area
 
 INTERPOLATION_LABELS = {
     Interpolation.HOLD: "Hold", Interpolation.LINEAR: "Linear", Interpolation.BEZIER: "Bezier",
@@ -56,6 +59,7 @@ class TimelineView(QWidget):
         self._drag_gesture: str | None = None
         self._scrubbing = False
         self._gestures = itertools.count(1)
+        self._window: tuple[float, float] | None = None  # the visible seconds when zoomed in; None: the whole length
         self.setFocusPolicy(Qt.StrongFocus)
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
@@ -91,15 +95,71 @@ class TimelineView(QWidget):
     def _span(self) -> tuple[float, float]:
         return HEADER_WIDTH + PAD, max(HEADER_WIDTH + PAD + 1.0, self.width() - PAD)
 
+    def visible(self) -> tuple[float, float]:
+        """The seconds shown across the track area (the whole length unless zoomed in)."""
+        duration = self.session.project.settings.duration
+        if self._window is None:
+            return 0.0, duration
+        start, end = self._window
+        width = min(end - start, duration)
+        start = min(max(0.0, start), duration - width)
+        return start, start + width
+
     def x_of(self, t: float) -> float:
         left, right = self._span()
-        return left + (right - left) * t / self.session.project.settings.duration
+        start, end = self.visible()
+        return left + (right - left) * (t - start) / (end - start)
+
+    def t_of(self, x: float) -> float:
+        left, right = self._span()
+        start, end = self.visible()
+        return start + (x - left) / (right - left) * (end - start)
 
     def frame_at(self, x: float) -> int:
-        left, right = self._span()
         settings = self.session.project.settings
-        t = (x - left) / (right - left) * settings.duration
-        return max(0, min(settings.frame_count - 1, round(t * float(settings.rate))))
+        return max(0, min(settings.frame_count - 1, round(self.t_of(x) * float(settings.rate))))
+
+    # ------------------------------------------------------------ zoom and pan
+
+    def zoom(self, factor: float, around: float | None = None) -> None:
+        """Show ``factor`` times less time (more detail), keeping the time at x = ``around`` where it is."""
+        settings = self.session.project.settings
+        start, end = self.visible()
+        x = self.x_of(self.session.time) if around is None else around
+        anchor = self.t_of(x)
+        width = min(settings.duration, max(MIN_VISIBLE_FRAMES / float(settings.rate), (end - start) / factor))
+        if width >= settings.duration:
+            self._window = None
+        else:
+            left, right = self._span()
+            fraction = (x - left) / (right - left)
+            self._window = (anchor - fraction * width, anchor - fraction * width + width)
+            self._window = self.visible()  # clamped into the timeline
+        self.update()
+
+    def pan(self, fraction: float) -> None:
+        """Move the visible window by ``fraction`` of its width (negative: towards the start)."""
+        if self._window is not None:
+            start, end = self.visible()
+            shift = fraction * (end - start)
+            self._window = (start + shift, end + shift)
+            self._window = self.visible()
+            self.update()
+
+    def show_whole_length(self) -> None:
+        self._window = None
+        self.update()
+
+    def wheelEvent(self, event) -> None:
+        notches = event.angleDelta().y() / 120 or event.angleDelta().x() / 120
+        if event.modifiers() & Qt.ControlModifier:
+            self.zoom(ZOOM_STEP ** notches, event.position().x())
+        elif self._window is not None and notches:
+            self.pan(-0.1 * notches)
+        else:
+            super().wheelEvent(event)
+            return
+        event.accept()
 
     def time_at(self, x: float) -> float:
         return self.session.project.settings.frame_time(self.frame_at(x))
@@ -138,17 +198,21 @@ class TimelineView(QWidget):
             painter.fillRect(band, palette.alternateBase() if row % 2 else palette.base())
             painter.setPen(palette.windowText().color())
             painter.drawText(QRectF(8, top, HEADER_WIDTH - 12, ROW_HEIGHT), Qt.AlignVCenter | Qt.AlignLeft, name)
+        painter.setClipRect(QRectF(HEADER_WIDTH, 0, self.width() - HEADER_WIDTH, self.height()))  # zoomed: keys stop here
+        for row, (track, _) in enumerate(self.tracks()):
+            top = RULER_HEIGHT + row * ROW_HEIGHT
             if track == ANCHOR_TRACK:
                 self._paint_anchor_track(painter, top)
             else:
                 self._paint_curve(painter, track, top)
             for key in track_keyframes(self.session.project, track):
                 self._paint_key(painter, KeyRef(track, key.time), key)
-        painter.setPen(QPen(palette.mid().color(), 1))
-        painter.drawLine(HEADER_WIDTH, 0, HEADER_WIDTH, self.height())
         x = self.x_of(self.session.time)
         painter.setPen(QPen(ACCENT, 2))
         painter.drawLine(QPointF(x, 4), QPointF(x, self.height()))
+        painter.setClipping(False)
+        painter.setPen(QPen(palette.mid().color(), 1))
+        painter.drawLine(HEADER_WIDTH, 0, HEADER_WIDTH, self.height())
         painter.end()
 
     def _paint_ruler(self, painter: QPainter) -> None:
@@ -156,12 +220,17 @@ class TimelineView(QWidget):
         fps = float(settings.rate)
         painter.fillRect(QRectF(0, 0, self.width(), RULER_HEIGHT), self.palette().window())
         left, right = self._span()
-        pixels_per_frame = (right - left) / max(1, settings.frame_count)
-        major = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600) if s * fps * pixels_per_frame >= 70) * fps
+        start, end = self.visible()
+        pixels_per_frame = (right - left) / max(1.0, (end - start) * fps)
+        seconds = next((s for s in (0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600) if s * fps * pixels_per_frame >= 70), 600)
+        major = max(1, round(seconds * fps))
         minor = next((n for n in (1, 2, 5, 10) if n * pixels_per_frame >= 6), None)
         painter.setPen(self.palette().windowText().color())
-        frame = 0
-        while frame < settings.frame_count:
+        painter.save()
+        painter.setClipRect(QRectF(HEADER_WIDTH, 0, self.width() - HEADER_WIDTH, RULER_HEIGHT))
+        frame = max(0, int(start * fps) - 1)
+        last = min(settings.frame_count - 1, int(end * fps) + 1)
+        while frame <= last:
             x = self.x_of(settings.frame_time(frame))
             if round(frame % major) == 0 or frame == 0:
                 painter.drawLine(QPointF(x, RULER_HEIGHT - 12), QPointF(x, RULER_HEIGHT))
@@ -169,8 +238,10 @@ class TimelineView(QWidget):
             elif minor and frame % minor == 0:
                 painter.drawLine(QPointF(x, RULER_HEIGHT - 5), QPointF(x, RULER_HEIGHT))
             frame += 1
+        painter.restore()
+        zoomed = f"  ×{settings.duration / (end - start):.1f}" if self._window is not None else ""
         painter.drawText(QRectF(8, 0, HEADER_WIDTH - 12, RULER_HEIGHT), Qt.AlignVCenter,
-                         f"{self.session.frame} / {settings.frame_count - 1}  ({self.session.time:.2f}s)")
+                         f"{self.session.frame} / {settings.frame_count - 1}  ({self.session.time:.2f}s){zoomed}")
 
     def _paint_anchor_track(self, painter: QPainter, top: float) -> None:
         project = self.session.project
@@ -192,8 +263,7 @@ class TimelineView(QWidget):
         left, right = self._span()
         points = []
         for x in range(int(left), int(right) + 1, 3):
-            t = (x - left) / (right - left) * project.settings.duration
-            value = project.strength_at(track_id, t)
+            value = project.strength_at(track_id, min(max(0.0, self.t_of(x)), project.settings.duration))
             points.append(QPointF(x, top + ROW_HEIGHT - 4 - (ROW_HEIGHT - 8) * (min(high, max(low, value)) - low) / (high - low)))
         painter.setPen(QPen(QColor(110, 150, 200, 170), 1.5))
         painter.drawPolyline(QPolygonF(points))  # QPainterPath.lineTo leaks references to None in PySide6 6.12

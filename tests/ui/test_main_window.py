@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QApplication, QFileDialog
 
 from latent_studio.core.errors import Cancelled
 from latent_studio.core.keyframes import Interpolation
@@ -479,3 +479,33 @@ def test_a_slider_drag_decodes_no_thumbnail_and_an_edit_decodes_only_its_own(win
     assert len(decoded) == 1 and window.assets.list.item(0).text().startswith("Grace")
     window.session.undo()
     assert len(decoded) == 2 and not window.assets.list.item(0).text().startswith("Grace")
+
+
+def test_the_timeline_zooms_around_the_pointer_pans_and_clicks_land_on_zoomed_frames(window, qtbot):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    timeline = window.timeline
+    duration = window.session.project.settings.duration
+    x = timeline.x_of(1.0)
+    wheel = QWheelEvent(QPointF(x, 5), timeline.mapToGlobal(QPointF(x, 5)), QPoint(), QPoint(0, 240),
+                        Qt.NoButton, Qt.ControlModifier, Qt.NoScrollPhase, False)
+    QApplication.sendEvent(timeline, wheel)  # two notches in
+    start, end = timeline.visible()
+    assert end - start == pytest.approx(duration / 1.25**2) and timeline.x_of(1.0) == pytest.approx(x)
+    frame = window.session.project.settings.frame_count // 4
+    target = window.session.project.settings.frame_time(frame)
+    if not start <= target <= end:
+        target = window.session.project.settings.frame_time(round((start + end) / 2 * float(window.session.project.settings.rate)))
+    qtbot.mouseClick(timeline, Qt.LeftButton, pos=QPoint(round(timeline.x_of(target)), RULER_HEIGHT // 2))
+    assert window.session.time == pytest.approx(target)
+    timeline.pan(-10)
+    assert timeline.visible()[0] == 0.0
+    timeline.pan(10)
+    assert timeline.visible()[1] == pytest.approx(duration)
+    for _ in range(40):
+        timeline.zoom(1.25)
+    assert timeline.visible()[1] - timeline.visible()[0] == pytest.approx(4 / float(window.session.project.settings.rate))
+    timeline.grab()  # paints zoomed without error
+    timeline.show_whole_length()
+    assert timeline.visible() == (0.0, duration)
