@@ -63,6 +63,7 @@ class AssetFlows:
                                progress=lambda done, total: context.progress(done, total, f"Embedding {path.name}"))
 
         job = self.inference.submit(f"Embed {path.name}", work)
+        self.window.job_status.log.set_retry(job.id, lambda: self.window.spawn(self.embed_files([path]), "Embed"))
         self.window.job_status.watch(job.id, lambda p: self.assets.show_progress(p.message or p.name, p.done, p.total))
         self.assets.show_progress(f"Embedding {path.name}…", 0, 1)
         try:

@@ -17,6 +17,7 @@ class QtInference(QObject):
     preview_failed = Signal(object, object)  # PreviewRequest, exception
     progress = Signal(object)  # JobProgress
     jobs_changed = Signal()  # a job was queued or ended
+    job_added = Signal(object)  # Job, as it is queued
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -35,14 +36,14 @@ class QtInference(QObject):
         self.executor.request_preview(request)
 
     def submit(self, name: str, work: Callable[[JobContext], Any]) -> Job:
-        job = self.executor.submit(name, work)
-        job.future.add_done_callback(lambda _: self.jobs_changed.emit())
-        self.jobs_changed.emit()
-        return job
+        return self._watch(self.executor.submit(name, work))
 
     def load_model(self, loader, name: str = "Load model") -> Job:
-        job = self.executor.load_model(loader, name)
-        job.future.add_done_callback(lambda _: self.jobs_changed.emit())
+        return self._watch(self.executor.load_model(loader, name))
+
+    def _watch(self, job: Job) -> Job:
+        job.future.add_done_callback(lambda _: self.jobs_changed.emit())  # from the worker: queued to the GUI
+        self.job_added.emit(job)
         self.jobs_changed.emit()
         return job
 

@@ -1,4 +1,5 @@
-"""The status bar: which model is loaded on which device, and the running job with its progress and Cancel."""
+"""The status bar: which model is loaded on which device, and the running job with its progress and Cancel;
+and the log of every job (``app.jobs.JobLog``) that the Jobs panel draws."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Callable
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
 
 from latent_studio.app.executor import JobProgress
+from latent_studio.app.jobs import JobLog
 
 
 class JobStatus:
@@ -26,6 +28,8 @@ class JobStatus:
         bar.addPermanentWidget(self.job_bar)
         bar.addPermanentWidget(self.job_cancel)
         self._watchers: dict[int, Callable[[JobProgress], None]] = {}
+        self.log = JobLog()
+        inference.job_added.connect(self.log.added)
         inference.progress.connect(self._on_progress)
         inference.jobs_changed.connect(self._on_jobs_changed)
         self._on_jobs_changed()
@@ -42,6 +46,7 @@ class JobStatus:
         self.job_label.setText(f"{progress.name}: {progress.done}/{progress.total}")
         self.job_bar.setRange(0, max(1, progress.total))
         self.job_bar.setValue(progress.done)
+        self.log.progressed(progress)
         watcher = self._watchers.get(progress.job_id)
         if watcher is not None:
             watcher(progress)
@@ -53,6 +58,7 @@ class JobStatus:
         if jobs:
             waiting = f" (+{len(jobs) - 1} waiting)" if len(jobs) > 1 else ""
             self.job_label.setText(f"{jobs[0].name}{waiting}")
+        self.log.refresh(jobs)
         running = {job.id for job in jobs}
         for job_id in [i for i in self._watchers if i not in running]:
             del self._watchers[job_id]

@@ -47,6 +47,7 @@ from latent_studio.ui.errors import ErrorReporter, apply_edit, log
 from latent_studio.ui.export_dialog import ExportDialog
 from latent_studio.ui.inference import QtInference
 from latent_studio.ui.job_status import JobStatus
+from latent_studio.ui.jobs_panel import JobsPanel
 from latent_studio.ui.menus import build_menus, build_transport
 from latent_studio.ui.model_flows import ModelFlows
 from latent_studio.ui.preferences import Preferences, PreferencesDialog
@@ -86,6 +87,9 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._build_views()
         self.job_status = JobStatus(self.statusBar(), self.inference)
+        self.jobs_dock = self._dock("Jobs", JobsPanel(self.job_status.log), Qt.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.timeline_dock, self.jobs_dock)
+        self.timeline_dock.raise_()
         self.flows = AssetFlows(self)
         self.models = ModelFlows(self)
         self._connect_views()

@@ -62,7 +62,7 @@ def build_menus(window) -> None:
     act(view, "Timeline: zoom out", lambda: timeline.zoom(1 / ZOOM_STEP), "Alt+-")
     act(view, "Timeline: &whole length", timeline.show_whole_length, "Alt+0")
     view.addSeparator()
-    for dock in (window.assets_dock, window.directions_dock, window.timeline_dock):
+    for dock in (window.assets_dock, window.directions_dock, window.timeline_dock, window.jobs_dock):
         view.addAction(dock.toggleViewAction())
 
     session, playback = window.session, window.playback

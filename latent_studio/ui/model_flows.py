@@ -26,22 +26,35 @@ class ModelFlows:
         window.job_status.show_model(f"Model: loading {spec}…")
         device = None if window.preferences.device == "auto" else window.preferences.device
         job = self.inference.load_model(lambda: load_model(spec, device=device), f"Load {spec}")
+        window.job_status.log.set_retry(job.id, lambda: window.spawn(self.switch(spec), f"Loading model {spec}"))
         try:
             model = await QtInference.wait(job)
         except Exception as exc:
             message = describe(exc)
-            window.job_status.show_model("Model: none")
             window.reporter.report(exc, f"Loading model {spec}")
-            window.canvas.show_placeholder(f"No model is loaded.\n\n{message}\n\nChoose one in Model > Choose model…")
+            self.show_loaded()  # the model loaded before, if any, is still the one that renders
+            if self.inference.model is None:
+                window.canvas.show_placeholder(f"No model is loaded.\n\n{message}\n\nRetry it in the Jobs panel, "
+                                               "or choose one in Model > Choose model…")
+            window.jobs_dock.raise_()
             window.model_failed.emit(message)
             return None
-        window.job_status.show_model(f"Model: {model.source.spec} ({model.short_hash})", model.placement.describe())
+        self.show_loaded()
         mismatch = model_mismatch(window.session.project, model)
         if mismatch:
             window.show_error(f"{mismatch} Model > Choose model… to switch.")
         window.model_ready.emit(model)
         window.preview.update_preview()
         return model
+
+    def show_loaded(self) -> None:
+        """The status bar names the model that actually renders."""
+        model = self.inference.model
+        if model is None:
+            self.window.job_status.show_model("Model: none")
+        else:
+            self.window.job_status.show_model(f"Model: {model.source.spec} ({model.short_hash})",
+                                              model.placement.describe())
 
     def choose(self) -> None:
         picker = ModelPicker(self.inference.model.source.spec if self.inference.model else "", self.window)

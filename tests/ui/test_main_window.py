@@ -509,3 +509,25 @@ def test_the_timeline_zooms_around_the_pointer_pans_and_clicks_land_on_zoomed_fr
     timeline.grab()  # paints zoomed without error
     timeline.show_whole_length()
     assert timeline.visible() == (0.0, duration)
+
+
+def test_a_failed_model_load_keeps_the_loaded_model_and_offers_a_retry_in_the_jobs_panel(window, qtbot, tmp_path):
+    from latent_studio.app.jobs import FAILED
+
+    loaded = window.inference.model
+    window.spawn(window.models.switch(str(tmp_path / "no-such-model") + "/"), "test")
+    log = window.job_status.log
+    qtbot.waitUntil(lambda: any(r.state == FAILED for r in log.records.values())
+                    and "loading" not in window.job_status.model_label.text(), timeout=30_000)
+    failed = next(r for r in log.records.values() if r.state == FAILED)
+    assert "does not exist" in failed.message and failed.retry is not None
+    assert window.inference.model is loaded and loaded.source.spec in window.job_status.model_label.text()
+    panel = window.jobs_dock.widget()
+    item = next(panel.tree.topLevelItem(i) for i in range(panel.tree.topLevelItemCount())
+                if panel.tree.topLevelItem(i).text(0) == failed.name)
+    retry = panel.tree.itemWidget(item, 4)
+    assert retry.text() == "Retry"
+    before = len(log.records)
+    retry.click()
+    qtbot.waitUntil(lambda: len(log.records) == before + 1 and
+                    all(r.state == FAILED for r in log.records.values() if r.name == failed.name), timeout=30_000)

@@ -1,0 +1,50 @@
+"""The Jobs panel: every job with its state, progress and time left; Cancel on a running or waiting one,
+Retry on a failed one that can be tried again (a model load, an embedding)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from latent_studio.app.jobs import FAILED, JobLog
+
+COLUMNS = ("Job", "State", "Progress", "Time left", "")
+
+
+class JobsPanel(QWidget):
+    def __init__(self, log: JobLog, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.log = log
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(list(COLUMNS))
+        self.tree.setRootIsDecorated(False)
+        self.tree.setColumnWidth(0, 260)
+        self.tree.setColumnWidth(1, 90)
+        layout.addWidget(self.tree, 1)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.clear = QPushButton("Clear finished", toolTip="Remove the jobs that have ended from this list")
+        self.clear.clicked.connect(log.clear_finished)
+        row.addWidget(self.clear)
+        layout.addLayout(row)
+        log.subscribe(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.tree.clear()
+        for record in self.log.newest_first():
+            state = record.state + (f": {record.message}" if record.state == FAILED else "")
+            item = QTreeWidgetItem([record.name, state, record.progress_text, record.time_left, ""])
+            item.setToolTip(1, record.message or record.state)
+            self.tree.addTopLevelItem(item)
+            button = None
+            if record.cancellable:
+                button = QToolButton(text="Cancel", toolTip=f"Cancel “{record.name}”")
+                button.clicked.connect(lambda _=False, job=record.job: job.cancel())
+            elif record.state == FAILED and record.retry is not None:
+                button = QToolButton(text="Retry", toolTip=f"Try “{record.name}” again")
+                button.clicked.connect(lambda _=False, retry=record.retry: retry())
+            if button is not None:
+                self.tree.setItemWidget(item, len(COLUMNS) - 1, button)
+        self.clear.setEnabled(any(r.state not in ("waiting", "running") for r in self.log.records.values()))
