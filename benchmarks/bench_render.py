@@ -10,6 +10,7 @@ of each, the ratio, and the largest pixel difference between the outputs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -37,7 +38,11 @@ def main() -> None:
     parser.add_argument("--device")
     args = parser.parse_args()
 
-    project = load_project(args.project)
+    shipped = load_project(args.project)
+    # The plain loop decodes x_T alone, so the renderer is compared on the same work: every direction plain.
+    # The shipped decode (directions with source attention read their source) gets its own row.
+    project = dataclasses.replace(shipped, directions={k: dataclasses.replace(d, source_attention_from=None)
+                                                       for k, d in shipped.directions.items()})
     model = load_model(project.model.spec, device=args.device)
     frames = list(range(min(args.frames, project.settings.frame_count)))
     latents = np.stack([frame_latent(project, evaluate(project, project.settings.frame_time(i))) for i in frames])
@@ -55,6 +60,10 @@ def main() -> None:
         ours = np.stack([f.image for f in render_frames(model, project, frames, args.steps, batch_size=batch)])
         seconds = time.perf_counter() - started
         rows.append((f"project renderer, batch {batch}", seconds, int(np.abs(ours.astype(int) - reference.astype(int)).max())))
+    if any(d.source_attention_from is not None for d in shipped.directions.values()):
+        started = time.perf_counter()
+        list(render_frames(model, shipped, frames, args.steps, batch_size=args.batch[0]))
+        rows.append((f"as shipped (source attention), batch {args.batch[0]}", time.perf_counter() - started, "-"))
     cache = FrameCache()
     list(render_frames(model, project, frames, args.steps, cache=cache))
     _, cached_s = timed(lambda: list(render_frames(model, project, frames, args.steps, cache=cache)))
