@@ -7,7 +7,8 @@ from PySide6.QtWidgets import QHBoxLayout, QPushButton, QToolButton, QTreeWidget
 
 from latent_studio.app.jobs import FAILED, JobLog
 
-COLUMNS = ("Job", "State", "Progress", "Time left", "")
+COLUMNS = ("Job", "State", "Progress", "Time left", "", "Details")
+ACTION_COLUMN = 4
 
 
 class JobsPanel(QWidget):
@@ -19,8 +20,8 @@ class JobsPanel(QWidget):
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(list(COLUMNS))
         self.tree.setRootIsDecorated(False)
-        self.tree.setColumnWidth(0, 260)
-        self.tree.setColumnWidth(1, 90)
+        for column, width in enumerate((260, 80, 80, 110, 70)):
+            self.tree.setColumnWidth(column, width)
         layout.addWidget(self.tree, 1)
         row = QHBoxLayout()
         row.addStretch(1)
@@ -34,9 +35,10 @@ class JobsPanel(QWidget):
     def refresh(self) -> None:
         self.tree.clear()
         for record in self.log.newest_first():
-            state = record.state + (f": {record.message}" if record.state == FAILED else "")
-            item = QTreeWidgetItem([record.name, state, record.progress_text, record.time_left, ""])
-            item.setToolTip(1, record.message or record.state)
+            item = QTreeWidgetItem([record.name, record.state, record.progress_text, record.time_left, "",
+                                    record.message])
+            item.setToolTip(0, record.name)
+            item.setToolTip(5, record.message)
             self.tree.addTopLevelItem(item)
             button = None
             if record.cancellable:
@@ -46,5 +48,5 @@ class JobsPanel(QWidget):
                 button = QToolButton(text="Retry", toolTip=f"Try “{record.name}” again")
                 button.clicked.connect(lambda _=False, retry=record.retry: retry())
             if button is not None:
-                self.tree.setItemWidget(item, len(COLUMNS) - 1, button)
+                self.tree.setItemWidget(item, ACTION_COLUMN, button)
         self.clear.setEnabled(any(r.state not in ("waiting", "running") for r in self.log.records.values()))

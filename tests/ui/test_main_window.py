@@ -525,7 +525,7 @@ def test_a_failed_model_load_keeps_the_loaded_model_and_offers_a_retry_in_the_jo
     panel = window.jobs_dock.widget()
     item = next(panel.tree.topLevelItem(i) for i in range(panel.tree.topLevelItemCount())
                 if panel.tree.topLevelItem(i).text(0) == failed.name)
-    retry = panel.tree.itemWidget(item, 4)
+    retry = panel.tree.itemWidget(item, 4)  # the action column
     assert retry.text() == "Retry"
     before = len(log.records)
     retry.click()
