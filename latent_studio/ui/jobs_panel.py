@@ -29,12 +29,30 @@ class JobsPanel(QWidget):
         self.clear.clicked.connect(log.clear_finished)
         row.addWidget(self.clear)
         layout.addLayout(row)
+        self._shown: list[tuple] = []  # (job id, state, has retry) of each row, newest first
         log.subscribe(self.refresh)
         self.refresh()
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.refresh()
+
     def refresh(self) -> None:
+        """Rows rebuilt when jobs come, go or change state; otherwise only their progress texts (cheap, per tick)."""
+        if not self.isVisible() and self._shown:
+            return  # a hidden tab is brought up to date when it is shown
+        records = self.log.newest_first()
+        shown = [(r.job.id, r.state, r.retry is not None) for r in records]
+        if shown == self._shown:
+            for row, record in enumerate(records):
+                item = self.tree.topLevelItem(row)
+                item.setText(2, record.progress_text)
+                item.setText(3, record.time_left)
+                item.setText(5, record.message)
+            return
+        self._shown = shown
         self.tree.clear()
-        for record in self.log.newest_first():
+        for record in records:
             item = QTreeWidgetItem([record.name, record.state, record.progress_text, record.time_left, "",
                                     record.message])
             item.setToolTip(0, record.name)
