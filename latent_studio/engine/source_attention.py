@@ -14,13 +14,18 @@ target yaw 19.3 -> 21.2 dB, the turn's span 98 -> 92 degrees; glasses drift
 is unchanged (38%), because the model attends only at 8x8, coarser than the
 glasses. One source serves every frame that edits it (a head turn over one
 face costs 1/N extra per frame; a morph, where each frame is its own
-source, at most 2x).
+source, at most 2x). A source's keys and values are also kept (bounded in
+bytes) once computed, so the next preview of the same face, say the next
+tick of a slider drag, decodes only the edit.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Hashable, Iterator
 
 import numpy as np
 import torch
@@ -42,6 +47,9 @@ class SourceAttention:
 
     def __init__(self) -> None:
         self.source_rows: torch.Tensor | None = None  # (B,) long: the row each row reads keys and values from
+        self.record: list[list[tuple[torch.Tensor, torch.Tensor]]] | None = None  # per source row: (K, V) per call
+        self.replay: list[list[tuple[torch.Tensor, torch.Tensor]]] | None = None  # per batch row: the source's (K, V)
+        self.call = 0  # index of the attention call within this step's forward pass
 
     def __call__(self, attn: Attention, hidden_states: torch.Tensor, encoder_hidden_states=None, attention_mask=None,
                  temb=None, *args, **kwargs) -> torch.Tensor:
@@ -64,8 +72,15 @@ class SourceAttention:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
             key = attn.norm_k(key)
-        if self.source_rows is not None:
+        if self.replay is not None:  # the sources' keys and values, kept from an earlier decode
+            key = torch.stack([calls[self.call][0] for calls in self.replay])
+            value = torch.stack([calls[self.call][1] for calls in self.replay])
+        elif self.source_rows is not None:
+            if self.record is not None:
+                for row, calls in enumerate(self.record):
+                    calls.append((key[row].clone(), value[row].clone()))
             key, value = key[self.source_rows], value[self.source_rows]
+        self.call += 1
         hidden_states = F.scaled_dot_product_attention(query, key, value, dropout_p=0.0, is_causal=False)
         hidden_states = hidden_states.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
         hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
@@ -92,6 +107,52 @@ def attending_to_sources(model: LoadedModel) -> Iterator[SourceAttention]:
             layer.set_processor(old)
 
 
+class TrajectoryCache:
+    """A source's self-attention keys and values at every attending step, for one model, plan and start.
+
+    Least recently used first out, bounded in bytes; one lock, because the CLI
+    and the app's worker may both decode.
+    """
+
+    def __init__(self, max_bytes: int = 128 * 1024 * 1024) -> None:
+        self.max_bytes, self.bytes = max_bytes, 0
+        self._entries: OrderedDict[Hashable, tuple[list, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> list | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key: Hashable, steps: list) -> None:
+        size = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for calls in steps for k, v in calls)
+        with self._lock:
+            if size > self.max_bytes or key in self._entries:
+                return
+            self._entries[key] = (steps, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self.bytes -= evicted
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.bytes = 0
+
+
+TRAJECTORIES = TrajectoryCache()
+
+
+def _trajectory_key(model: LoadedModel, source: np.ndarray, steps: int, first_attending: int) -> Hashable:
+    digest = hashlib.blake2b(np.ascontiguousarray(source, np.float32).tobytes(), digest_size=16).hexdigest()
+    placement = model.placement
+    return (digest, model.content_hash, str(placement.dtype), placement.device.type, steps, first_attending)
+
+
 def decode_attending(
     model: LoadedModel,
     latents: np.ndarray,
@@ -113,22 +174,58 @@ def decode_attending(
     edits, sources = check_latents(model, latents), check_latents(model, sources)
     plan = make_plan(model.scheduler_config, steps)
     first_attending = min(plan.steps, int(round(start * plan.steps)))
-    device = model.placement.device
     images = []
     with attending_to_sources(model) as processor:
         for begin in range(0, len(edits), batch_size):
             chunk = list(range(begin, min(begin + batch_size, len(edits))))
             needed = list(dict.fromkeys(source_of[i] for i in chunk))
-            rows = list(range(len(needed))) + [needed.index(source_of[i]) for i in chunk]
-            x = torch.from_numpy(np.concatenate([sources[needed], edits[chunk]])).to(device)
-            source_rows = torch.tensor(rows, device=device)
-            for k in range(plan.steps):
-                check(cancel)
-                processor.source_rows = source_rows if k >= first_attending else None
-                with torch.inference_mode():
-                    x = ddim_step(model.family, x, plan, k)
-            with torch.inference_mode():
-                pictures = model.family.to_images(x[len(needed):])
+            keys = {s: _trajectory_key(model, sources[s], steps, first_attending) for s in needed}
+            kept = {s: TRAJECTORIES.get(keys[s]) for s in needed}
+            if all(kept[s] is not None for s in needed):
+                pictures = _decode_replaying(model, edits[chunk], [kept[source_of[i]] for i in chunk], plan,
+                                             first_attending, processor, cancel)
+            else:
+                pictures = _decode_beside(model, edits[chunk], sources[needed],
+                                          [needed.index(source_of[i]) for i in chunk], plan, first_attending,
+                                          processor, cancel, [keys[s] for s in needed])
             images.append(to_uint8(pictures).numpy() if bit_depth == 8 else to_uint16(pictures))
     check(cancel)
     return np.concatenate(images, axis=0)
+
+
+def _decode_beside(model, edits, sources, rows_of_edits, plan, first_attending, processor, cancel, keys) -> torch.Tensor:
+    """Sources and edits in one batch; the sources' keys and values are recorded and kept for next time."""
+    device = model.placement.device
+    x = torch.from_numpy(np.concatenate([sources, edits])).to(device)
+    source_rows = torch.tensor(list(range(len(sources))) + rows_of_edits, device=device)
+    recorded: list[list] = [[] for _ in sources]  # per source: per attending step, its (K, V) per call
+    for k in range(plan.steps):
+        check(cancel)
+        attending = k >= first_attending
+        processor.source_rows = source_rows if attending else None
+        processor.record = [[] for _ in sources] if attending else None
+        processor.call = 0
+        with torch.inference_mode():
+            x = ddim_step(model.family, x, plan, k)
+        if attending:
+            for steps, calls in zip(recorded, processor.record, strict=True):
+                steps.append(calls)
+    processor.source_rows = processor.record = None
+    for key, steps in zip(keys, recorded, strict=True):
+        TRAJECTORIES.put(key, steps)
+    with torch.inference_mode():
+        return model.family.to_images(x[len(sources):])
+
+
+def _decode_replaying(model, edits, trajectories, plan, first_attending, processor, cancel) -> torch.Tensor:
+    """Edits alone, each reading its source's kept keys and values: the source is not decoded again."""
+    x = torch.from_numpy(np.ascontiguousarray(edits)).to(model.placement.device)
+    for k in range(plan.steps):
+        check(cancel)
+        processor.replay = [t[k - first_attending] for t in trajectories] if k >= first_attending else None
+        processor.call = 0
+        with torch.inference_mode():
+            x = ddim_step(model.family, x, plan, k)
+    processor.replay = None
+    with torch.inference_mode():
+        return model.family.to_images(x)

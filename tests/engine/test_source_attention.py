@@ -82,3 +82,32 @@ def test_the_frame_pipeline_decodes_an_edit_beside_its_source_and_keys_it_by_bot
     project.directions["turn"] = replace(turn, source_attention_from=None)
     plain = list(render_frames(trained_model, project, [len(frames) - 1], STEPS))[0]
     assert plain.source_attention_from is None and not np.array_equal(plain.image, last.image)
+
+
+def test_a_kept_source_trajectory_is_replayed_without_decoding_the_source_again(trained_model, edit):
+    from latent_studio.engine.source_attention import TRAJECTORIES, TrajectoryCache
+
+    source, edited = edit
+    second = add_directions(source, [(noise_latent(14, trained_model.latent_shape), 0.5)]).astype(np.float32)
+    TRAJECTORIES.clear()
+    rows = []
+    hook = trained_model.family.unet.register_forward_pre_hook(lambda module, args: rows.append(args[0].shape[0]))
+    try:
+        beside = decode_attending(trained_model, second[None], source[None], [0], 0.0, STEPS)  # source and edit
+        TRAJECTORIES.clear()
+        decode_attending(trained_model, edited[None], source[None], [0], 0.0, STEPS)  # records the source
+        rows.clear()
+        replayed = decode_attending(trained_model, second[None], source[None], [0], 0.0, STEPS)
+    finally:
+        hook.remove()
+    assert rows == [1] * STEPS  # only the edit was decoded
+    assert np.abs(replayed.astype(int) - beside.astype(int)).max() <= 1
+    assert TRAJECTORIES.bytes > 0
+
+    import torch
+
+    kv = [[(torch.zeros(16), torch.zeros(16))]]  # 128 bytes
+    small = TrajectoryCache(max_bytes=300)
+    for name in ("a", "b", "c"):
+        small.put(name, kv)
+    assert small.get("a") is None and small.get("b") is not None and small.get("c") is not None and small.bytes == 256
