@@ -39,9 +39,10 @@ from latent_studio.engine.models import LoadedModel
 
 
 class SourceAttention:
-    """A self-attention processor whose keys and values come from another row of the batch (``source_rows``).
+    """A self-attention processor whose keys and values come from another row of the batch (``source_rows``),
+    or from a source's kept trajectory (``replay``); with ``record`` set it also keeps the source rows' own.
 
-    With ``source_rows`` None, or a row that is its own source, it is plain
+    With neither set, or a row that is its own source, it is plain
     scaled-dot-product self-attention (diffusers' AttnProcessor2_0).
     """
 
