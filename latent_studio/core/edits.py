@@ -11,8 +11,8 @@ import bisect
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError
 from latent_studio.core.directions import Direction
+from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError
 from latent_studio.core.project import ANCHOR_TRACK, Asset, Project, ProjectError, Settings
 
 # The parts of a project an edit can change; each command names its own in ``parts``, so views redraw only what changed.

@@ -15,8 +15,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from latent_studio.core.errors import UserError
 from latent_studio.core.directions import Direction
+from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import AnchorBlend, Keyframe, evaluate_anchor, evaluate_number
 from latent_studio.core.latent_math import add_directions, slerp
 

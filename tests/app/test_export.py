@@ -12,8 +12,8 @@ from latent_studio.app.export import ExportOptions, export_project
 from latent_studio.app.projects import empty_project, place_anchors, seed_asset
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.errors import Cancelled, OutputError, UserError
-from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.directions import Direction
+from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.project import Settings, evaluate
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.render import FrameCache, render_frames

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from latent_studio.app.session import DOCUMENT, FILE, PLAYHEAD, ProjectChangedOnDisk, Session
+from latent_studio.core.directions import Direction
 from latent_studio.core.edits import AddKeyframe, SetStrengthAt
 from latent_studio.core.keyframes import Interpolation, Keyframe
-from latent_studio.core.directions import Direction
 from latent_studio.core.project import ANCHOR_TRACK, Asset, ModelRef, Project, Settings
 from latent_studio.core.project_file import load_project, pending_recovery, project_bytes, save_project
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from latent_studio.core import project_file
+from latent_studio.core.directions import Direction
 from latent_studio.core.errors import OutputError
 from latent_studio.core.keyframes import Handle, Interpolation, Keyframe
-from latent_studio.core.directions import Direction
 from latent_studio.core.project import Asset, ModelRef, Project, Settings, StrengthTrack
 from latent_studio.core.project_file import ProjectFileError, load_project, project_bytes, project_from_bytes, save_project
 from latent_studio.core.seeds import noise_latent
