@@ -351,8 +351,20 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1400, 900)
         if not (isinstance(state, QByteArray) and self.restoreState(state)):
-            self.resizeDocks([self.assets_dock, self.directions_dock], [300, 400], Qt.Horizontal)
-            self.resizeDocks([self.timeline_dock], [300], Qt.Vertical)
+            self.reset_layout()
+
+    def reset_layout(self) -> None:
+        """View > Reset layout: every panel shown and docked where it starts (assets left, directions right,
+        timeline and jobs below)."""
+        for dock, area in ((self.assets_dock, Qt.LeftDockWidgetArea), (self.directions_dock, Qt.RightDockWidgetArea),
+                           (self.timeline_dock, Qt.BottomDockWidgetArea), (self.jobs_dock, Qt.BottomDockWidgetArea)):
+            dock.setFloating(False)
+            self.addDockWidget(area, dock)
+            dock.show()
+        self.tabifyDockWidget(self.timeline_dock, self.jobs_dock)
+        self.timeline_dock.raise_()
+        self.resizeDocks([self.assets_dock, self.directions_dock], [300, 400], Qt.Horizontal)
+        self.resizeDocks([self.timeline_dock], [300], Qt.Vertical)
 
     def closeEvent(self, event) -> None:
         if self._closing:

@@ -64,6 +64,7 @@ def build_menus(window) -> None:
     view.addSeparator()
     for dock in (window.assets_dock, window.directions_dock, window.timeline_dock, window.jobs_dock):
         view.addAction(dock.toggleViewAction())
+    act(view, "&Reset layout", window.reset_layout)
 
     session, playback = window.session, window.playback
     play = bar.addMenu("&Playback")

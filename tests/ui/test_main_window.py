@@ -531,3 +531,16 @@ def test_a_failed_model_load_keeps_the_loaded_model_and_offers_a_retry_in_the_jo
     retry.click()
     qtbot.waitUntil(lambda: len(log.records) == before + 1 and
                     all(r.state == FAILED for r in log.records.values() if r.name == failed.name), timeout=30_000)
+
+
+def test_reset_layout_docks_every_panel_where_it_starts(window, qtbot):
+    window.directions_dock.hide()
+    window.assets_dock.setFloating(True)
+    window.addDockWidget(Qt.TopDockWidgetArea, window.timeline_dock)
+    window.reset_layout()
+    qtbot.wait(50)
+    expected = {window.assets_dock: Qt.LeftDockWidgetArea, window.directions_dock: Qt.RightDockWidgetArea,
+                window.timeline_dock: Qt.BottomDockWidgetArea, window.jobs_dock: Qt.BottomDockWidgetArea}
+    for dock, area in expected.items():
+        assert window.dockWidgetArea(dock) == area and not dock.isFloating() and not dock.isHidden(), dock.windowTitle()
+    assert window.jobs_dock in window.tabifiedDockWidgets(window.timeline_dock)
