@@ -39,11 +39,10 @@ from latent_studio.demo.evaluation import DIRECTION_FACTORS, EVALUATION_SEED, Si
 from latent_studio.demo.factors import FACTOR_NAMES, FACTORS, HeadFactors
 from latent_studio.demo.heads import render_batch
 from latent_studio.demo.regressor import features, load_regressor
-from latent_studio.engine.decode import decode
 from latent_studio.engine.directions import model_directions
 from latent_studio.engine.discovery import embed_images
 from latent_studio.engine.models import load_model
-from latent_studio.engine.source_attention import decode_attending
+from latent_studio.engine.source_attention import decode_edits
 
 GROUND_TRUTH_STRENGTHS = (-45.0, 45.0)
 
@@ -64,12 +63,9 @@ def ground_truth(model, regressor, heads, factors, identities, direction, steps,
         edited += [add_directions(h, [(direction.vector, strength)]) for h in heads]
         targets = [HeadFactors.from_array(f).replace(yaw=float(np.clip(f[FACTOR_NAMES.index("yaw")] + strength, yaw.low, yaw.high))) for f in factors]
         truth.append(render_batch(targets, identities.tolist(), model.latent_shape[-1]))
-    if direction.source_attention_from is None:
-        images = decode(model, np.stack(edited), steps, batch_size=batch)
-    else:
-        source_of = [i for _ in GROUND_TRUTH_STRENGTHS for i in range(len(heads))]
-        images = decode_attending(model, np.stack(edited), np.asarray(heads, np.float32), source_of,
-                                  direction.source_attention_from, steps, batch_size=batch)
+    source_of = [i for _ in GROUND_TRUTH_STRENGTHS for i in range(len(heads))]
+    images = decode_edits(model, np.stack(edited), np.asarray(heads, np.float32), source_of,
+                          direction.source_attention_from, steps, batch_size=batch)
     truth = np.concatenate(truth)
     scores = [psnr(a, b) for a, b in zip(images, truth, strict=True)]
     distance = np.linalg.norm(features(regressor, images) - features(regressor, truth), axis=1)

@@ -8,6 +8,8 @@ the model has never seen noise of any other norm.
 
 from __future__ import annotations
 
+import hashlib
+
 from typing import Iterable
 
 import numpy as np
@@ -137,3 +139,8 @@ def latent_warning(latent: np.ndarray, what: str = "the latent") -> str | None:
     if not low <= std <= high:
         return f"{what} has std {std:.3g}, far from the model's noise (std 1); its picture will look washed out or broken."
     return None
+
+
+def latent_digest(latent: np.ndarray) -> str:
+    """A short digest of a latent's float32 bytes: what content-addressed caches key it by."""
+    return hashlib.blake2b(np.ascontiguousarray(latent, dtype=np.float32).tobytes(), digest_size=16).hexdigest()

@@ -31,10 +31,10 @@ from latent_studio.core.latent_math import add_directions
 from latent_studio.demo.factors import FACTOR_NAMES, HeadFactors, sample_factors
 from latent_studio.demo.heads import render_batch
 from latent_studio.demo.regressor import FactorRegressor, factor_difference, predict
-from latent_studio.engine.decode import DEFAULT_BATCH, decode
+from latent_studio.engine.decode import DEFAULT_BATCH
 from latent_studio.engine.discovery import binned_direction, difference_direction, embed_images
 from latent_studio.engine.models import LoadedModel
-from latent_studio.engine.source_attention import decode_attending
+from latent_studio.engine.source_attention import decode_edits
 
 # Identities for direction fitting come from their own seed, apart from training and held-out renders.
 DISCOVERY_SEED = 20231
@@ -178,12 +178,9 @@ def read_along(model: LoadedModel, regressor: FactorRegressor, heads: np.ndarray
     (engine/source_attention.py).
     """
     edited = np.stack([add_directions(h, [(vector, s)]) for s in strengths for h in heads])
-    if source_attention_from is None:
-        images = decode(model, edited, steps, batch_size=batch_size, cancel=cancel)
-    else:
-        source_of = [i for _ in strengths for i in range(len(heads))]
-        images = decode_attending(model, edited, np.asarray(heads, np.float32), source_of, source_attention_from, steps,
-                                  batch_size=batch_size, cancel=cancel)
+    source_of = [i for _ in strengths for i in range(len(heads))]
+    images = decode_edits(model, edited, np.asarray(heads, np.float32), source_of, source_attention_from, steps,
+                          batch_size=batch_size, cancel=cancel)
     return predict(regressor, images).reshape(len(strengths), len(heads), -1)
 
 

@@ -33,7 +33,7 @@ from latent_studio.engine.discovery import embed_images
 from latent_studio.engine.embedding import embed
 from latent_studio.engine.inversion import DEFAULT_FIXED_POINT_ITERATIONS
 from latent_studio.engine.models import LoadedModel
-from latent_studio.engine.source_attention import decode_attending
+from latent_studio.engine.source_attention import decode_edits
 from latent_studio.media.images import save_png
 
 # Which factor each shipped direction claims to control.
@@ -317,10 +317,7 @@ def write_figures(model: LoadedModel, directions: list[Direction], folder: Path,
     rows = []
     for image, latent in zip(images, latents, strict=True):
         edited = np.stack([add_directions(latent, [(turn.vector, s)]) for s in strengths])
-        if turn.source_attention_from is None:
-            frames = decode(model, edited, steps)
-        else:  # as the app renders it: beside the unedited face
-            frames = decode_attending(model, edited, latent[None], [0] * len(edited), turn.source_attention_from, steps)
+        frames = decode_edits(model, edited, latent[None], [0] * len(edited), turn.source_attention_from, steps)
         rows.append(np.concatenate([image, np.full_like(image[:, :4], 255), *frames], axis=1))
     save_png(paths[1], _upscale(np.concatenate(rows, axis=0), 2))
     return paths

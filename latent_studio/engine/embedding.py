@@ -183,7 +183,7 @@ def embed(
     if decode_again:
         latent = refine(model, latent, target, plan, refine_iterations, refine_lr, prior_weight, counter.tick, cancel)
     latent_np = latent[0].float().cpu().numpy()
-    if decode_again or output.reconstructions is None:
+    if decode_again:
         reconstruction = decode(model, latent_np, steps, progress=lambda d, t: counter.tick(), cancel=cancel)[0]
     else:
         reconstruction = output.reconstructions[0]

@@ -14,8 +14,6 @@ batch is tried again.
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterable, Iterator
 
@@ -23,6 +21,8 @@ import numpy as np
 import torch
 
 from latent_studio.core.cancel import CancelToken, check
+from latent_studio.core.latent_math import latent_digest
+from latent_studio.core.lru import BytesLRU
 from latent_studio.core.project import FrameSpec, Project, evaluate_frames, frame_latent, frame_source
 from latent_studio.engine.decode import DEFAULT_BATCH, decode
 from latent_studio.engine.models import LoadedModel
@@ -31,45 +31,16 @@ from latent_studio.engine.source_attention import decode_attending
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 
 
-class FrameCache:
+class FrameCache(BytesLRU):
     """Least-recently-used frames keyed by ``cache_key`` (what decides the pixels), bounded in bytes."""
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self.hits = 0
-        self.misses = 0
-        self._frames: OrderedDict[Hashable, np.ndarray] = OrderedDict()
-
-    def get(self, key: Hashable) -> np.ndarray | None:
-        frame = self._frames.get(key)
-        if frame is None:
-            self.misses += 1
-            return None
-        self._frames.move_to_end(key)
-        self.hits += 1
-        return frame
+        super().__init__(max_bytes)
 
     def put(self, key: Hashable, frame: np.ndarray) -> None:
-        if frame.nbytes > self.max_bytes:
-            return
         frame = frame.copy()
         frame.setflags(write=False)  # shared by every reader: nobody may paint on it
-        old = self._frames.pop(key, None)
-        if old is not None:
-            self.bytes -= old.nbytes
-        self._frames[key] = frame
-        self.bytes += frame.nbytes
-        while self.bytes > self.max_bytes:
-            _, evicted = self._frames.popitem(last=False)
-            self.bytes -= evicted.nbytes
-
-    def __len__(self) -> int:
-        return len(self._frames)
-
-    def clear(self) -> None:
-        self._frames.clear()
-        self.bytes = 0
+        super().put(key, frame, frame.nbytes)
 
 
 @dataclass(frozen=True)
@@ -93,10 +64,6 @@ class Frame:
     steps: int  # DDIM steps it was decoded with
     cached: bool  # True when no decode was needed (from the cache, or a repeat of an earlier spec)
     source_attention_from: float | None = None  # set when it was decoded reading its source's attention
-
-
-def latent_digest(latent: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(latent, dtype=np.float32).tobytes(), digest_size=16).hexdigest()
 
 
 Source = tuple[np.ndarray, float]  # (unedited latent, fraction of the steps from which the edit reads it)

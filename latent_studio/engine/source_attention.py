@@ -21,9 +21,6 @@ tick of a slider drag, decodes only the edit.
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Hashable, Iterator
 
@@ -33,8 +30,10 @@ import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
 
 from latent_studio.core.cancel import CancelToken, check
+from latent_studio.core.latent_math import latent_digest
+from latent_studio.core.lru import BytesLRU
 from latent_studio.engine.ddim import ddim_step, make_plan, to_uint8, to_uint16
-from latent_studio.engine.decode import DEFAULT_BATCH, check_latents
+from latent_studio.engine.decode import DEFAULT_BATCH, check_latents, decode
 from latent_studio.engine.models import LoadedModel
 
 
@@ -108,50 +107,23 @@ def attending_to_sources(model: LoadedModel) -> Iterator[SourceAttention]:
             layer.set_processor(old)
 
 
-class TrajectoryCache:
-    """A source's self-attention keys and values at every attending step, for one model, plan and start.
-
-    Least recently used first out, bounded in bytes; one lock, because the CLI
-    and the app's worker may both decode.
-    """
+class TrajectoryCache(BytesLRU):
+    """A source's self-attention keys and values at every attending step, for one model, plan and start."""
 
     def __init__(self, max_bytes: int = 128 * 1024 * 1024) -> None:
-        self.max_bytes, self.bytes = max_bytes, 0
-        self._entries: OrderedDict[Hashable, tuple[list, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> list | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            self._entries.move_to_end(key)
-            return entry[0]
+        super().__init__(max_bytes)
 
     def put(self, key: Hashable, steps: list) -> None:
         size = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for calls in steps for k, v in calls)
-        with self._lock:
-            if size > self.max_bytes or key in self._entries:
-                return
-            self._entries[key] = (steps, size)
-            self.bytes += size
-            while self.bytes > self.max_bytes:
-                _, (_, evicted) = self._entries.popitem(last=False)
-                self.bytes -= evicted
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self.bytes = 0
+        super().put(key, steps, size)
 
 
 TRAJECTORIES = TrajectoryCache()
 
 
 def _trajectory_key(model: LoadedModel, source: np.ndarray, steps: int, first_attending: int) -> Hashable:
-    digest = hashlib.blake2b(np.ascontiguousarray(source, np.float32).tobytes(), digest_size=16).hexdigest()
     placement = model.placement
-    return (digest, model.content_hash, str(placement.dtype), placement.device.type, steps, first_attending)
+    return (latent_digest(source), model.content_hash, str(placement.dtype), placement.device.type, steps, first_attending)
 
 
 def decode_attending(
@@ -230,3 +202,12 @@ def _decode_replaying(model, edits, trajectories, plan, first_attending, process
     processor.replay = None
     with torch.inference_mode():
         return model.family.to_images(x)
+
+
+def decode_edits(model: LoadedModel, edits: np.ndarray, sources: np.ndarray, source_of: list[int],
+                 start: float | None, steps: int, *, batch_size: int = DEFAULT_BATCH,
+                 cancel: CancelToken | None = None) -> np.ndarray:
+    """Edited latents decoded the way their direction asks: plainly (``start`` None) or beside their sources."""
+    if start is None:
+        return decode(model, edits, steps, batch_size=batch_size, cancel=cancel)
+    return decode_attending(model, edits, sources, source_of, start, steps, batch_size=batch_size, cancel=cancel)
