@@ -19,7 +19,7 @@ def respond(monkeypatch, slope_of_scale):
     """Stand in for decoding and reading: the measured slope as a function of the vector's scale."""
     reference = float(np.linalg.norm(direction().vector))
     monkeypatch.setattr(direction_fitting, "response_slope",
-                        lambda model, regressor, vector, plan, heads, steps, cancel=None:
+                        lambda model, regressor, vector, plan, heads, steps, cancel=None, source_attention_from=None:
                         slope_of_scale(float(np.linalg.norm(vector)) / reference))
 
 
@@ -50,3 +50,14 @@ def test_the_scale_is_capped(monkeypatch):
     respond(monkeypatch, lambda scale: 0.01 * scale)
     result = calibrate(None, None, direction(), PLAN, np.zeros((2, 3, 8, 8)), 10)
     assert float(np.linalg.norm(result.vector) / np.linalg.norm(direction().vector)) == pytest.approx(MAX_CALIBRATION_SCALE)
+
+
+def test_calibration_measures_the_decode_the_app_uses(monkeypatch):
+    """A direction decoded beside its source is calibrated that way too: the slider's units are what the app shows."""
+    seen = []
+    monkeypatch.setattr(direction_fitting, "read_along",
+                        lambda model, regressor, heads, vector, strengths, steps, source_attention_from=None, cancel=None:
+                        seen.append(source_attention_from) or np.zeros((2, len(heads), 10)))
+    calibrate(None, None, direction(), PLAN, np.zeros((2, 3, 8, 8)), 10, source_attention_from=0.0)
+    calibrate(None, None, direction(), PLAN, np.zeros((2, 3, 8, 8)), 10)
+    assert seen == [0.0, None]
