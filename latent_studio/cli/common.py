@@ -158,6 +158,8 @@ def print_model(model) -> None:
     print(f"model: {model.source.spec} ({model.source.kind}: {model.source.folder})")
     print(f"  {width}x{height} RGB {model.family.name}, latent {'x'.join(map(str, model.latent_shape))}, {model.parameter_count / 1e6:.2f} M parameters, {describe_scheduler(model.scheduler_config)}")
     print(f"  weights {model.weights_file.name}, content hash {model.short_hash}, on {model.placement.describe()}")
+    parts = [f"{type(m).__name__} {sum(p.numel() for p in m.parameters()) / 1e6:.2f} M" for m in model.family.modules()]
+    print(f"  components: {', '.join(parts)}")
     if model.embedder is not None:
         info = model.embedder.info
         quality = f", held-out reconstruction {info['held_out_psnr_mean']:.1f} dB" if "held_out_psnr_mean" in info else ""

@@ -63,7 +63,23 @@ def invert(
     ``clamp_seconds`` bounds the time clamp matching may take; once it is spent,
     the remaining steps are solved by fixed-point iteration alone.
     """
-    x = model.family.to_model_space(images.float())
+    return invert_model_space(model, model.family.to_model_space(images.float()), plan, fixed_point_iterations, tick,
+                              cancel, clamp_iterations=clamp_iterations, clamp_seconds=clamp_seconds)
+
+
+def invert_model_space(
+    model: LoadedModel,
+    x0: torch.Tensor,
+    plan: DdimPlan,
+    fixed_point_iterations: int = DEFAULT_FIXED_POINT_ITERATIONS,
+    tick: Callable[[], None] | None = None,
+    cancel: CancelToken | None = None,
+    *,
+    clamp_iterations: int = DEFAULT_CLAMP_ITERATIONS,
+    clamp_seconds: float | None = None,
+) -> torch.Tensor:
+    """A clean model-space x_0 (a pixel family's image, a latent family's encoded picture) to its x_T."""
+    x = x0
     deadline = None if clamp_seconds is None else time.perf_counter() + clamp_seconds
     matching = matching_iterations(plan, clamp_iterations)
     noises: list[torch.Tensor] = []  # the noise each solved step settled on, noisiest last

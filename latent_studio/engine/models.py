@@ -35,8 +35,9 @@ _HUB_FILES = [
     "scheduler/scheduler_config.json",
     f"{WEIGHTS_SAFETENSORS}*",
     f"unet/{WEIGHTS_SAFETENSORS}*",
+    *(f"{autoencoder}/{name}" for autoencoder in ("vae", "vqvae") for name in ("config.json", f"{WEIGHTS_SAFETENSORS}*")),
 ]
-_HUB_PICKLE_FILES = [WEIGHTS_PICKLE, f"unet/{WEIGHTS_PICKLE}"]
+_HUB_PICKLE_FILES = [WEIGHTS_PICKLE, f"unet/{WEIGHTS_PICKLE}", f"vae/{WEIGHTS_PICKLE}", f"vqvae/{WEIGHTS_PICKLE}"]
 
 
 @dataclass(frozen=True)

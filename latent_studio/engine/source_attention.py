@@ -93,9 +93,8 @@ class SourceAttention:
 
 @contextmanager
 def attending_to_sources(model: LoadedModel) -> Iterator[SourceAttention]:
-    """Every self-attention layer of the model's networks uses one SourceAttention until the block ends."""
-    layers = [m for net in model.family.modules() for m in net.modules() if isinstance(m, Attention)
-              and not m.is_cross_attention]
+    """Every self-attention layer of the model's denoiser uses one SourceAttention until the block ends."""
+    layers = [m for m in model.family.denoiser.modules() if isinstance(m, Attention) and not m.is_cross_attention]
     previous = [layer.processor for layer in layers]
     processor = SourceAttention()
     for layer in layers:

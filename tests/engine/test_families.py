@@ -97,9 +97,9 @@ def test_the_app_prepares_images_at_the_familys_size(large_model, trained_model,
     assert asset.psnr is not None and asset.psnr >= 30.0, asset.psnr
 
 
-def test_a_latent_diffusion_folder_is_refused_by_name(trained_model_dir, tmp_path):
+def test_a_latent_diffusion_folder_without_its_unet_says_so(trained_model_dir, tmp_path):
     folder = tmp_path / "ldm"
     shutil.copytree(trained_model_dir, folder)
-    shutil.move(folder / "unet", folder / "vqvae")  # an autoencoder and no UNet the pixel family could claim
-    with pytest.raises(ModelError, match="latent-diffusion model"):
+    shutil.move(folder / "unet", folder / "vqvae")  # an autoencoder and no UNet beside it
+    with pytest.raises(ModelError, match="incomplete latent-diffusion model: unet/config.json is missing"):
         load_model(str(folder), device="cpu")

@@ -11,19 +11,21 @@ from pathlib import Path
 
 from latent_studio.core.errors import ModelError
 from latent_studio.engine.devices import Placement
-from latent_studio.engine.families import pixel_unet
+from latent_studio.engine.families import latent_unet, pixel_unet
 from latent_studio.engine.families.base import ModelFamily
 
-FAMILIES = (pixel_unet,)  # each has claims(folder) -> bool and load(folder, placement, allow_pickle=) -> ModelFamily
+FAMILIES = (pixel_unet, latent_unet)  # each has claims(folder) -> bool and load(folder, placement, allow_pickle=) -> ModelFamily
 
 
 def load_family(folder: Path, placement: Placement, *, allow_pickle: bool = False) -> ModelFamily:
     for family in FAMILIES:
         if family.claims(folder):
             return family.load(folder, placement, allow_pickle=allow_pickle)
-    if (folder / "vae").is_dir() or (folder / "vqvae").is_dir():
+    if latent_unet.autoencoder_dir(folder) is not None and (folder / "unet" / "config.json").is_file():
         raise ModelError(
-            f"{folder} is a latent-diffusion model (it has an autoencoder); Latent Studio loads pixel-space "
-            "UNet2DModel diffusion models so far."
+            f"{folder} is a text-conditioned latent-diffusion model (Stable Diffusion style); Latent Studio loads "
+            "pixel-space and unconditional latent-diffusion models so far."
         )
+    if latent_unet.autoencoder_dir(folder) is not None:
+        return latent_unet.load(folder, placement, allow_pickle=allow_pickle)  # its sentence says what is missing
     return pixel_unet.load(folder, placement, allow_pickle=allow_pickle)  # its sentence says what is missing

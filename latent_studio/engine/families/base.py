@@ -32,6 +32,10 @@ class ModelFamily(Protocol):
     weights_file: Path  # the denoiser's weights (shown by `info`)
 
     @property
+    def denoiser(self) -> torch.nn.Module:
+        """The network DDIM calls (source attention swaps its self-attention; an autoencoder is left alone)."""
+
+    @property
     def latent_shape(self) -> tuple[int, int, int]:
         """(channels, height, width) of x_T."""
 

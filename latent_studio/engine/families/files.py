@@ -1,7 +1,7 @@
 """Reading a family's files so that every failure is one sentence a user can act on.
 
 Shared by the family modules: JSON configs, the scheduler config in either
-layout, weights (safetensors; pickled ``.bin`` only when allowed, and then
+layout and whether DDIM can run it, weights (safetensors; pickled ``.bin`` only when allowed, and then
 with ``weights_only=True``), building a diffusers module from its config and
 checking the weights fit it, the content hash, and placing a module on its
 device.
@@ -43,6 +43,14 @@ def read_scheduler_config(folder: Path) -> dict[str, Any]:
         f"{folder} has no scheduler_config.json (neither in scheduler/ nor beside the weights); "
         "the model's noise schedule is needed to sample it. Copy the complete model folder."
     )
+
+
+def check_scheduler(scheduler_config: dict[str, Any], folder: Path) -> None:
+    """Schedules deterministic DDIM can decode and invert."""
+    if scheduler_config.get("thresholding"):
+        raise ModelError(f"{folder}'s scheduler uses dynamic thresholding, which deterministic DDIM inversion cannot undo.")
+    if scheduler_config.get("prediction_type", "epsilon") not in ("epsilon", "v_prediction", "sample"):
+        raise ModelError(f"{folder}'s scheduler has unknown prediction_type {scheduler_config.get('prediction_type')!r}.")
 
 
 def read_weights(component_dir: Path, folder: Path, allow_pickle: bool) -> tuple[Path, dict[str, torch.Tensor]]:

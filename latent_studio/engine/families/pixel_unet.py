@@ -18,6 +18,7 @@ from latent_studio.core.errors import ModelError
 from latent_studio.engine.devices import Placement
 from latent_studio.engine.families.files import (
     build_checked,
+    check_scheduler,
     content_hash,
     place,
     read_json,
@@ -52,6 +53,10 @@ class PixelUNet:
         self.placement = placement
         self.content_hash = content_hash
         self.weights_file = weights_file
+
+    @property
+    def denoiser(self) -> torch.nn.Module:
+        return self.unet
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -110,7 +115,5 @@ def check_supported(unet_config: dict[str, Any], scheduler_config: dict[str, Any
         )
     if unet_config.get("num_class_embeds") or unet_config.get("class_embed_type"):
         raise ModelError(f"{folder} is class-conditional; Latent Studio needs an unconditional model.")
-    if scheduler_config.get("thresholding"):
-        raise ModelError(f"{folder}'s scheduler uses dynamic thresholding, which deterministic DDIM inversion cannot undo.")
-    if scheduler_config.get("prediction_type", "epsilon") not in ("epsilon", "v_prediction", "sample"):
-        raise ModelError(f"{folder}'s scheduler has unknown prediction_type {scheduler_config.get('prediction_type')!r}.")
+    check_scheduler(scheduler_config, folder)
+
