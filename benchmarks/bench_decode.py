@@ -3,8 +3,11 @@
 Both use the same loaded UNet, the same latents and the same DDIM steps, in
 one run. Prints frames/s of each, their ratio, and the largest pixel
 difference between the two outputs (0 or 1 grey level: the same function).
+One table per model: the pixel model (yours, or a seeded random one of the
+demo's size) and a latent-diffusion model (yours with --latent-model, or a
+seeded random VQ autoencoder + UNet making 64x64 pictures; --no-latent skips it).
 
-    python benchmarks/bench_decode.py [--model M] [--frames 32] [--steps 10] [--batch 8 32]
+    python benchmarks/bench_decode.py [--model M] [--latent-model M] [--frames 32] [--steps 10] [--batch 8 32]
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _models import benchmark_model_folder  # noqa: E402
+from _models import benchmark_latent_model_folder, benchmark_model_folder  # noqa: E402
 from diffusers import DDIMScheduler  # noqa: E402
 
 from latent_studio.core.seeds import noise_latent  # noqa: E402
@@ -37,6 +40,7 @@ def plain_diffusers_loop(model, latents: np.ndarray, steps: int) -> np.ndarray:
             x = torch.from_numpy(latent)[None].to(model.placement.device, model.placement.dtype)
             for t in scheduler.timesteps:
                 x = scheduler.step(model.family.unet(x, t).sample, t, x, eta=0.0).prev_sample
+            x = model.family.to_images(x)  # the autoencoder's decoder for a latent model, as LDMPipeline runs it
             image = ((x.float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
             frames.append(image[0].cpu().numpy())
     return np.stack(frames)
@@ -63,12 +67,22 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--latent-model", help="latent-diffusion model (default: seeded random VQ + UNet, 64x64 pictures)")
+    parser.add_argument("--no-latent", action="store_true", help="only the pixel model")
     parser.add_argument("--device")
     args = parser.parse_args()
 
-    model = load_model(benchmark_model_folder(args.model), device=args.device)
+    bench_model(benchmark_model_folder(args.model), args)
+    if not args.no_latent:
+        print()
+        bench_model(args.latent_model or benchmark_latent_model_folder(), args)
+
+
+def bench_model(folder: str, args) -> None:
+    model = load_model(folder, device=args.device)
     latents = np.stack([noise_latent(seed, model.latent_shape) for seed in range(args.frames)])
-    print(f"model {model.source.spec}: {model.latent_shape}, {model.parameter_count / 1e6:.1f} M params, "
+    print(f"model {model.source.spec} ({model.family.name}): latent {model.latent_shape}, pictures {model.image_size}, "
+          f"{model.parameter_count / 1e6:.1f} M params, "
           f"{model.placement.describe()}, torch threads {torch.get_num_threads()}")
     print(f"{args.frames} frames x {args.steps} DDIM steps\n")
 

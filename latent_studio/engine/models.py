@@ -36,6 +36,9 @@ _HUB_FILES = [
     f"{WEIGHTS_SAFETENSORS}*",
     f"unet/{WEIGHTS_SAFETENSORS}*",
     *(f"{autoencoder}/{name}" for autoencoder in ("vae", "vqvae") for name in ("config.json", f"{WEIGHTS_SAFETENSORS}*")),
+    "text_encoder/config.json",
+    "text_encoder/model.safetensors",
+    "tokenizer/*",
 ]
 _HUB_PICKLE_FILES = [WEIGHTS_PICKLE, f"unet/{WEIGHTS_PICKLE}", f"vae/{WEIGHTS_PICKLE}", f"vqvae/{WEIGHTS_PICKLE}"]
 

@@ -70,7 +70,7 @@ def test_it_loads_as_a_latent_family_with_its_autoencoders_scale(latent_model, l
     assert latent_model.family.name == "latent UNet"
     assert latent_model.latent_shape == (3, 16, 16) and latent_model.image_size == (32, 32)
     assert len(latent_model.family.modules()) == 2 and latent_model.family.denoiser is latent_model.family.unet
-    assert latent_model.family.scale == (1.0 if latent_model_dir.name == "vqvae" else 0.5)
+    assert latent_model.family.autoencoder.scale == (1.0 if latent_model_dir.name == "vqvae" else 0.5)
 
 
 def test_decode_is_deterministic_and_batching_changes_nothing(latent_model):
@@ -122,12 +122,12 @@ def test_missing_autoencoder_weights_are_one_sentence(tmp_path, untrained_model_
         load_model(str(folder), device="cpu")
 
 
-def test_a_text_conditioned_model_is_refused_by_name(tmp_path, untrained_model_dir):
+def test_a_text_conditioned_folder_without_its_text_encoder_says_so(tmp_path, untrained_model_dir):
     folder = save_latent_model(tmp_path / "sd", "vae", untrained_model_dir)
     config = json.loads((folder / "unet" / "config.json").read_text())
     config["_class_name"] = "UNet2DConditionModel"
     (folder / "unet" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelError, match="text-conditioned latent-diffusion model"):
+    with pytest.raises(ModelError, match="incomplete Stable Diffusion model: text_encoder/config.json is missing"):
         load_model(str(folder), device="cpu")
 
 

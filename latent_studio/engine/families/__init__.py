@@ -11,21 +11,22 @@ from pathlib import Path
 
 from latent_studio.core.errors import ModelError
 from latent_studio.engine.devices import Placement
-from latent_studio.engine.families import latent_unet, pixel_unet
+from latent_studio.engine.families import latent_unet, pixel_unet, stable_diffusion
+from latent_studio.engine.families.autoencoder import autoencoder_dir
 from latent_studio.engine.families.base import ModelFamily
 
-FAMILIES = (pixel_unet, latent_unet)  # each has claims(folder) -> bool and load(folder, placement, allow_pickle=) -> ModelFamily
+FAMILIES = (pixel_unet, latent_unet, stable_diffusion)  # each has claims(folder) -> bool and load(folder, placement, allow_pickle=) -> ModelFamily
 
 
 def load_family(folder: Path, placement: Placement, *, allow_pickle: bool = False) -> ModelFamily:
     for family in FAMILIES:
         if family.claims(folder):
             return family.load(folder, placement, allow_pickle=allow_pickle)
-    if latent_unet.autoencoder_dir(folder) is not None and (folder / "unet" / "config.json").is_file():
+    if autoencoder_dir(folder) is not None and (folder / "unet" / "config.json").is_file():
         raise ModelError(
-            f"{folder} is a text-conditioned latent-diffusion model (Stable Diffusion style); Latent Studio loads "
-            "pixel-space and unconditional latent-diffusion models so far."
+            f"{folder} is a conditional latent-diffusion model of a kind Latent Studio does not load yet (it loads "
+            "pixel-space models, unconditional latent-diffusion models and Stable Diffusion 1.x/2.x)."
         )
-    if latent_unet.autoencoder_dir(folder) is not None:
+    if autoencoder_dir(folder) is not None:
         return latent_unet.load(folder, placement, allow_pickle=allow_pickle)  # its sentence says what is missing
     return pixel_unet.load(folder, placement, allow_pickle=allow_pickle)  # its sentence says what is missing

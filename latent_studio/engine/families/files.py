@@ -57,12 +57,7 @@ def read_weights(component_dir: Path, folder: Path, allow_pickle: bool) -> tuple
     safe = component_dir / WEIGHTS_SAFETENSORS
     pickled = component_dir / WEIGHTS_PICKLE
     if safe.is_file():
-        try:
-            return safe, load_safetensors(str(safe), device="cpu")
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ModelError(
-                f"The weights file {safe} is damaged or incompletely copied ({exc}); copy or download the model again."
-            ) from exc
+        return safe, read_safetensors(safe, folder)
     if pickled.is_file():
         if not allow_pickle:
             raise ModelError(
@@ -78,6 +73,17 @@ def read_weights(component_dir: Path, folder: Path, allow_pickle: bool) -> tuple
         f"{folder} has no weights file ({WEIGHTS_SAFETENSORS} in {component_dir}); the copy is incomplete. "
         "Copy or download the model again."
     )
+
+
+def read_safetensors(path: Path, folder: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise ModelError(f"{folder} has no weights file {path.name} in {path.parent}; the copy is incomplete. Copy or download the model again.")
+    try:
+        return load_safetensors(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(
+            f"The weights file {path} is damaged or incompletely copied ({exc}); copy or download the model again."
+        ) from exc
 
 
 def build_checked(module_class, config: dict[str, Any], state_dict: dict[str, torch.Tensor], folder: Path,

@@ -1,0 +1,166 @@
+"""The Stable-Diffusion family: a KL autoencoder, a text-conditioned ``UNet2DConditionModel`` and a CLIP text encoder.
+
+The diffusers layout of Stable Diffusion 1.x / 2.x (``vae/``, ``unet/``,
+``text_encoder/``, ``tokenizer/``, ``scheduler/``). The UNet reads a prompt's
+CLIP embedding through cross-attention; with guidance above 1 it also reads a
+negative prompt's and moves away from it (classifier-free guidance).
+
+Deterministic DDIM inversion is exact only for the conditioning it is run
+with, and only without guidance, so the family's default conditioning is the
+empty prompt at guidance 1: every decode and every embedding uses it unless a
+caller passes another ``Conditioning``. The text encoder and tokenizer are
+built from their files with explicit classes (transformers' ``CLIPTextModel``
+and ``CLIPTokenizer``), never from remote code. SDXL (two text encoders) is
+refused by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import UNet2DConditionModel
+
+from latent_studio.core.errors import ModelError
+from latent_studio.engine.devices import Placement
+from latent_studio.engine.families.autoencoder import Autoencoder, load_autoencoder
+from latent_studio.engine.families.files import (
+    build_checked,
+    check_scheduler,
+    content_hash,
+    place,
+    read_json,
+    read_safetensors,
+    read_scheduler_config,
+    read_weights,
+)
+from latent_studio.engine.families.latent_unet import check_channels, unet_latent_shape
+
+NAME = "Stable Diffusion"
+TEXT_ENCODER_WEIGHTS = "model.safetensors"  # transformers' file name, not diffusers'
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """What the UNet reads besides the latent: a prompt's embedding, and a negative one for guidance above 1."""
+
+    prompt: str
+    negative_prompt: str
+    guidance: float
+    embedding: torch.Tensor  # (1, tokens, width)
+    negative_embedding: torch.Tensor
+
+
+def claims(folder: Path) -> bool:
+    unet_config = folder / "unet" / "config.json"
+    if not (folder / "vae" / "config.json").is_file() or not unet_config.is_file():
+        return False
+    return read_json(unet_config, folder).get("_class_name") == "UNet2DConditionModel"
+
+
+class StableDiffusion:
+    name = NAME
+
+    def __init__(self, unet: UNet2DConditionModel, autoencoder: Autoencoder, text_encoder, tokenizer,
+                 scheduler_config: dict[str, Any], placement: Placement, content_hash: str, weights_file: Path) -> None:
+        self.unet = unet
+        self.autoencoder = autoencoder
+        self.text_encoder = text_encoder
+        self.tokenizer = tokenizer
+        self.scheduler_config = scheduler_config
+        self.placement = placement
+        self.content_hash = content_hash
+        self.weights_file = weights_file
+        self.default_conditioning = self.conditioning("")
+
+    @property
+    def denoiser(self) -> torch.nn.Module:
+        return self.unet
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        return unet_latent_shape(self.unet)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        factor = self.autoencoder.downscale
+        return (self.latent_shape[1] * factor, self.latent_shape[2] * factor)
+
+    def modules(self) -> list[torch.nn.Module]:
+        return [self.unet, self.autoencoder.module, self.text_encoder]
+
+    @torch.no_grad()
+    def embed_prompt(self, prompt: str) -> torch.Tensor:
+        tokens = self.tokenizer(prompt, padding="max_length", max_length=self.tokenizer.model_max_length,
+                                truncation=True, return_tensors="pt").input_ids
+        return self.text_encoder(tokens.to(self.placement.device))[0]
+
+    def conditioning(self, prompt: str, negative_prompt: str = "", guidance: float = 1.0) -> Conditioning:
+        return Conditioning(prompt, negative_prompt, float(guidance), self.embed_prompt(prompt),
+                            self.embed_prompt(negative_prompt))
+
+    def denoise(self, x: torch.Tensor, timestep: int, conditioning: Conditioning | None = None) -> torch.Tensor:
+        condition = conditioning or self.default_conditioning
+        model_dtype = next(self.unet.parameters()).dtype
+        if condition.guidance == 1.0:
+            return self._unet(x.to(model_dtype), timestep, condition.embedding).float()
+        both = self._unet(torch.cat([x, x]).to(model_dtype), timestep,
+                          torch.cat([condition.negative_embedding, condition.embedding]))
+        negative, positive = both.float().chunk(2)
+        return negative + condition.guidance * (positive - negative)
+
+    def _unet(self, x: torch.Tensor, timestep: int, embedding: torch.Tensor) -> torch.Tensor:
+        t = torch.full((x.shape[0],), timestep, device=x.device, dtype=torch.long)
+        rows = embedding.repeat_interleave(x.shape[0] // embedding.shape[0], dim=0)
+        return self.unet(x, t, encoder_hidden_states=rows.to(x.dtype)).sample
+
+    def to_model_space(self, images: torch.Tensor) -> torch.Tensor:
+        return self.autoencoder.encode(images)
+
+    def to_images(self, x0: torch.Tensor) -> torch.Tensor:
+        return self.autoencoder.decode(x0)
+
+
+def load(folder: Path, placement: Placement, *, allow_pickle: bool = False) -> StableDiffusion:
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    if (folder / "text_encoder_2").is_dir():
+        raise ModelError(f"{folder} is an SDXL model (two text encoders); Latent Studio loads Stable Diffusion 1.x and 2.x so far.")
+    for part in ("text_encoder/config.json", "tokenizer"):
+        if not (folder / part).exists():
+            raise ModelError(f"{folder} is an incomplete Stable Diffusion model: {part} is missing. Copy the complete model folder.")
+    unet_config = read_json(folder / "unet" / "config.json", folder)
+    scheduler_config = read_scheduler_config(folder)
+    check_scheduler(scheduler_config, folder)
+    autoencoder = load_autoencoder(folder / "vae", folder, placement, allow_pickle)
+    check_channels(unet_config, autoencoder, folder)
+    unet_weights, unet_state = read_weights(folder / "unet", folder, allow_pickle)
+    unet = build_checked(UNet2DConditionModel, unet_config, unet_state, folder, unet_weights)
+    place(unet, placement)
+
+    text_config = read_json(folder / "text_encoder" / "config.json", folder)
+    text_weights = folder / "text_encoder" / TEXT_ENCODER_WEIGHTS
+    text_state = read_safetensors(text_weights, folder)
+    text_state.pop("text_model.embeddings.position_ids", None)  # a buffer older checkpoints saved, rebuilt by the model
+    try:
+        text_encoder = CLIPTextModel(CLIPTextConfig.from_dict(text_config))
+        text_encoder.load_state_dict(text_state, strict=False)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise ModelError(f"The text encoder in {folder} does not match its config.json ({exc}); copy the complete model again.") from exc
+    missing = [k for k in text_encoder.state_dict() if k not in text_state and not k.endswith("position_ids")]
+    if missing:
+        raise ModelError(f"The text encoder weights in {folder} lack {len(missing)} tensors (e.g. {missing[0]}); copy the complete model again.")
+    text_encoder.to(placement.device).eval().requires_grad_(False)
+    if unet_config.get("cross_attention_dim") != text_config.get("hidden_size"):
+        raise ModelError(f"{folder}'s UNet reads {unet_config.get('cross_attention_dim')}-wide text embeddings but its text "
+                         f"encoder makes {text_config.get('hidden_size')}-wide ones; the folder mixes parts of different models.")
+    try:
+        tokenizer = CLIPTokenizer.from_pretrained(str(folder / "tokenizer"), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"The tokenizer in {folder} cannot be read ({exc}); copy the complete model again.") from exc
+    tokenizer_files = sorted(p for p in (folder / "tokenizer").iterdir() if p.is_file())
+    digest = content_hash([unet_weights, autoencoder.weights_file, text_weights, *tokenizer_files],
+                          [unet_config, autoencoder.config, text_config, scheduler_config])
+    return StableDiffusion(unet, autoencoder, text_encoder, tokenizer, scheduler_config, placement, digest, unet_weights)

@@ -1,0 +1,136 @@
+"""The Stable-Diffusion family on a tiny seeded model built in code (as diffusers' own tests build theirs).
+
+A KL autoencoder that halves each side, a two-level UNet2DConditionModel with
+32-wide cross-attention, a two-layer CLIP text encoder and a 56-token CLIP
+tokenizer written by the test: 32x32 pictures from a (4, 16, 16) latent.
+Untrained, so the tests check the family's promises, not pictures.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import string
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from latent_studio.core.errors import ModelError
+from latent_studio.core.seeds import noise_latent
+from latent_studio.engine.decode import decode
+from latent_studio.engine.embedding import embed
+from latent_studio.engine.models import load_model
+from tests.conftest import make_scheduler
+
+TEXT_WIDTH = 32
+TOKENS = 8
+
+
+def write_tokenizer(folder: Path) -> None:
+    """A CLIP BPE vocabulary of single letters, as files a real model ships (vocab.json, merges.txt)."""
+    from transformers import CLIPTokenizer
+
+    source = folder.parent / "tokenizer-source"
+    source.mkdir()
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for suffix in ("", "</w>"):
+        for letter in string.ascii_lowercase:
+            vocab[letter + suffix] = len(vocab)
+    (source / "vocab.json").write_text(json.dumps(vocab))
+    (source / "merges.txt").write_text("#version: 0.2\n")
+    CLIPTokenizer.from_pretrained(str(source), model_max_length=TOKENS).save_pretrained(str(folder))
+
+
+def save_tiny_sd(folder: Path) -> Path:
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16), layers_per_block=1,
+                  norm_num_groups=4, sample_size=32, down_block_types=("DownEncoderBlock2D",) * 2,
+                  up_block_types=("UpDecoderBlock2D",) * 2).save_pretrained(folder / "vae")
+    UNet2DConditionModel(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(8, 16),
+                         norm_num_groups=4, cross_attention_dim=TEXT_WIDTH, attention_head_dim=2,
+                         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D")).save_pretrained(folder / "unet")
+    CLIPTextModel(CLIPTextConfig(vocab_size=60, hidden_size=TEXT_WIDTH, intermediate_size=64, num_hidden_layers=2,
+                                 num_attention_heads=2, max_position_embeddings=TOKENS, pad_token_id=1, bos_token_id=0,
+                                 eos_token_id=1)).save_pretrained(folder / "text_encoder")
+    write_tokenizer(folder / "tokenizer")
+    make_scheduler().save_pretrained(folder / "scheduler")
+    index = {"_class_name": "StableDiffusionPipeline", "vae": ["diffusers", "AutoencoderKL"],
+             "unet": ["diffusers", "UNet2DConditionModel"], "text_encoder": ["transformers", "CLIPTextModel"],
+             "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDPMScheduler"]}
+    (folder / "model_index.json").write_text(json.dumps(index))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sd_dir(tmp_path_factory) -> Path:
+    return save_tiny_sd(tmp_path_factory.mktemp("sd") / "tiny-sd")
+
+
+@pytest.fixture(scope="module")
+def sd_model(sd_dir):
+    return load_model(str(sd_dir), device="cpu")
+
+
+def test_it_loads_with_the_empty_prompt_at_guidance_1(sd_model):
+    family = sd_model.family
+    assert family.name == "Stable Diffusion" and len(family.modules()) == 3
+    assert sd_model.latent_shape == (4, 16, 16) and sd_model.image_size == (32, 32)
+    assert family.default_conditioning.prompt == "" and family.default_conditioning.guidance == 1.0
+    assert family.default_conditioning.embedding.shape == (1, TOKENS, TEXT_WIDTH)
+
+
+def test_decode_is_deterministic_and_batching_changes_nothing(sd_model):
+    latents = np.stack([noise_latent(seed, sd_model.latent_shape) for seed in (1, 2, 3)])
+    batched = decode(sd_model, latents, 4, batch_size=3)
+    singles = np.concatenate([decode(sd_model, latent[None], 4) for latent in latents])
+    assert batched.shape == (3, 32, 32, 3)
+    assert np.abs(batched.astype(int) - singles.astype(int)).max() <= 1
+    assert np.array_equal(batched, decode(sd_model, latents, 4, batch_size=3))
+
+
+def test_a_prompt_changes_the_prediction_and_guidance_extrapolates_from_the_negative(sd_model):
+    family = sd_model.family
+    x = torch.from_numpy(noise_latent(4, sd_model.latent_shape))[None]
+    with torch.inference_mode():
+        empty = family.denoise(x, 500)
+        prompted = family.denoise(x, 500, family.conditioning("a face"))
+        guided = family.denoise(x, 500, family.conditioning("a face", guidance=3.0))
+    assert not torch.equal(empty, prompted)
+    torch.testing.assert_close(guided, empty + 3.0 * (prompted - empty), rtol=1e-4, atol=1e-5)  # classifier-free guidance
+
+
+def test_embedding_encodes_then_inverts(sd_model):
+    picture = decode(sd_model, noise_latent(9, sd_model.latent_shape), 4)[0]
+    result = embed(sd_model, picture, 4)
+    assert result.latent.shape == (4, 16, 16) and np.isfinite(result.psnr)
+
+
+def test_info_names_every_component(sd_dir, capsys):
+    from latent_studio.cli import main
+
+    assert main(["info", "--model", str(sd_dir), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "32x32 RGB Stable Diffusion, latent 4x16x16" in out
+    assert "UNet2DConditionModel" in out and "AutoencoderKL" in out and "CLIPTextModel" in out
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda f: shutil.rmtree(f / "tokenizer"), "incomplete Stable Diffusion model: tokenizer is missing"),
+        (lambda f: (f / "text_encoder" / "model.safetensors").unlink(), "no weights file model.safetensors"),
+        (lambda f: (f / "text_encoder_2").mkdir(), "is an SDXL model"),
+        (lambda f: (f / "text_encoder" / "model.safetensors").write_bytes(b"\0" * 64), "damaged or incompletely copied"),
+    ],
+)
+def test_a_broken_folder_is_one_sentence(sd_dir, tmp_path, damage, message):
+    folder = shutil.copytree(sd_dir, tmp_path / "broken")
+    damage(folder)
+    with pytest.raises(ModelError, match=message):
+        load_model(str(folder), device="cpu")
