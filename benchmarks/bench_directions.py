@@ -80,9 +80,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--methods", default="linear,orthogonal,src-attn", help="comma-separated subset")
     parser.add_argument("--directions", default="", help="comma-separated names (default: every direction)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
+    parser.add_argument("--dtype", default="float32", help="float32 (default; the directions were fitted in it)")
     args = parser.parse_args()
 
-    model = load_model("toy-heads", device="cpu")
+    model = load_model("toy-heads", device=args.device, dtype=args.dtype)
     regressor = load_regressor(resources_dir() / "demo" / "factor_regressor.safetensors")
     directions = [d for d in model_directions(model) if d.name in DIRECTION_FACTORS
                   and (not args.directions or d.name in args.directions.split(","))]
