@@ -121,7 +121,7 @@ def prepare_image(
     fit: Fit = "crop",
     background: tuple[int, int, int] = (255, 255, 255),
 ) -> PreparedImage:
-    """EXIF orientation, RGB, centre crop (or pad) to a square, Lanczos resize to ``size``."""
+    """EXIF orientation, RGB, centre crop (or pad) to a square, Lanczos resize to ``size``; never enlarged."""
     if fit not in ("crop", "pad"):
         raise ImageError(f"Unknown fit '{fit}': use 'crop' or 'pad'.")
     source_mode = image.mode
@@ -130,6 +130,12 @@ def prepare_image(
     rgb = to_rgb(image, background)
     width, height = rgb.size
     side = min(width, height) if fit == "crop" else max(width, height)
+    if side < size:
+        raise ImageError(
+            f"The image is {width}x{height} pixels, smaller than the {size}x{size} the model works at, so it would be "
+            f"blown up and embed as a blur; use a picture at least {size} pixels on its "
+            f"{'shorter' if fit == 'crop' else 'longer'} side."
+        )
     if fit == "crop":
         left, top = (width - side) // 2, (height - side) // 2
         square = rgb.crop((left, top, left + side, top + side))

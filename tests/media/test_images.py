@@ -128,6 +128,15 @@ def test_crop_and_pad_are_centred_and_recorded():
         prepare_image(image, 10, fit="stretch")
 
 
+def test_an_image_smaller_than_the_model_is_refused_not_blown_up():
+    image = Image.new("RGB", (40, 30))
+    with pytest.raises(ImageError, match="40x30 pixels, smaller than the 64x64 .* at least 64 pixels on its shorter side"):
+        prepare_image(image, 64)
+    with pytest.raises(ImageError, match="on its longer side"):
+        prepare_image(image, 64, fit="pad")
+    assert prepare_image(image, 30).pixels.shape == (30, 30, 3)  # exactly the model's size on the short side is enough
+
+
 def test_save_png_round_trip(tmp_path):
     pixels = np.random.default_rng(1).integers(0, 255, (6, 6, 3), dtype=np.uint8)
     save_png(tmp_path / "x.png", pixels)
