@@ -1,10 +1,10 @@
 """Reading a family's files so that every failure is one sentence a user can act on.
 
 Shared by the family modules: JSON configs, the scheduler config in either
-layout and whether DDIM can run it, weights (safetensors; pickled ``.bin`` only when allowed, and then
-with ``weights_only=True``), building a diffusers module from its config and
-checking the weights fit it, the content hash, and placing a module on its
-device.
+layout and whether DDIM can run it, weights (safetensors; pickled ``.bin``
+only when allowed, and then with ``weights_only=True``), building a diffusers
+module from its config and checking the weights fit it, the content hash,
+and placing a module on its device.
 """
 
 from __future__ import annotations

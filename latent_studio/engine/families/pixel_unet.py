@@ -116,4 +116,3 @@ def check_supported(unet_config: dict[str, Any], scheduler_config: dict[str, Any
     if unet_config.get("num_class_embeds") or unet_config.get("class_embed_type"):
         raise ModelError(f"{folder} is class-conditional; Latent Studio needs an unconditional model.")
     check_scheduler(scheduler_config, folder)
-

@@ -7,8 +7,9 @@ negative prompt's and moves away from it (classifier-free guidance).
 
 Deterministic DDIM inversion is exact only for the conditioning it is run
 with, and only without guidance, so the family's default conditioning is the
-empty prompt at guidance 1: every decode and every embedding uses it unless a
-caller passes another ``Conditioning``. The text encoder and tokenizer are
+empty prompt at guidance 1, and decoding and embedding use it (``denoise``
+takes another ``Conditioning``; carrying a project's prompt to it is the next
+step). The text encoder and tokenizer are
 built from their files with explicit classes (transformers' ``CLIPTextModel``
 and ``CLIPTokenizer``), never from remote code. SDXL (two text encoders) is
 refused by name.
