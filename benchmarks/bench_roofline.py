@@ -1,0 +1,131 @@
+"""How close decoding comes to the hardware's limit: FLOPs per frame, frames/s, achieved TFLOP/s and the fraction of
+a matrix-product rate measured in the same run, for the plain per-frame loop and the engine, side by side.
+
+Models: the bundled demo model (64x64), a seeded random pixel UNet of google/ddpm-celebahq-256's shape
+(256x256, 114 M parameters) and a seeded random Stable-Diffusion-1.5-shaped latent model (UNet 860 M and its
+KL autoencoder; 512x512 pictures unless --sd-size says less). FLOPs are counted by torch.utils.flop_counter on
+one denoiser call and one autoencoder decode per frame; the matrix rate is the best of a few large matrix
+products in the placement's dtype. Runs on CPU too, where the defaults are small.
+
+    python benchmarks/bench_roofline.py [--models demo,celebahq,sd] [--frames N] [--steps 10] [--batch B]
+        [--device cuda] [--dtype bfloat16] [--sd-size 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from _models import benchmark_celebahq_folder, benchmark_sd_folder  # noqa: E402
+from diffusers import DDIMScheduler  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from latent_studio.core.seeds import noise_latent  # noqa: E402
+from latent_studio.engine.decode import decode  # noqa: E402
+from latent_studio.engine.models import load_model  # noqa: E402
+
+
+def matmul_rate(device: torch.device, dtype: torch.dtype) -> float:
+    """FLOP/s of the best of five large square matrix products."""
+    n = 4096 if device.type == "cuda" else 1024
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    best = float("inf")
+    for _ in range(6):
+        start = time.perf_counter()
+        for _ in range(4):
+            a @ b
+        synchronize(device)
+        best = min(best, (time.perf_counter() - start) / 4)
+    return 2 * n**3 / best
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def flops_per_frame(model) -> tuple[float, float]:
+    """(denoiser FLOPs per call, autoencoder-decode FLOPs per picture), counted on one frame."""
+    x = torch.from_numpy(noise_latent(0, model.latent_shape))[None].to(model.placement.device)
+    with torch.inference_mode():
+        with FlopCounterMode(display=False) as counter:
+            model.family.denoise(x, 500)
+        per_call = counter.get_total_flops()
+        with FlopCounterMode(display=False) as counter:
+            model.family.to_images(x)
+    return float(per_call), float(counter.get_total_flops())
+
+
+def plain_loop(model, latents: np.ndarray, steps: int) -> None:
+    """What a user writes: one frame at a time, the denoiser and DDIMScheduler.step per step, then the decoder."""
+    scheduler = DDIMScheduler.from_config(model.scheduler_config)
+    with torch.inference_mode():
+        for latent in latents:
+            scheduler.set_timesteps(steps)
+            x = torch.from_numpy(latent)[None].to(model.placement.device)
+            for t in scheduler.timesteps:
+                x = scheduler.step(model.family.denoise(x, int(t)), t, x, eta=0.0).prev_sample
+            model.family.to_images(x).cpu()
+
+
+def timed(fn, device) -> float:
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def bench(name: str, folder: str, args, rate: float) -> None:
+    model = load_model(folder, device=args.device, dtype=args.dtype)
+    device = model.placement.device
+    frames = args.frames or (4 if device.type == "cpu" else 64)
+    batch = args.batch or (4 if device.type == "cpu" else 32)
+    per_call, per_decode = flops_per_frame(model)
+    per_frame = per_call * args.steps + per_decode
+    latents = np.stack([noise_latent(seed, model.latent_shape) for seed in range(frames)])
+    decode(model, latents[:2], 2, batch_size=2)  # warm-up
+    plain_loop(model, latents[:1], 2)
+    rows = [("plain loop (per frame)", timed(lambda: plain_loop(model, latents, args.steps), device)),
+            (f"engine, batch {batch}", timed(lambda: decode(model, latents, args.steps, batch_size=batch), device))]
+    height, width = model.image_size
+    print(f"\n{name}: {model.family.name}, {width}x{height}, {model.parameter_count / 1e6:.0f} M parameters, "
+          f"{model.placement.describe()}; {per_call / 1e9:.1f} GFLOP per denoiser call, {per_decode / 1e9:.1f} GFLOP "
+          f"per decoder pass, {per_frame / 1e12:.3f} TFLOP per frame at {args.steps} steps; {frames} frames")
+    print(f"  {'method':<26}{'frames/s':>10}{'TFLOP/s':>10}{'of matmul':>11}{'vs plain':>10}")
+    for label, seconds in rows:
+        achieved = per_frame * frames / seconds
+        print(f"  {label:<26}{frames / seconds:>10.2f}{achieved / 1e12:>10.3f}{achieved / rate:>10.1%}"
+              f"{rows[0][1] / seconds:>9.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="demo,celebahq,sd", help="comma-separated subset of demo, celebahq, sd")
+    parser.add_argument("--frames", type=int, help="frames per method (default 4 on CPU, 64 on a GPU)")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--batch", type=int, help="the engine's batch (default 4 on CPU, 32 on a GPU)")
+    parser.add_argument("--sd-size", type=int, default=512, help="picture size of the SD-shaped model (default 512)")
+    parser.add_argument("--device")
+    parser.add_argument("--dtype")
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    probe = load_model("toy-heads", device=args.device, dtype=args.dtype).placement
+    rate = matmul_rate(probe.device, probe.dtype)
+    print(f"matrix-product rate on {probe.describe()}: {rate / 1e12:.3f} TFLOP/s (torch threads {torch.get_num_threads()})")
+    folders = {"demo": lambda: "toy-heads", "celebahq": benchmark_celebahq_folder,
+               "sd": lambda: benchmark_sd_folder(args.sd_size)}
+    for name in args.models.split(","):
+        bench(name, folders[name](), args, rate)
+
+
+if __name__ == "__main__":
+    main()
