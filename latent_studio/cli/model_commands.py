@@ -174,6 +174,11 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
     if model.source.kind == "hub":
         raise UserError("The model comes from the Hugging Face cache; copy it to a folder first "
                         "(the embedding network is saved beside the model).")
+    if tuple(model.image_size) != tuple(model.latent_shape[1:]):
+        raise UserError(f"The one-pass embedding network maps a picture to a latent of the same size (pixel-space models); "
+                        f"'{model.source.spec}' is a {model.family.name} model with a {model.latent_shape[1]}x"
+                        f"{model.latent_shape[2]} latent under {model.image_size[1]}x{model.image_size[0]} pictures. "
+                        "Embed with inversion (`embed --mode inversion`, the default) instead.")
     if embedder_folder(model.source.folder).exists() and not args.force:
         raise UserError(f"{embedder_folder(model.source.folder)} already holds an embedding network; "
                         "pass --force to replace it.")

@@ -45,7 +45,7 @@ class ModelPicker(QDialog):
         self.hub_choice = QRadioButton("Hugging Face id")
         self.bundled = QComboBox()
         self.bundled.addItems(list(bundled_models()))
-        self.folder = QLineEdit(placeholderText="a diffusers UNet2DModel folder (or a pipeline folder with unet/)")
+        self.folder = QLineEdit(placeholderText="a diffusers model folder (pixel, latent-diffusion or Stable Diffusion)")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.hub = QLineEdit(placeholderText="owner/name, e.g. google/ddpm-celebahq-256")

@@ -153,3 +153,11 @@ def test_a_project_on_a_latent_model_embeds_renders_and_exports(latent_model_dir
         stream = container.streams.video[0]
         assert sum(1 for _ in container.decode(video=0)) == 6
         assert (stream.codec_context.width, stream.codec_context.height) == (32, 32)
+
+
+def test_training_a_one_pass_network_on_a_latent_model_is_one_sentence(latent_model_dir, capsys):
+    from latent_studio.cli import main
+
+    assert main(["train-embedder", "--model", str(latent_model_dir), "--device", "cpu", "--pairs", "64"]) == 2
+    assert "maps a picture to a latent of the same size" in capsys.readouterr().err
+    assert not (latent_model_dir / "embedder").exists()
