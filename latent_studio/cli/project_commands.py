@@ -36,6 +36,10 @@ def register(sub, parents: Parents) -> None:
     new.add_argument("--duration", type=duration_float, default=4.0, help="length in seconds, at most 3600 (default 4)")
     new.add_argument("--size", type=size_pair, default=(256, 256), help="output size WxH (default 256x256)")
     new.add_argument("--steps", type=steps_int, default=50, help="DDIM steps for embedding and final renders (default 50)")
+    new.add_argument("--prompt", default="", help="what a text-conditioned model (Stable Diffusion) reads with every frame")
+    new.add_argument("--negative-prompt", default="", help="what guidance steers away from (with --guidance above 1)")
+    new.add_argument("--guidance", type=float, default=1.0,
+                     help="classifier-free guidance scale, 1 to 30 (default 1: exact embedding; above 1 edits decode plainly)")
     add_force(new)
     new.set_defaults(run=cmd_new)
 
@@ -72,6 +76,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     from latent_studio.core.atomic import check_not_an_input, check_replaceable, check_writable_destination
     from latent_studio.core.project import Settings
     from latent_studio.core.project_file import SUFFIX, save_project
+    from latent_studio.engine.conditioning import project_conditioning
 
     if args.output.suffix != SUFFIX:
         raise OutputError(f"{args.output} should end in {SUFFIX}.")
@@ -81,8 +86,10 @@ def cmd_new(args: argparse.Namespace) -> int:
     if not args.image and not args.seed:
         raise UserError("Give at least one --image or --seed for the project's first face.")
     width, height = args.size
-    settings = Settings(fps=args.fps, duration=args.duration, width=width, height=height, final_steps=args.steps)
+    settings = Settings(fps=args.fps, duration=args.duration, width=width, height=height, final_steps=args.steps,
+                        prompt=args.prompt, negative_prompt=args.negative_prompt, guidance=args.guidance)
     model = load(args)
+    project_conditioning(model, settings)  # a prompt for a model that reads none: say so before any work
     project = empty_project(model, settings)
     order = []
     for path in args.image:
@@ -112,6 +119,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(f"  model {project.model.spec} (content hash {project.model.content_hash[:12]})")
     print(f"  {s.duration:g} s at {s.fps} fps = {s.frame_count} frames, output {s.width}x{s.height} ({s.upscale}), "
           f"preview {s.preview_steps} / final {s.final_steps} steps")
+    if s.conditioned:
+        print(f"  prompt {s.prompt!r}, negative prompt {s.negative_prompt!r}, guidance {s.guidance:g}")
     print(f"  assets ({len(project.assets)}):")
     for asset in project.assets.values():
         quality = f", PSNR {describe_psnr(asset.psnr, 2)}" if asset.psnr is not None else ""

@@ -33,6 +33,8 @@ FIT_MODES = ("fit", "fill", "pad", "stretch")  # how an export places a frame on
 MIN_SIZE, MAX_SIZE = 16, 8192  # output pixels per side
 MAX_DURATION = 3600.0  # seconds: an hour is 216,000 frames at 60 fps; longer is a typo, not a film
 MAX_STEPS = 1000
+MAX_GUIDANCE = 30.0
+MAX_PROMPT_CHARACTERS = 2000
 ANCHOR_TRACK = "anchor"
 ASSET_KINDS = ("image", "seed", "latent")
 
@@ -68,6 +70,11 @@ class Settings:
     upscale: str = "lanczos"
     preview_steps: int = 10
     final_steps: int = 50
+    # What a text-conditioned model reads with every frame (one conditioning per project). The empty prompt at
+    # guidance 1 is the default: the only conditioning under which DDIM inversion is exact.
+    prompt: str = ""
+    negative_prompt: str = ""
+    guidance: float = 1.0
 
     def __post_init__(self) -> None:
         if self.fps not in FRAME_RATES:
@@ -80,6 +87,16 @@ class Settings:
         for name in ("preview_steps", "final_steps"):
             if not 1 <= getattr(self, name) <= MAX_STEPS:
                 raise ProjectError(f"{name.replace('_', ' ')} must be between 1 and {MAX_STEPS}.")
+        if not (np.isfinite(self.guidance) and 1.0 <= self.guidance <= MAX_GUIDANCE):
+            raise ProjectError(f"The guidance scale must be between 1 and {MAX_GUIDANCE:g}, not {self.guidance}.")
+        for name in ("prompt", "negative_prompt"):
+            if len(getattr(self, name)) > MAX_PROMPT_CHARACTERS:
+                raise ProjectError(f"The {name.replace('_', ' ')} is longer than {MAX_PROMPT_CHARACTERS} characters.")
+
+    @property
+    def conditioned(self) -> bool:
+        """True when frames read a prompt, a negative prompt or guidance other than the default."""
+        return bool(self.prompt or self.negative_prompt or self.guidance != 1.0)
 
     @property
     def rate(self) -> Fraction:

@@ -112,7 +112,7 @@ def manifest(project: Project) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "app_version": __version__,
         "model": {"spec": project.model.spec, "content_hash": project.model.content_hash},
-        "settings": dataclasses.asdict(s),  # the fields as Settings declares them
+        "settings": _settings_fields(s),
         "assets": [
             {
                 "id": a.id, "kind": a.kind, "name": a.name, "source": a.source, "seed": a.seed,
@@ -373,13 +373,23 @@ class _Fields:
 
 
 _SETTING_TYPES = {"str": str, "float": float, "int": int}  # Settings' annotations (strings under postponed evaluation)
+_CONDITIONING_FIELDS = ("prompt", "negative_prompt", "guidance")  # written only when set, so older files keep their bytes
+
+
+def _settings_fields(settings: Settings) -> dict[str, Any]:
+    """The fields as Settings declares them; the conditioning ones only when they differ from the default."""
+    fields = dataclasses.asdict(settings)
+    defaults = Settings()
+    return {k: v for k, v in fields.items() if k not in _CONDITIONING_FIELDS or v != getattr(defaults, k)}
 
 
 def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, bytes]) -> Project:
     top = _Fields(raw, "manifest")
     model = _Fields(top.get("model", dict), "model")
     settings_raw = _Fields(top.get("settings", dict), "settings")
-    settings = Settings(**{f.name: settings_raw.get(f.name, _SETTING_TYPES[f.type]) for f in dataclasses.fields(Settings)})
+    settings = Settings(**{f.name: settings_raw.get(f.name, _SETTING_TYPES[f.type],
+                                                    f.default if f.name in _CONDITIONING_FIELDS else ...)
+                           for f in dataclasses.fields(Settings)})
     project = Project(ModelRef(model.get("spec", str), model.get("content_hash", str)), settings)
     for i, entry in enumerate(top.get("assets", list)):
         f = _Fields(entry, f"assets[{i}]")

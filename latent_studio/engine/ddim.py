@@ -63,10 +63,12 @@ def split_prediction(output: torch.Tensor, x: torch.Tensor, alpha: float, predic
     raise ValueError(f"unknown prediction_type {prediction_type!r}")
 
 
-def ddim_step(family, x: torch.Tensor, plan: DdimPlan, k: int) -> torch.Tensor:
+def ddim_step(family, x: torch.Tensor, plan: DdimPlan, k: int, conditioning: Any = None) -> torch.Tensor:
     """Step k of the deterministic decode, in the family's model space: from level alphas[k] to alphas_prev[k]."""
     alpha, alpha_prev = plan.alphas[k], plan.alphas_prev[k]
-    clean, noise = split_prediction(family.denoise(x, plan.timesteps[k]), x, alpha, plan.prediction_type)
+    t = plan.timesteps[k]
+    output = family.denoise(x, t) if conditioning is None else family.denoise(x, t, conditioning)  # None: the default
+    clean, noise = split_prediction(output, x, alpha, plan.prediction_type)
     if plan.clip_range is not None:
         clean = clean.clamp(-plan.clip_range, plan.clip_range)
     return math.sqrt(alpha_prev) * clean + math.sqrt(1.0 - alpha_prev) * noise

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -45,6 +45,7 @@ def decode(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     bit_depth: int = 8,
+    conditioning: Any = None,
 ) -> np.ndarray:
     """Noise latents (N, C, H, W) to uint8 images (N, H, W, 3) (uint16 with ``bit_depth=16``).
 
@@ -65,7 +66,7 @@ def decode(
         for k in range(plan.steps):
             check(cancel)
             with torch.inference_mode():
-                x = ddim_step(model.family, x, plan, k)
+                x = ddim_step(model.family, x, plan, k, conditioning)
             done += 1
             if progress:
                 progress(done, total)

@@ -15,7 +15,7 @@ batch is tried again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Hashable, Iterable, Iterator
+from typing import Any, Callable, Hashable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from latent_studio.core.cancel import CancelToken, check
 from latent_studio.core.latent_math import latent_digest
 from latent_studio.core.lru import BytesLRU
 from latent_studio.core.project import FrameSpec, Project, evaluate_frames, frame_latent, frame_source
+from latent_studio.engine.conditioning import conditioning_key, guided, project_conditioning
 from latent_studio.engine.decode import DEFAULT_BATCH, decode
 from latent_studio.engine.models import LoadedModel
 from latent_studio.engine.source_attention import decode_attending
@@ -70,13 +71,14 @@ Source = tuple[np.ndarray, float]  # (unedited latent, fraction of the steps fro
 
 
 def cache_key(latent: np.ndarray, model: LoadedModel, steps: int, bit_depth: int = 8,
-              source: Source | None = None) -> Hashable:
+              source: Source | None = None, conditioning: Any = None) -> Hashable:
     """Everything that decides a decoded frame: the latent's bytes, the weights, where and how they run,
-    and for an edit decoded with source attention, the source's bytes and from when it is read."""
+    for an edit decoded with source attention, the source's bytes and from when it is read, and the
+    project's prompt, negative prompt and guidance."""
     placement = model.placement
     read = None if source is None else (latent_digest(source[0]), source[1])
     return (latent_digest(latent), model.content_hash, str(placement.dtype), placement.device.type, steps, bit_depth,
-            read)
+            read, conditioning_key(conditioning))
 
 
 def render_frames(
@@ -93,6 +95,7 @@ def render_frames(
 ) -> Iterator[Frame]:
     """Yield the frames in the order given."""
     indices = list(frames)
+    conditioning = project_conditioning(model, project.settings)
     done = decoded = start = 0
     while start < len(indices):  # the batch may halve on the way (out of memory): step by what was taken
         check(cancel)
@@ -104,8 +107,8 @@ def render_frames(
         missing: list[tuple[FrameSpec, np.ndarray, Hashable]] = []
         for spec in dict.fromkeys(specs):  # each distinct spec once, in order
             latent = frame_latent(project, spec)
-            sources[spec] = frame_source(project, spec)
-            key = cache_key(latent, model, steps, bit_depth, sources[spec])
+            sources[spec] = None if guided(conditioning) else frame_source(project, spec)  # guidance: decoded plainly
+            key = cache_key(latent, model, steps, bit_depth, sources[spec], conditioning)
             hit = cache.get(key) if cache is not None else None
             if hit is not None:
                 images[spec] = hit
@@ -114,7 +117,7 @@ def render_frames(
         fresh: set[FrameSpec] = set()
         if missing:
             work = [(latent, sources[spec]) for spec, latent, _ in missing]
-            pixels, batch_size = _decode_adapting(model, work, steps, batch_size, bit_depth, cancel)
+            pixels, batch_size = _decode_adapting(model, work, steps, batch_size, bit_depth, conditioning, cancel)
             for (spec, _, key), image in zip(missing, pixels, strict=True):
                 image.setflags(write=False)
                 images[spec] = image
@@ -134,11 +137,11 @@ def render_frames(
 
 
 def _decode_adapting(model, work: list[tuple[np.ndarray, Source | None]], steps, batch_size, bit_depth,
-                     cancel) -> tuple[list[np.ndarray], int]:
+                     conditioning, cancel) -> tuple[list[np.ndarray], int]:
     """Decode, halving the batch on a CUDA out-of-memory error; returns the batch size that worked."""
     while True:
         try:
-            return _decode_all(model, work, steps, batch_size, bit_depth, cancel), batch_size
+            return _decode_all(model, work, steps, batch_size, bit_depth, conditioning, cancel), batch_size
         except torch.cuda.OutOfMemoryError:
             if batch_size == 1:
                 raise
@@ -147,13 +150,13 @@ def _decode_adapting(model, work: list[tuple[np.ndarray, Source | None]], steps,
 
 
 def _decode_all(model, work: list[tuple[np.ndarray, Source | None]], steps, batch_size, bit_depth,
-                cancel) -> list[np.ndarray]:
+                conditioning, cancel) -> list[np.ndarray]:
     """Plain latents decoded together; edits with a source decoded beside their sources, grouped by start."""
     images: list[np.ndarray | None] = [None] * len(work)
     plain = [i for i, (_, source) in enumerate(work) if source is None]
     if plain:
         pixels = decode(model, np.stack([work[i][0] for i in plain]), steps, batch_size=batch_size,
-                        bit_depth=bit_depth, cancel=cancel)
+                        bit_depth=bit_depth, conditioning=conditioning, cancel=cancel)
         for i, image in zip(plain, pixels, strict=True):
             images[i] = image
     for start in dict.fromkeys(source[1] for _, source in work if source is not None):
@@ -164,7 +167,7 @@ def _decode_all(model, work: list[tuple[np.ndarray, Source | None]], steps, batc
         pixels = decode_attending(model, np.stack([work[i][0] for i in edits]),
                                   np.stack([work[first[d]][1][0] for d in distinct]),
                                   [distinct.index(digests[i]) for i in edits], start, steps,
-                                  batch_size=batch_size, bit_depth=bit_depth, cancel=cancel)
+                                  batch_size=batch_size, bit_depth=bit_depth, conditioning=conditioning, cancel=cancel)
         for i, image in zip(edits, pixels, strict=True):
             images[i] = image
     return images

@@ -22,7 +22,7 @@ tick of a slider drag, decodes only the edit.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Hashable, Iterator
+from typing import Any, Hashable, Iterator
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from diffusers.models.attention_processor import Attention
 from latent_studio.core.cancel import CancelToken, check
 from latent_studio.core.latent_math import latent_digest
 from latent_studio.core.lru import BytesLRU
+from latent_studio.engine.conditioning import conditioning_key, guided
 from latent_studio.engine.ddim import ddim_step, make_plan, to_uint8, to_uint16
 from latent_studio.engine.decode import DEFAULT_BATCH, check_latents, decode
 from latent_studio.engine.models import LoadedModel
@@ -120,9 +121,10 @@ class TrajectoryCache(BytesLRU):
 TRAJECTORIES = TrajectoryCache()
 
 
-def _trajectory_key(model: LoadedModel, source: np.ndarray, steps: int, first_attending: int) -> Hashable:
+def _trajectory_key(model: LoadedModel, source: np.ndarray, steps: int, first_attending: int, conditioning) -> Hashable:
     placement = model.placement
-    return (latent_digest(source), model.content_hash, str(placement.dtype), placement.device.type, steps, first_attending)
+    return (latent_digest(source), model.content_hash, str(placement.dtype), placement.device.type, steps, first_attending,
+            conditioning_key(conditioning))
 
 
 def decode_attending(
@@ -135,6 +137,7 @@ def decode_attending(
     *,
     batch_size: int = DEFAULT_BATCH,
     bit_depth: int = 8,
+    conditioning: Any = None,
     cancel: CancelToken | None = None,
 ) -> np.ndarray:
     """Decode edited latents, each beside its source (``sources[source_of[i]]``), reading the source's attention.
@@ -142,7 +145,11 @@ def decode_attending(
     ``start``: the fraction of the DDIM steps after which the edit reads its
     source (0: from the first step). The sources themselves are decoded
     alongside but not returned. Images come back as ``decode`` returns them.
+    Under guidance (a doubled batch the row map does not cover) the edits are decoded plainly.
     """
+    if guided(conditioning):
+        return decode(model, latents, steps, batch_size=batch_size, bit_depth=bit_depth, conditioning=conditioning,
+                      cancel=cancel)
     edits, sources = check_latents(model, latents), check_latents(model, sources)
     plan = make_plan(model.scheduler_config, steps)
     first_attending = min(plan.steps, int(round(start * plan.steps)))
@@ -151,21 +158,22 @@ def decode_attending(
         for begin in range(0, len(edits), batch_size):
             chunk = list(range(begin, min(begin + batch_size, len(edits))))
             needed = list(dict.fromkeys(source_of[i] for i in chunk))
-            keys = {s: _trajectory_key(model, sources[s], steps, first_attending) for s in needed}
+            keys = {s: _trajectory_key(model, sources[s], steps, first_attending, conditioning) for s in needed}
             kept = {s: TRAJECTORIES.get(keys[s]) for s in needed}
             if all(kept[s] is not None for s in needed):
                 pictures = _decode_replaying(model, edits[chunk], [kept[source_of[i]] for i in chunk], plan,
-                                             first_attending, processor, cancel)
+                                             first_attending, processor, cancel, conditioning)
             else:
                 pictures = _decode_beside(model, edits[chunk], sources[needed],
                                           [needed.index(source_of[i]) for i in chunk], plan, first_attending,
-                                          processor, cancel, [keys[s] for s in needed])
+                                          processor, cancel, [keys[s] for s in needed], conditioning)
             images.append(to_uint8(pictures).numpy() if bit_depth == 8 else to_uint16(pictures))
     check(cancel)
     return np.concatenate(images, axis=0)
 
 
-def _decode_beside(model, edits, sources, rows_of_edits, plan, first_attending, processor, cancel, keys) -> torch.Tensor:
+def _decode_beside(model, edits, sources, rows_of_edits, plan, first_attending, processor, cancel, keys,
+                   conditioning) -> torch.Tensor:
     """Sources and edits in one batch; the sources' keys and values are recorded and kept for next time."""
     device = model.placement.device
     x = torch.from_numpy(np.concatenate([sources, edits])).to(device)
@@ -178,7 +186,7 @@ def _decode_beside(model, edits, sources, rows_of_edits, plan, first_attending, 
         processor.record = [[] for _ in sources] if attending else None
         processor.call = 0
         with torch.inference_mode():
-            x = ddim_step(model.family, x, plan, k)
+            x = ddim_step(model.family, x, plan, k, conditioning)
         if attending:
             for steps, calls in zip(recorded, processor.record, strict=True):
                 steps.append(calls)
@@ -189,7 +197,7 @@ def _decode_beside(model, edits, sources, rows_of_edits, plan, first_attending, 
         return model.family.to_images(x[len(sources):])
 
 
-def _decode_replaying(model, edits, trajectories, plan, first_attending, processor, cancel) -> torch.Tensor:
+def _decode_replaying(model, edits, trajectories, plan, first_attending, processor, cancel, conditioning) -> torch.Tensor:
     """Edits alone, each reading its source's kept keys and values: the source is not decoded again."""
     x = torch.from_numpy(np.ascontiguousarray(edits)).to(model.placement.device)
     for k in range(plan.steps):
@@ -197,7 +205,7 @@ def _decode_replaying(model, edits, trajectories, plan, first_attending, process
         processor.replay = [t[k - first_attending] for t in trajectories] if k >= first_attending else None
         processor.call = 0
         with torch.inference_mode():
-            x = ddim_step(model.family, x, plan, k)
+            x = ddim_step(model.family, x, plan, k, conditioning)
     processor.replay = None
     with torch.inference_mode():
         return model.family.to_images(x)

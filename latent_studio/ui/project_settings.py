@@ -1,15 +1,26 @@
-"""Project ▸ Settings…: frame rate, length, output size, upscale filter and steps, applied as one undo step."""
+"""Project ▸ Settings…: frame rate, length, output size, upscale filter, steps and the prompt, applied as one undo step."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, fields
 
-from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
 
 from latent_studio.core.edits import ChangeSettings
 from latent_studio.core.project import (
     FRAME_RATES,
     MAX_DURATION,
+    MAX_GUIDANCE,
     MAX_SIZE,
     MAX_STEPS,
     MIN_SIZE,
@@ -40,6 +51,12 @@ class ProjectSettingsDialog(QDialog):
         self.upscale.setCurrentText(settings.upscale)
         self.preview_steps = QSpinBox(minimum=1, maximum=MAX_STEPS, value=settings.preview_steps)
         self.final_steps = QSpinBox(minimum=1, maximum=MAX_STEPS, value=settings.final_steps)
+        self.prompt = QLineEdit(settings.prompt, placeholderText="read by text-conditioned models (Stable Diffusion)")
+        self.negative_prompt = QLineEdit(settings.negative_prompt, placeholderText="what guidance steers away from")
+        self.guidance = QDoubleSpinBox(minimum=1.0, maximum=MAX_GUIDANCE, decimals=1, singleStep=0.5)
+        self.guidance.setValue(settings.guidance)
+        self.guidance.setToolTip("1 keeps embedding exact; above 1 follows the prompt harder, and edits decode "
+                                 "without source attention")
         self.frames = QLabel()
         self.problem = QLabel()
         self.problem.setWordWrap(True)
@@ -52,6 +69,9 @@ class ProjectSettingsDialog(QDialog):
         form.addRow("Upscale filter", self.upscale)
         form.addRow("Preview steps", self.preview_steps)
         form.addRow("Final steps", self.final_steps)
+        form.addRow("Prompt", self.prompt)
+        form.addRow("Negative prompt", self.negative_prompt)
+        form.addRow("Guidance", self.guidance)
         form.addRow(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self.accept)
@@ -65,7 +85,9 @@ class ProjectSettingsDialog(QDialog):
         """The settings as entered (raises ProjectError with a plain sentence when they cannot be used)."""
         return Settings(fps=self.fps.currentText(), duration=round(self.duration.value(), 2), width=self.width_box.value(),
                         height=self.height_box.value(), upscale=self.upscale.currentText(),
-                        preview_steps=self.preview_steps.value(), final_steps=self.final_steps.value())
+                        preview_steps=self.preview_steps.value(), final_steps=self.final_steps.value(),
+                        prompt=self.prompt.text().strip(), negative_prompt=self.negative_prompt.text().strip(),
+                        guidance=round(self.guidance.value(), 1))
 
     def edit(self) -> ChangeSettings | None:
         new = self.settings()

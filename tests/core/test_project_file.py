@@ -70,6 +70,21 @@ def test_round_trip_keeps_everything_and_bytes_are_stable(tmp_path):
     assert project_bytes(loaded) == path.read_bytes()  # save, load, save: identical bytes
 
 
+def test_a_prompt_is_saved_only_when_set_and_read_back():
+    from dataclasses import replace
+
+    plain = make_project()
+    assert "prompt" not in project_file.manifest(plain)["settings"]  # files without a prompt keep their bytes
+    prompted = make_project()
+    prompted.settings = replace(prompted.settings, prompt="a portrait", negative_prompt="blur", guidance=4.0)
+    loaded = project_from_bytes(project_bytes(prompted))
+    assert (loaded.settings.prompt, loaded.settings.negative_prompt, loaded.settings.guidance) == ("a portrait", "blur", 4.0)
+    assert loaded.settings.conditioned and not plain.settings.conditioned
+    bad = rewrite(project_bytes(prompted), lambda m: m["settings"].update(guidance=0.5))
+    with pytest.raises(Exception, match="guidance scale must be between 1 and 30"):
+        project_from_bytes(bad)
+
+
 def test_older_schema_is_migrated(monkeypatch):
     data = project_bytes(make_project())
     monkeypatch.setattr(project_file, "SCHEMA_VERSION", 2)

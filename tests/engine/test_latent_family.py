@@ -161,3 +161,12 @@ def test_training_a_one_pass_network_on_a_latent_model_is_one_sentence(latent_mo
     assert main(["train-embedder", "--model", str(latent_model_dir), "--device", "cpu", "--pairs", "64"]) == 2
     assert "maps a picture to a latent of the same size" in capsys.readouterr().err
     assert not (latent_model_dir / "embedder").exists()
+
+
+def test_a_prompt_for_a_model_that_reads_none_is_one_sentence(latent_model_dir, tmp_path, capsys):
+    from latent_studio.cli import main
+
+    code = main(["new", str(tmp_path / "p.lsproj"), "--model", str(latent_model_dir), "--device", "cpu", "--seed", "1",
+                 "--prompt", "a face"])
+    assert code == 2 and "does not read prompts; clear the prompt" in capsys.readouterr().err
+    assert not (tmp_path / "p.lsproj").exists()

@@ -134,3 +134,28 @@ def test_a_broken_folder_is_one_sentence(sd_dir, tmp_path, damage, message):
     damage(folder)
     with pytest.raises(ModelError, match=message):
         load_model(str(folder), device="cpu")
+
+
+def test_a_projects_prompt_reaches_every_frame_and_keys_the_cache(sd_dir, tmp_path, capsys):
+    """`new --prompt` stores it; `inspect` shows it; a render under it differs from one without, and is cached apart."""
+    from dataclasses import replace
+
+    from latent_studio.cli import main
+    from latent_studio.core.project_file import load_project
+    from latent_studio.engine.render import FrameCache, render_frames
+
+    project_path = tmp_path / "p.lsproj"
+    assert main(["new", str(project_path), "--model", str(sd_dir), "--device", "cpu", "--seed", "3", "--seed", "4",
+                 "--duration", "0.25", "--size", "32x32", "--steps", "4", "--prompt", "a face",
+                 "--negative-prompt", "blur", "--guidance", "2.5"]) == 0
+    assert main(["inspect", str(project_path)]) == 0
+    assert "prompt 'a face', negative prompt 'blur', guidance 2.5" in capsys.readouterr().out
+    project = load_project(project_path)
+    model = load_model(str(sd_dir), device="cpu")
+    cache = FrameCache()
+    guided = [f.image for f in render_frames(model, project, [0, 3], 4, cache=cache)]
+    plain_project = replace(project, settings=replace(project.settings, prompt="", negative_prompt="", guidance=1.0))
+    plain = [f.image for f in render_frames(model, plain_project, [0, 3], 4, cache=cache)]
+    assert not np.array_equal(guided[0], plain[0]) and not np.array_equal(guided[1], plain[1])
+    again = list(render_frames(model, project, [0, 3], 4, cache=cache))
+    assert all(f.cached for f in again) and np.array_equal(again[0].image, guided[0])

@@ -426,6 +426,19 @@ def test_project_settings_change_as_one_undo_step_and_refuse_an_odd_size(window,
     assert window.session.project.settings == before
 
 
+def test_a_prompt_is_one_undo_step_and_a_model_that_reads_none_says_so_on_the_canvas(window, qtbot):
+    before = window.session.project.settings
+    dialog = window.project_settings()
+    dialog.prompt.setText("  a smiling portrait ")
+    dialog.guidance.setValue(3.0)
+    dialog.accept()
+    after = window.session.project.settings
+    assert (after.prompt, after.negative_prompt, after.guidance) == ("a smiling portrait", "", 3.0)
+    qtbot.waitUntil(lambda: "does not read prompts" in (window.canvas.placeholder or ""), timeout=20000)
+    window.undo()
+    assert window.session.project.settings == before
+
+
 def test_the_window_fits_a_1024_pixel_screen_and_clips_no_dock_button_at_1280x720(window, qtbot):
     from PySide6.QtWidgets import QAbstractButton
 

@@ -74,6 +74,7 @@ class StableDiffusion:
         self.placement = placement
         self.content_hash = content_hash
         self.weights_file = weights_file
+        self._conditionings: dict[tuple[str, str, float], Conditioning] = {}  # every preview asks again: encode once
         self.default_conditioning = self.conditioning("")
 
     @property
@@ -99,8 +100,13 @@ class StableDiffusion:
         return self.text_encoder(tokens.to(self.placement.device))[0]
 
     def conditioning(self, prompt: str, negative_prompt: str = "", guidance: float = 1.0) -> Conditioning:
-        return Conditioning(prompt, negative_prompt, float(guidance), self.embed_prompt(prompt),
-                            self.embed_prompt(negative_prompt))
+        key = (prompt, negative_prompt, float(guidance))
+        if key not in self._conditionings:
+            if len(self._conditionings) >= 16:
+                self._conditionings.pop(next(iter(self._conditionings)))
+            self._conditionings[key] = Conditioning(prompt, negative_prompt, float(guidance), self.embed_prompt(prompt),
+                                                    self.embed_prompt(negative_prompt))
+        return self._conditionings[key]
 
     def denoise(self, x: torch.Tensor, timestep: int, conditioning: Conditioning | None = None) -> torch.Tensor:
         condition = conditioning or self.default_conditioning
