@@ -17,6 +17,7 @@ from latent_studio.core.latent_math import arithmetic
 from latent_studio.core.metrics import out_of_domain_sentence
 from latent_studio.core.project import ANCHOR_TRACK, Asset, ModelRef, Project, Settings, StrengthTrack, new_id, snapshot
 from latent_studio.core.seeds import noise_latent
+from latent_studio.engine.conditioning import conditioned_model, project_conditioning
 from latent_studio.engine.decode import decode
 from latent_studio.engine.directions import model_directions
 from latent_studio.engine.discovery import difference_direction
@@ -84,11 +85,19 @@ def image_asset(
     *,
     progress: Callable[[int, int], None] | None = None,
     cancel: CancelToken | None = None,
+    settings: Settings | None = None,
 ) -> Asset:
-    """Embed an image file (crop to the model's square) and keep its reconstruction as the thumbnail."""
+    """Embed an image file (crop to the model's square) and keep its reconstruction as the thumbnail.
+
+    With the project's ``settings``, it is inverted under the project's prompt and guidance (fixed-point
+    inversion of the guided map), so that it reconstructs as the project will render it.
+    """
     height, _ = model.image_size
     prepared = load_prepared(path, height, "crop", (255, 255, 255))
     metadata = {k: str(v) for k, v in prepared.preparation.as_metadata().items()}
+    if settings is not None and settings.conditioned:
+        model = conditioned_model(model, project_conditioning(model, settings))
+        metadata.update(prompt=settings.prompt, negative_prompt=settings.negative_prompt, guidance=f"{settings.guidance:g}")
     return embedded_asset(model, prepared.pixels, Path(path).stem, Path(path).name, steps, metadata,
                           progress=progress, cancel=cancel)
 

@@ -93,7 +93,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     project = empty_project(model, settings)
     order = []
     for path in args.image:
-        asset = image_asset(model, path, args.steps)
+        asset = image_asset(model, path, args.steps, settings=settings)
         print(f"embedded {path.name}: PSNR {describe_psnr(asset.psnr, 2)}")
         if "out_of_domain" in asset.metadata:
             print(asset.metadata["out_of_domain"])

@@ -9,6 +9,7 @@ deep in the UNet.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Hashable
 
 from latent_studio.core.errors import UserError
@@ -37,3 +38,21 @@ def conditioning_key(conditioning: Any) -> Hashable:
 def guided(conditioning: Any) -> bool:
     """Guidance runs the denoiser on a doubled batch, which source attention's row map does not cover."""
     return conditioning is not None and conditioning.guidance != 1.0
+
+
+class _Conditioned:
+    """A family whose denoiser reads one conditioning unless told another: embedding runs under the project's."""
+
+    def __init__(self, family, conditioning) -> None:
+        self._family, self._conditioning = family, conditioning
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._family, name)
+
+    def denoise(self, x, timestep: int, conditioning: Any = None):
+        return self._family.denoise(x, timestep, conditioning or self._conditioning)
+
+
+def conditioned_model(model: LoadedModel, conditioning: Any) -> LoadedModel:
+    """``model`` with every denoiser call under ``conditioning`` (itself when None), for inversion and its decode."""
+    return model if conditioning is None else replace(model, family=_Conditioned(model.family, conditioning))

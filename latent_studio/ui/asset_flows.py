@@ -56,10 +56,11 @@ class AssetFlows:
         return added
 
     async def _embed_one(self, path: Path):
-        steps = self.session.project.settings.final_steps
+        settings = self.session.project.settings  # embedded under the project's prompt and guidance, if any
+        steps = settings.final_steps
 
         def work(context):
-            return image_asset(context.model, path, steps, cancel=context.cancel,
+            return image_asset(context.model, path, steps, cancel=context.cancel, settings=settings,
                                progress=lambda done, total: context.progress(done, total, f"Embedding {path.name}"))
 
         job = self.inference.submit(f"Embed {path.name}", work)

@@ -1,7 +1,7 @@
 """The Stable-Diffusion family on a tiny seeded model built in code (as diffusers' own tests build theirs).
 
 A KL autoencoder that halves each side, a two-level UNet2DConditionModel with
-32-wide cross-attention, a two-layer CLIP text encoder and a 56-token CLIP
+32-wide cross-attention, a two-layer CLIP text encoder and a 54-token CLIP
 tokenizer written by the test: 32x32 pictures from a (4, 16, 16) latent.
 Untrained, so the tests check the family's promises, not pictures.
 """
@@ -159,3 +159,26 @@ def test_a_projects_prompt_reaches_every_frame_and_keys_the_cache(sd_dir, tmp_pa
     assert not np.array_equal(guided[0], plain[0]) and not np.array_equal(guided[1], plain[1])
     again = list(render_frames(model, project, [0, 3], 4, cache=cache))
     assert all(f.cached for f in again) and np.array_equal(again[0].image, guided[0])
+
+
+def test_a_photo_is_embedded_under_the_projects_prompt_and_reconstructs_as_the_project_renders(sd_dir, sd_model, tmp_path):
+    import io
+
+    from PIL import Image
+
+    from latent_studio.cli import main
+    from latent_studio.core.project_file import load_project
+    from latent_studio.engine.render import render_frames
+
+    face = tmp_path / "face.png"
+    Image.fromarray(decode(sd_model, noise_latent(6, sd_model.latent_shape), 4)[0]).save(face)
+    project_path = tmp_path / "p.lsproj"
+    assert main(["new", str(project_path), "--model", str(sd_dir), "--device", "cpu", "--image", str(face),
+                 "--duration", "0.25", "--size", "32x32", "--steps", "4", "--prompt", "a face", "--guidance", "2"]) == 0
+    project = load_project(project_path)
+    asset = next(iter(project.assets.values()))
+    assert (asset.metadata["prompt"], asset.metadata["guidance"]) == ("a face", "2")
+    thumbnail = np.asarray(Image.open(io.BytesIO(asset.thumbnail)))
+    frame = next(iter(render_frames(sd_model, project, [0], 4))).image
+    np.testing.assert_array_equal(thumbnail, frame)  # embedded under the conditioning it is rendered with
+    assert not np.array_equal(thumbnail, decode(sd_model, asset.latent, 4)[0])  # not the empty prompt's decode
