@@ -66,15 +66,21 @@ def hold_strengths(project: Project, settings: list[tuple[str, float]]) -> Proje
     return held
 
 
+def _thumbnail(model: LoadedModel, latent: np.ndarray, steps: int, settings: Settings | None) -> bytes:
+    """The latent decoded as the project renders it (under its prompt, if it has one), as PNG bytes."""
+    conditioning = None if settings is None else project_conditioning(model, settings)
+    return encode_png(decode(model, latent, steps, conditioning=conditioning)[0])
+
+
 def direction_entry(direction: Direction, origin: str) -> Direction:
     """The direction as it sits on a project's slider: with an id made from its name, and where it came from."""
     slug = "".join(c if c.isalnum() else "_" for c in direction.name.lower()).strip("_") or "direction"
     return replace(direction, id=f"{slug}_{direction.model_hash[:6]}", origin=origin)
 
 
-def seed_asset(model: LoadedModel, seed: int, steps: int = THUMBNAIL_STEPS) -> Asset:
+def seed_asset(model: LoadedModel, seed: int, steps: int = THUMBNAIL_STEPS, settings: Settings | None = None) -> Asset:
     latent = noise_latent(seed, model.latent_shape)
-    thumbnail = encode_png(decode(model, latent, steps)[0])
+    thumbnail = _thumbnail(model, latent, steps, settings)
     return Asset(new_id(), "seed", f"Seed {seed}", latent, f"seed {seed}", seed=seed, thumbnail=thumbnail)
 
 
@@ -159,5 +165,5 @@ def arithmetic_asset(model: LoadedModel, project: Project, a: str, b: str, c: st
     first, second, third = project.asset(a), project.asset(b), project.asset(c)
     latent = arithmetic(first.latent, second.latent, third.latent)
     name = f"{first.name} - {second.name} + {third.name}"
-    thumbnail = encode_png(decode(model, latent, steps)[0])
+    thumbnail = _thumbnail(model, latent, steps, project.settings)
     return Asset(new_id(), "latent", name, latent, name, thumbnail=thumbnail)

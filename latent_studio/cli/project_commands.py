@@ -100,7 +100,7 @@ def cmd_new(args: argparse.Namespace) -> int:
         project.assets[asset.id] = asset
         order.append(asset.id)
     for seed in args.seed:
-        asset = seed_asset(model, seed)
+        asset = seed_asset(model, seed, settings=settings)
         project.assets[asset.id] = asset
         order.append(asset.id)
     place_anchors(project, order)

@@ -79,7 +79,8 @@ class AssetFlows:
 
     async def random_face(self, seed: int | None = None, place: bool = False, undoable: bool = True) -> str | None:
         seed = random.randrange(2**31) if seed is None else seed
-        job = self.inference.submit(f"Random face {seed}", lambda context: seed_asset(context.model, seed))
+        settings = self.session.project.settings
+        job = self.inference.submit(f"Random face {seed}", lambda context: seed_asset(context.model, seed, settings=settings))
         try:
             asset = await QtInference.wait(job)
         except Exception as exc:

@@ -140,9 +140,11 @@ def test_a_projects_prompt_reaches_every_frame_and_keys_the_cache(sd_dir, tmp_pa
     """`new --prompt` stores it; `inspect` shows it; a render under it differs from one without, and is cached apart."""
     from dataclasses import replace
 
+    from latent_studio.app.projects import THUMBNAIL_STEPS
     from latent_studio.cli import main
     from latent_studio.core.project_file import load_project
     from latent_studio.engine.render import FrameCache, render_frames
+    from latent_studio.media.images import encode_png
 
     project_path = tmp_path / "p.lsproj"
     assert main(["new", str(project_path), "--model", str(sd_dir), "--device", "cpu", "--seed", "3", "--seed", "4",
@@ -159,6 +161,9 @@ def test_a_projects_prompt_reaches_every_frame_and_keys_the_cache(sd_dir, tmp_pa
     assert not np.array_equal(guided[0], plain[0]) and not np.array_equal(guided[1], plain[1])
     again = list(render_frames(model, project, [0, 3], 4, cache=cache))
     assert all(f.cached for f in again) and np.array_equal(again[0].image, guided[0])
+    first = project.assets[project.anchors[0].value]  # a seed's thumbnail is decoded as the project renders it
+    conditioning = model.family.conditioning("a face", "blur", 2.5)
+    assert first.thumbnail == encode_png(decode(model, first.latent, THUMBNAIL_STEPS, conditioning=conditioning)[0])
 
 
 def test_a_photo_is_embedded_under_the_projects_prompt_and_reconstructs_as_the_project_renders(sd_dir, sd_model, tmp_path):
