@@ -70,12 +70,11 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     """Yield a binary file; on success it replaces ``path``, on any error it vanishes."""
     path = check_writable_destination(path)
     remove_stale_temporaries(path.parent)
+    prefix = temporary_prefix(path)
+    tmp: Path | None = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".part", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"Could not write {path}: {exc.strerror or exc}. Nothing was written.") from exc
-    tmp = Path(tmp_name)
-    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=path.parent)
+        tmp = Path(tmp_name)
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
@@ -84,12 +83,23 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else NEW_FILE_MODE)
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _remove_temporary(tmp, path.parent, prefix)
         raise OutputError(f"Could not write {path}: {exc.strerror or exc}. Nothing was written.") from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove_temporary(tmp, path.parent, prefix)
         raise
     _fsync_directory(path.parent)
+
+
+def _remove_temporary(tmp: Path | None, folder: Path, prefix: str) -> None:
+    """Remove our temporary; when a signal struck between its creation and ``tmp`` being set, the ones our prefix names."""
+    if tmp is not None:
+        tmp.unlink(missing_ok=True)
+        return
+    with contextlib.suppress(OSError):
+        for entry in folder.iterdir():
+            if entry.name.startswith(prefix) and entry.name.endswith(".part"):
+                entry.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

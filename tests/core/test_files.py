@@ -137,3 +137,22 @@ def test_a_latent_of_1e30_is_refused_in_one_sentence(tmp_path):
     with pytest.raises(LatentFileError, match="Refusing to save it"):
         save_latent(tmp_path / "out.safetensors", np.full((3, 4, 4), 1e30, np.float32))
     assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_a_signal_right_after_the_temporary_is_made_leaves_no_temporary(tmp_path, monkeypatch):
+    """Terminated raised between mkstemp creating the file and the writer knowing its name (a real race under load)."""
+    from latent_studio.core.errors import Terminated
+
+    real_mkstemp = atomic.tempfile.mkstemp
+
+    def mkstemp_then_signal(*args, **kwargs):
+        fd, _ = real_mkstemp(*args, **kwargs)
+        os.close(fd)
+        raise Terminated(15)
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp_then_signal)
+    target = tmp_path / "p.lsproj"
+    target.write_bytes(b"old")
+    with pytest.raises(Terminated):
+        atomic.atomic_write_bytes(target, b"new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.lsproj"] and target.read_bytes() == b"old"
