@@ -47,24 +47,10 @@ CLAMP_LR = 0.02
 CLAMPED_FRACTION = 0.001  # steps where fewer predicted pixels leave the clip range are left as solved
 
 
-def invert(
-    model: LoadedModel,
-    images: torch.Tensor,
-    plan: DdimPlan,
-    fixed_point_iterations: int = DEFAULT_FIXED_POINT_ITERATIONS,
-    tick: Callable[[], None] | None = None,
-    cancel: CancelToken | None = None,
-    *,
-    clamp_iterations: int = DEFAULT_CLAMP_ITERATIONS,
-    clamp_seconds: float | None = None,
-) -> torch.Tensor:
-    """Images in [-1, 1] (N, 3, H, W) to latents x_T (in the family's model space), walking the decode backwards.
-
-    ``clamp_seconds`` bounds the time clamp matching may take; once it is spent,
-    the remaining steps are solved by fixed-point iteration alone.
-    """
-    return invert_model_space(model, model.family.to_model_space(images.float()), plan, fixed_point_iterations, tick,
-                              cancel, clamp_iterations=clamp_iterations, clamp_seconds=clamp_seconds)
+def invert(model: LoadedModel, images: torch.Tensor, plan: DdimPlan, *args, **kwargs) -> torch.Tensor:
+    """Images in [-1, 1] (N, 3, H, W) to latents x_T (in the family's model space), walking the decode backwards:
+    ``invert_model_space`` from the family's encoding of the images (its arguments after ``plan``)."""
+    return invert_model_space(model, model.family.to_model_space(images.float()), plan, *args, **kwargs)
 
 
 def invert_model_space(
@@ -78,7 +64,11 @@ def invert_model_space(
     clamp_iterations: int = DEFAULT_CLAMP_ITERATIONS,
     clamp_seconds: float | None = None,
 ) -> torch.Tensor:
-    """A clean model-space x_0 (a pixel family's image, a latent family's encoded picture) to its x_T."""
+    """A clean model-space x_0 (a pixel family's image, a latent family's encoded picture) to its x_T.
+
+    ``clamp_seconds`` bounds the time clamp matching may take; once it is spent,
+    the remaining steps are solved by fixed-point iteration alone.
+    """
     x = x0
     deadline = None if clamp_seconds is None else time.perf_counter() + clamp_seconds
     matching = matching_iterations(plan, clamp_iterations)

@@ -77,6 +77,24 @@ class Autoencoder:
         return torch.cat(pictures)
 
 
+class AutoencodedSpace:
+    """What a family whose DDIM runs in an autoencoder's latent answers through it (needs ``autoencoder`` and
+    ``latent_shape``): the pictures' size, and the two space conversions."""
+
+    autoencoder: Autoencoder
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        factor = self.autoencoder.downscale
+        return (self.latent_shape[1] * factor, self.latent_shape[2] * factor)
+
+    def to_model_space(self, images: torch.Tensor) -> torch.Tensor:
+        return self.autoencoder.encode(images)
+
+    def to_images(self, x0: torch.Tensor) -> torch.Tensor:
+        return self.autoencoder.decode(x0)
+
+
 def load_autoencoder(directory: Path, folder: Path, placement: Placement, allow_pickle: bool) -> Autoencoder:
     config = read_json(directory / "config.json", folder)
     weights_file, state = read_weights(directory, folder, allow_pickle)

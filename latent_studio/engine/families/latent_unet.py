@@ -18,7 +18,7 @@ from diffusers import UNet2DModel
 
 from latent_studio.core.errors import ModelError
 from latent_studio.engine.devices import Placement
-from latent_studio.engine.families.autoencoder import Autoencoder, autoencoder_dir, load_autoencoder
+from latent_studio.engine.families.autoencoder import AutoencodedSpace, Autoencoder, autoencoder_dir, load_autoencoder
 from latent_studio.engine.families.files import (
     build_checked,
     check_scheduler,
@@ -28,6 +28,7 @@ from latent_studio.engine.families.files import (
     read_scheduler_config,
     read_weights,
 )
+from latent_studio.engine.families.pixel_unet import PixelUNet
 
 NAME = "latent UNet"
 
@@ -40,54 +41,18 @@ def claims(folder: Path) -> bool:
     return read_json(unet_config, folder).get("_class_name", "UNet2DModel") == "UNet2DModel"
 
 
-class LatentUNet:
-    """A UNet over an autoencoder's latent, both on their device, with the schedule the UNet was trained with."""
+class LatentUNet(AutoencodedSpace, PixelUNet):
+    """A pixel UNet's denoising over an autoencoder's latent, both on their device, with the UNet's schedule."""
 
     name = NAME
 
     def __init__(self, unet: UNet2DModel, autoencoder: Autoencoder, scheduler_config: dict[str, Any],
                  placement: Placement, content_hash: str, weights_file: Path) -> None:
-        self.unet = unet
+        super().__init__(unet, scheduler_config, placement, content_hash, weights_file)
         self.autoencoder = autoencoder
-        self.scheduler_config = scheduler_config
-        self.placement = placement
-        self.content_hash = content_hash
-        self.weights_file = weights_file
-
-    @property
-    def denoiser(self) -> torch.nn.Module:
-        return self.unet
-
-    @property
-    def latent_shape(self) -> tuple[int, int, int]:
-        return unet_latent_shape(self.unet)
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        factor = self.autoencoder.downscale
-        return (self.latent_shape[1] * factor, self.latent_shape[2] * factor)
 
     def modules(self) -> list[torch.nn.Module]:
         return [self.unet, self.autoencoder.module]
-
-    def denoise(self, x: torch.Tensor, timestep: int, conditioning: Any = None) -> torch.Tensor:
-        if conditioning is not None:
-            raise ValueError("this latent UNet is unconditional")
-        model_dtype = next(self.unet.parameters()).dtype
-        t = torch.full((x.shape[0],), timestep, device=x.device, dtype=torch.long)
-        return self.unet(x.to(model_dtype), t).sample.float()
-
-    def to_model_space(self, images: torch.Tensor) -> torch.Tensor:
-        return self.autoencoder.encode(images)
-
-    def to_images(self, x0: torch.Tensor) -> torch.Tensor:
-        return self.autoencoder.decode(x0)
-
-
-def unet_latent_shape(unet) -> tuple[int, int, int]:
-    size = unet.config.sample_size
-    height, width = (size, size) if isinstance(size, int) else tuple(size)
-    return (int(unet.config.in_channels), int(height), int(width))
 
 
 def load(folder: Path, placement: Placement, *, allow_pickle: bool = False) -> LatentUNet:

@@ -60,9 +60,7 @@ class PixelUNet:
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
-        size = self.unet.config.sample_size
-        height, width = (size, size) if isinstance(size, int) else tuple(size)
-        return (int(self.unet.config.in_channels), int(height), int(width))
+        return unet_latent_shape(self.unet)
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -73,7 +71,7 @@ class PixelUNet:
 
     def denoise(self, x: torch.Tensor, timestep: int, conditioning: Any = None) -> torch.Tensor:
         if conditioning is not None:
-            raise ValueError("a pixel UNet is unconditional")
+            raise ValueError(f"a {self.name} is unconditional")
         model_dtype = next(self.unet.parameters()).dtype
         t = torch.full((x.shape[0],), timestep, device=x.device, dtype=torch.long)
         return self.unet(x.to(model_dtype), t).sample.float()
@@ -83,6 +81,13 @@ class PixelUNet:
 
     def to_images(self, x0: torch.Tensor) -> torch.Tensor:
         return x0
+
+
+def unet_latent_shape(unet) -> tuple[int, int, int]:
+    """(channels, height, width) a diffusers UNet denoises, from its config."""
+    size = unet.config.sample_size
+    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    return (int(unet.config.in_channels), int(height), int(width))
 
 
 def load(folder: Path, placement: Placement, *, allow_pickle: bool = False) -> PixelUNet:

@@ -26,7 +26,7 @@ from diffusers import UNet2DConditionModel
 
 from latent_studio.core.errors import ModelError
 from latent_studio.engine.devices import Placement
-from latent_studio.engine.families.autoencoder import Autoencoder, load_autoencoder
+from latent_studio.engine.families.autoencoder import AutoencodedSpace, Autoencoder, load_autoencoder
 from latent_studio.engine.families.files import (
     build_checked,
     check_scheduler,
@@ -37,7 +37,8 @@ from latent_studio.engine.families.files import (
     read_scheduler_config,
     read_weights,
 )
-from latent_studio.engine.families.latent_unet import check_channels, unet_latent_shape
+from latent_studio.engine.families.latent_unet import check_channels
+from latent_studio.engine.families.pixel_unet import unet_latent_shape
 
 NAME = "Stable Diffusion"
 TEXT_ENCODER_WEIGHTS = "model.safetensors"  # transformers' file name, not diffusers'
@@ -61,7 +62,7 @@ def claims(folder: Path) -> bool:
     return read_json(unet_config, folder).get("_class_name") == "UNet2DConditionModel"
 
 
-class StableDiffusion:
+class StableDiffusion(AutoencodedSpace):
     name = NAME
 
     def __init__(self, unet: UNet2DConditionModel, autoencoder: Autoencoder, text_encoder, tokenizer,
@@ -84,11 +85,6 @@ class StableDiffusion:
     @property
     def latent_shape(self) -> tuple[int, int, int]:
         return unet_latent_shape(self.unet)
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        factor = self.autoencoder.downscale
-        return (self.latent_shape[1] * factor, self.latent_shape[2] * factor)
 
     def modules(self) -> list[torch.nn.Module]:
         return [self.unet, self.autoencoder.module, self.text_encoder]
@@ -123,11 +119,6 @@ class StableDiffusion:
         rows = embedding.repeat_interleave(x.shape[0] // embedding.shape[0], dim=0)
         return self.unet(x, t, encoder_hidden_states=rows.to(x.dtype)).sample
 
-    def to_model_space(self, images: torch.Tensor) -> torch.Tensor:
-        return self.autoencoder.encode(images)
-
-    def to_images(self, x0: torch.Tensor) -> torch.Tensor:
-        return self.autoencoder.decode(x0)
 
 
 def load(folder: Path, placement: Placement, *, allow_pickle: bool = False) -> StableDiffusion:
