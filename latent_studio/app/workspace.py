@@ -18,8 +18,15 @@ from latent_studio.app.projects import empty_project, model_mismatch
 from latent_studio.app.session import Session, project_path, untitled_recovery_file
 from latent_studio.core.project import Project, Settings
 from latent_studio.core.project_file import SUFFIX, pending_recovery
+from latent_studio.core.resources import resources_dir
 
 log = logging.getLogger("latent_studio")
+
+
+def is_bundled_example(path: Path) -> bool:
+    """True for a project file among the installation's examples."""
+    root = resources_dir()
+    return root is not None and Path(path).resolve().parent == (root / "examples").resolve()
 
 
 class Prompter(Protocol):
@@ -107,7 +114,10 @@ class Workspace:
     # ------------------------------------------------------------ open
 
     def open(self, path: Path, model=None, ask_first: bool = True) -> bool:
-        """Open a project (offering its recovery file after a crash); says in one sentence when it cannot."""
+        """Open a project (offering its recovery file after a crash); says in one sentence when it cannot.
+
+        A bundled example opened by its path (``latent-studio .../examples/head_turn.lsproj``) opens as an
+        example: autosave and Save never write into the installation."""
         if ask_first and not self.maybe_save():
             return False
         recovered = pending_recovery(path)
@@ -124,7 +134,10 @@ class Workspace:
         self.session.replace_project(opened.project, opened.path, disk_stamp=opened.disk_stamp)
         if use_recovery:
             self.session.mark_unsaved()
-        self.remember(path)
+        if is_bundled_example(path):
+            self.session.name_untitled(f"{path.stem} (example)")
+        else:
+            self.remember(path)
         mismatch = model_mismatch(opened.project, model, path.name) if model is not None else None
         if mismatch:
             self.prompter.show_error(f"{mismatch} Model > Choose model… to switch.")
@@ -134,7 +147,8 @@ class Workspace:
         """Examples open as unsaved copies named after the example: saving never writes into the installation."""
         if not self.open(path, model):
             return False
-        self.session.name_untitled(f"{path.stem} (example)")
+        if self.session.path is not None:  # an example from elsewhere than the installation
+            self.session.name_untitled(f"{path.stem} (example)")
         return True
 
     # ------------------------------------------------------------ save

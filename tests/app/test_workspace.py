@@ -127,3 +127,21 @@ def test_an_example_opens_as_an_unsaved_copy_named_after_it(make_workspace, tmp_
     assert workspace.open_example(example)
     assert workspace.session.path is None and workspace.session.untitled_name == "head_turn (example)"
     assert "head_turn (example)" in workspace.session.title
+
+
+def test_a_bundled_example_opened_by_its_path_is_never_written_to(make_workspace, monkeypatch, tmp_path):
+    from latent_studio.app import workspace as workspace_module
+
+    installed = tmp_path / "resources"
+    (installed / "examples").mkdir(parents=True)
+    example = installed / "examples" / "head_turn.lsproj"
+    save_project(make_project(), example)
+    before = example.read_bytes()
+    monkeypatch.setattr(workspace_module, "resources_dir", lambda: installed)
+    workspace, _, _ = make_workspace()
+    assert workspace.open(example)  # as `latent-studio path/to/examples/head_turn.lsproj` does
+    assert workspace.session.path is None and workspace.session.untitled_name == "head_turn (example)"
+    edit(workspace)
+    workspace.autosave()
+    assert sorted(p.name for p in example.parent.iterdir()) == ["head_turn.lsproj"]  # no recovery file beside it
+    assert example.read_bytes() == before
