@@ -3,10 +3,14 @@
 The preview lane holds at most one request: a newer one replaces a waiting
 one (slider drags coalesce), and a newer one also cancels a running preview
 that was marked interruptible (a slow refinement is never finished for a
-position the user has already left). The job lane runs long work (load a
-model, embed, render, export) one job at a time; every progress report of
-a job is also the point where waiting previews are served and where a
-cancel takes effect, so the canvas stays live during an export.
+position the user has already left). A preview shows the frame's final
+version instead of a draft when the cache already holds it. The job lane
+runs long work (load a model, embed, render, export) one job at a time;
+every progress report of a job is also the point where waiting previews
+are served and where a cancel takes effect, so the canvas stays live during
+an export. Idle work
+(filling the frame cache) runs only when both lanes are empty, and anything
+that arrives cancels it at its next step.
 
 Nothing here knows about Qt: results leave through the callbacks given to
 the constructor, on the worker thread; the UI turns them into queued
@@ -29,7 +33,7 @@ from latent_studio.core.cancel import CancelToken
 from latent_studio.core.errors import Cancelled, ModelError
 from latent_studio.core.project import Project
 from latent_studio.engine.models import LoadedModel
-from latent_studio.engine.render import FrameCache, render_frames
+from latent_studio.engine.render import FrameCache, cached_image, render_frames
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class PreviewRequest:
     project: Project
     frame: int  # the frame of ``project`` to render
     interruptible: bool = False  # a newer request cancels this one while it runs
+    final_steps: int | None = None  # a frame the cache holds at these steps is shown instead of decoding ``steps``
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class PreviewResult:
     image: np.ndarray  # uint8 (H, W, 3), read-only
     seconds: float  # decode time; 0 for a cache hit
     cached: bool
+    steps: int  # what the image was decoded with: the request's, or its final steps when the cache had those
 
 
 @dataclass(frozen=True)
@@ -115,12 +121,14 @@ class InferenceExecutor:
         on_progress: Callable[[JobProgress], None] = lambda progress: None,
         on_preview_error: Callable[[PreviewRequest, BaseException], None] = lambda request, error: None,
         cache: FrameCache | None = None,
+        on_idle_error: Callable[[BaseException], None] = lambda error: None,
     ) -> None:
         self.model: LoadedModel | None = None
         self.cache = cache or FrameCache()
         self._on_preview = on_preview
         self._on_progress = on_progress
         self._on_preview_error = on_preview_error
+        self._on_idle_error = on_idle_error
         self._lock = threading.Condition()
         self._preview: PreviewRequest | None = None
         self._preview_cancel: CancelToken | None = None  # of the running interruptible preview
@@ -128,6 +136,9 @@ class InferenceExecutor:
         self._running: Job | None = None
         self._ids = itertools.count(1)
         self._stopping = False
+        self._idle_work: Callable[[CancelToken], bool] | None = None
+        self._idle_pending = False  # the idle work may have something to do
+        self._idle_cancel: CancelToken | None = None  # of the running idle work
         self._thread = threading.Thread(target=self._loop, name="latent-studio-inference", daemon=True)
         self._thread.start()
 
@@ -138,7 +149,28 @@ class InferenceExecutor:
             self._preview = request
             if self._preview_cancel is not None:
                 self._preview_cancel.cancel()
+            self._interrupt_idle_work()
             self._lock.notify()
+
+    def set_idle_work(self, work: Callable[[CancelToken], bool] | None) -> None:
+        """What the worker does when no preview or job waits: ``work(cancel)`` returns True while more remains.
+
+        It is called again after every preview and job (they may have changed what it has to do) and after
+        ``wake_idle_work``; a preview or job arriving cancels it (``Cancelled`` at its next check)."""
+        with self._lock:
+            self._idle_work = work
+            self._idle_pending = work is not None
+            self._lock.notify()
+
+    def wake_idle_work(self) -> None:
+        """The idle work has something new to do (the document or the playhead changed)."""
+        with self._lock:
+            self._idle_pending = self._idle_work is not None
+            self._lock.notify()
+
+    def _interrupt_idle_work(self) -> None:
+        if self._idle_cancel is not None:
+            self._idle_cancel.cancel()
 
     def submit(self, name: str, work: Callable[[JobContext], Any], user_cancellable: bool = True) -> Job:
         """Queue ``work(context)`` on the job lane; its return value or exception lands in ``job.future``."""
@@ -147,6 +179,7 @@ class InferenceExecutor:
             if self._stopping:
                 raise RuntimeError("the inference executor has shut down")
             self._jobs.append(job)
+            self._interrupt_idle_work()
             self._lock.notify()
         return job
 
@@ -179,6 +212,7 @@ class InferenceExecutor:
             self._preview = None
             if self._preview_cancel is not None:
                 self._preview_cancel.cancel()
+            self._interrupt_idle_work()
             waiting = list(self._jobs)
             self._jobs.clear()
             if self._running:
@@ -198,16 +232,40 @@ class InferenceExecutor:
     def _loop(self) -> None:
         while True:
             with self._lock:
-                while not self._stopping and self._preview is None and not self._jobs:
+                while not self._stopping and self._preview is None and not self._jobs and not self._idle_pending:
                     self._lock.wait()
                 if self._stopping:
                     return
-                job = None if self._preview is not None else self._jobs.popleft()
-                self._running = job
-            if job is None:
+                if self._preview is None and not self._jobs:
+                    idle, cancel = self._idle_work, CancelToken()
+                    self._idle_cancel = cancel
+                    self._idle_pending = False  # taken; a wake while it runs asks for another turn
+                    job = None
+                else:
+                    idle = None
+                    job = None if self._preview is not None else self._jobs.popleft()
+                    self._running = job
+                    self._idle_pending = self._idle_work is not None  # what it did may change the idle work's
+            if idle is not None:
+                self._run_idle(idle, cancel)
+            elif job is None:
                 self._serve_waiting_preview()
             else:
                 self._run(job)
+
+    def _run_idle(self, work: Callable[[CancelToken], bool], cancel: CancelToken) -> None:
+        more = True
+        try:
+            more = bool(work(cancel))
+        except Cancelled:
+            pass  # something else arrived; it runs, then the idle work is asked again
+        except Exception as exc:  # idle work must never stop the worker; it stops itself until woken
+            more = False
+            self._on_idle_error(exc)
+        with self._lock:
+            self._idle_cancel = None
+            if more or cancel.cancelled:
+                self._idle_pending = self._idle_work is not None
 
     def _run(self, job: Job) -> None:
         if not job.future.set_running_or_notify_cancel():
@@ -252,7 +310,12 @@ class InferenceExecutor:
         model = self.model
         if model is None:
             return None
+        if request.final_steps is not None and request.final_steps != request.steps:
+            final = cached_image(model, request.project, request.frame, request.final_steps, self.cache)
+            if final is not None:
+                return PreviewResult(request, final, 0.0, True, request.final_steps)
         started = time.perf_counter()
         frame = next(render_frames(model, request.project, [request.frame], request.steps, cache=self.cache,
                                    batch_size=1, cancel=cancel))
-        return PreviewResult(request, frame.image, 0.0 if frame.cached else time.perf_counter() - started, frame.cached)
+        return PreviewResult(request, frame.image, 0.0 if frame.cached else time.perf_counter() - started, frame.cached,
+                             request.steps)

@@ -43,6 +43,11 @@ class BytesLRU:
                 _, (_, evicted) = self._entries.popitem(last=False)
                 self.bytes -= evicted
 
+    def keys(self) -> list[Hashable]:
+        """The keys held now (a copy: another thread may add or evict while the caller reads it)."""
+        with self._lock:
+            return list(self._entries)
+
     def __len__(self) -> int:
         return len(self._entries)
 

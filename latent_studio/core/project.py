@@ -75,6 +75,10 @@ class Settings:
     prompt: str = ""
     negative_prompt: str = ""
     guidance: float = 1.0
+    # The timeline's in and out points (frames, inclusive): what Export renders unless told otherwise.
+    # out_frame -1 is "to the last frame", so a change of length keeps a range that was never set.
+    in_frame: int = 0
+    out_frame: int = -1
 
     def __post_init__(self) -> None:
         if self.fps not in FRAME_RATES:
@@ -92,6 +96,21 @@ class Settings:
         for name in ("prompt", "negative_prompt"):
             if len(getattr(self, name)) > MAX_PROMPT_CHARACTERS:
                 raise ProjectError(f"The {name.replace('_', ' ')} is longer than {MAX_PROMPT_CHARACTERS} characters.")
+        if self.in_frame < 0 or self.out_frame < -1 or (self.out_frame != -1 and self.out_frame < self.in_frame):
+            raise ProjectError(f"The out point (frame {self.out_frame}) must not come before the in point "
+                               f"(frame {self.in_frame}).")
+
+    @property
+    def work_range(self) -> tuple[int, int]:
+        """The in and out points as frames that exist (first, last): a shortened timeline cuts the range too."""
+        last = self.frame_count - 1
+        out = last if self.out_frame == -1 else min(self.out_frame, last)
+        return min(self.in_frame, out), out
+
+    @property
+    def has_work_range(self) -> bool:
+        """True when in or out points narrow the timeline."""
+        return self.work_range != (0, self.frame_count - 1)
 
     @property
     def conditioned(self) -> bool:

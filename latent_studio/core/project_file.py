@@ -373,14 +373,15 @@ class _Fields:
 
 
 _SETTING_TYPES = {"str": str, "float": float, "int": int}  # Settings' annotations (strings under postponed evaluation)
-_CONDITIONING_FIELDS = ("prompt", "negative_prompt", "guidance")  # written only when set, so older files keep their bytes
+# written only when set, so older files keep their bytes (and older versions read what they know)
+_OPTIONAL_FIELDS = ("prompt", "negative_prompt", "guidance", "in_frame", "out_frame")
 
 
 def _settings_fields(settings: Settings) -> dict[str, Any]:
-    """The fields as Settings declares them; the conditioning ones only when they differ from the default."""
+    """The fields as Settings declares them; the optional ones only when they differ from the default."""
     fields = dataclasses.asdict(settings)
     defaults = Settings()
-    return {k: v for k, v in fields.items() if k not in _CONDITIONING_FIELDS or v != getattr(defaults, k)}
+    return {k: v for k, v in fields.items() if k not in _OPTIONAL_FIELDS or v != getattr(defaults, k)}
 
 
 def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, bytes]) -> Project:
@@ -388,7 +389,7 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
     model = _Fields(top.get("model", dict), "model")
     settings_raw = _Fields(top.get("settings", dict), "settings")
     settings = Settings(**{f.name: settings_raw.get(f.name, _SETTING_TYPES[f.type],
-                                                    f.default if f.name in _CONDITIONING_FIELDS else ...)
+                                                    f.default if f.name in _OPTIONAL_FIELDS else ...)
                            for f in dataclasses.fields(Settings)})
     project = Project(ModelRef(model.get("spec", str), model.get("content_hash", str)), settings)
     for i, entry in enumerate(top.get("assets", list)):

@@ -72,13 +72,47 @@ Source = tuple[np.ndarray, float]  # (unedited latent, fraction of the steps fro
 
 def cache_key(latent: np.ndarray, model: LoadedModel, steps: int, bit_depth: int = 8,
               source: Source | None = None, conditioning: Any = None) -> Hashable:
-    """Everything that decides a decoded frame: the latent's bytes, the weights, where and how they run,
-    for an edit decoded with source attention, the source's bytes and from when it is read, and the
-    project's prompt, negative prompt and guidance."""
+    """Everything that decides a decoded frame: ``(frame_identity(...), steps, bit_depth)``."""
+    return frame_identity(latent, model, source, conditioning), steps, bit_depth
+
+
+def frame_identity(latent: np.ndarray, model: LoadedModel, source: Source | None = None,
+                   conditioning: Any = None) -> Hashable:
+    """What decides a frame apart from its steps and bit depth: the latent's bytes, the weights, where and how
+    they run, for an edit decoded with source attention the source's bytes and from when it is read, and the
+    project's prompt, negative prompt and guidance. The cache's status (which frames are final, which drafts)
+    reads the steps beside it."""
     placement = model.placement
     read = None if source is None else (latent_digest(source[0]), source[1])
-    return (latent_digest(latent), model.content_hash, str(placement.dtype), placement.device.type, steps, bit_depth,
-            read, conditioning_key(conditioning))
+    return (latent_digest(latent), model.content_hash, str(placement.dtype), placement.device.type, read,
+            conditioning_key(conditioning))
+
+
+def _latent_and_source(project: Project, spec: FrameSpec, conditioning: Any) -> tuple[np.ndarray, Source | None]:
+    """A spec's latent, and the source it is decoded beside (none under guidance: guided edits decode plainly)."""
+    return frame_latent(project, spec), None if guided(conditioning) else frame_source(project, spec)
+
+
+def frame_identities(model: LoadedModel, project: Project, frames: Iterable[int],
+                     cancel: CancelToken | None = None) -> list[Hashable]:
+    """Each frame's ``frame_identity``, without decoding anything (repeated specs computed once)."""
+    conditioning = project_conditioning(model, project.settings)
+    indices = list(frames)
+    identities: dict[FrameSpec, Hashable] = {}
+    out = []
+    for spec in evaluate_frames(project, indices):
+        if spec not in identities:
+            check(cancel)
+            latent, source = _latent_and_source(project, spec, conditioning)
+            identities[spec] = frame_identity(latent, model, source, conditioning)
+        out.append(identities[spec])
+    return out
+
+
+def cached_image(model: LoadedModel, project: Project, frame: int, steps: int, cache: FrameCache,
+                 bit_depth: int = 8) -> np.ndarray | None:
+    """The frame as the cache holds it at ``steps``, or None; never decodes."""
+    return cache.get((frame_identities(model, project, [frame])[0], steps, bit_depth))
 
 
 def render_frames(
@@ -106,8 +140,7 @@ def render_frames(
         sources: dict[FrameSpec, Source | None] = {}
         missing: list[tuple[FrameSpec, np.ndarray, Hashable]] = []
         for spec in dict.fromkeys(specs):  # each distinct spec once, in order
-            latent = frame_latent(project, spec)
-            sources[spec] = None if guided(conditioning) else frame_source(project, spec)  # guidance: decoded plainly
+            latent, sources[spec] = _latent_and_source(project, spec, conditioning)
             key = cache_key(latent, model, steps, bit_depth, sources[spec], conditioning)
             hit = cache.get(key) if cache is not None else None
             if hit is not None:

@@ -73,9 +73,9 @@ def run_gui(project: Path | None = None, model: str | None = None, quit_after_fi
 
 def _quit_on_first_final_frame(window: MainWindow, started: float) -> None:
     def shown(result) -> None:
-        if result.request.steps >= window.session.project.settings.final_steps:
+        if result.steps >= window.session.project.settings.final_steps:
             print(f"first frame on the canvas after {time.perf_counter() - started:.2f} s "
-                  f"({result.request.steps} steps, model {window.inference.model.source.spec})", flush=True)
+                  f"({result.steps} steps, model {window.inference.model.source.spec})", flush=True)
             window.session.undo_stack.mark_clean()
             window.close()
 

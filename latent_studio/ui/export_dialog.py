@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Callable
 
 import shiboken6
 from PySide6.QtCore import QUrl, Signal
@@ -30,10 +31,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from latent_studio.app.cache_fill import FINAL, CacheStatus
 from latent_studio.app.executor import Job, JobProgress
-from latent_studio.app.export import ExportOptions, ExportResult, check_destination, export_project, sidecar_path
+from latent_studio.app.export import (ExportOptions, ExportResult, check_destination, export_project, output_size,
+                                      sidecar_path)
+from latent_studio.app.export_estimate import estimate
 from latent_studio.app.session import Session
-from latent_studio.core.errors import Cancelled
+from latent_studio.core.errors import Cancelled, UserError
 from latent_studio.core.project import FRAME_RATES, MAX_SIZE, MIN_SIZE, snapshot
 from latent_studio.media.export import FORMATS, QUALITIES, export_format
 from latent_studio.ui.errors import describe, log
@@ -60,8 +64,12 @@ class ExportDialog(QDialog):
     finished_export = Signal(object)  # ExportResult, or the exception that stopped it
 
     def __init__(self, session: Session, inference: QtInference, parent: QWidget | None = None,
-                 preferences: Preferences | None = None) -> None:
+                 preferences: Preferences | None = None,
+                 seconds_per_step: Callable[[], float | None] = lambda: None,
+                 cache_status: Callable[[], CacheStatus | None] = lambda: None) -> None:
         super().__init__(parent)
+        self._seconds_per_step = seconds_per_step  # this machine's decode speed, as the preview measured it
+        self._cache_status = cache_status  # which frames the cache holds at the project's final steps
         self.setWindowTitle("Export")
         self.setMinimumWidth(520)
         self.session = session
@@ -81,8 +89,9 @@ class ExportDialog(QDialog):
         self.fps = QComboBox()
         self.fps.addItems(list(FRAME_RATES))
         self.fps.setCurrentText(settings.fps)
-        self.first = QSpinBox(minimum=0, maximum=settings.frame_count - 1, value=0)
-        self.last = QSpinBox(minimum=0, maximum=settings.frame_count - 1, value=settings.frame_count - 1)
+        first, last = settings.work_range  # the timeline's in and out points
+        self.first = QSpinBox(minimum=0, maximum=settings.frame_count - 1, value=first)
+        self.last = QSpinBox(minimum=0, maximum=settings.frame_count - 1, value=last)
         range_row = QHBoxLayout()
         range_row.addWidget(self.first)
         range_row.addWidget(QLabel("to"))
@@ -124,6 +133,9 @@ class ExportDialog(QDialog):
         form.addRow("Denoising steps", self.steps)
         form.addRow("First file number", self.first_number)
         form.addRow("Save to", destination_row)
+        self.estimate = QLabel()
+        self.estimate.setWordWrap(True)
+        form.addRow("Estimate", self.estimate)
         layout.addLayout(form)
         self.progress = QProgressBar()
         self.status = QLabel("")
@@ -152,12 +164,17 @@ class ExportDialog(QDialog):
         for spin in (self.first, self.last):
             spin.valueChanged.connect(self._update_range_hint)
         self.fps.currentTextChanged.connect(self._update_range_hint)
+        for signal in (self.format.currentIndexChanged, self.scale.currentIndexChanged, self.quality.currentIndexChanged,
+                       self.first.valueChanged, self.last.valueChanged, self.steps.valueChanged,
+                       self.custom_width.valueChanged, self.custom_height.valueChanged):
+            signal.connect(self.update_estimate)
         self.scale.currentIndexChanged.connect(self._update_size_fields)
         inference.progress.connect(self._on_progress)
         self._restore_choices()
         self._format_changed()
         self._update_size_fields()
         self._set_running(False)
+        self.update_estimate()
 
     # ------------------------------------------------------------ form
 
@@ -215,6 +232,31 @@ class ExportDialog(QDialog):
             "quality": self.quality.currentText(), "steps": self.steps.value(),
             "first_number": self.first_number.value(), "folder": str(destination.parent),
         })
+
+    def update_estimate(self, *_) -> None:
+        """Time and size of the export as chosen now; frames the cache holds at these steps cost no time."""
+        first, last = self.first.value(), self.last.value()
+        frames = max(0, last - first + 1)
+        model = self.inference.model
+        if model is None or frames == 0:
+            self.estimate.setText("")
+            return
+        scale, size = self.size_choice()
+        try:
+            size = output_size(self.session.project, model, scale, size)
+        except UserError:
+            self.estimate.setText("")
+            return
+        steps = self.steps.value()
+        status = self._cache_status()
+        cached = 0
+        settings = self.session.project.settings
+        if status is not None and len(status.frames) == settings.frame_count and steps == settings.final_steps:
+            cached = sum(state == FINAL for state in status.frames[first:last + 1])
+        guess = estimate(self.format_key, self.quality.currentText(), size, frames, frames - cached, steps,
+                         self._seconds_per_step())
+        held = f" ({cached} of {frames} frames already rendered)" if cached else ""
+        self.estimate.setText(f"{guess.describe()}{held}")
 
     def _update_range_hint(self) -> None:
         frames = max(0, self.last.value() - self.first.value() + 1)

@@ -42,7 +42,9 @@ from latent_studio.engine.models import default_model_spec
 from latent_studio.ui.asset_flows import AssetFlows
 from latent_studio.ui.assets import AssetPanel
 from latent_studio.ui.banner import BANNER_MS, Banner
+from latent_studio.ui.cache_fill import CacheFillController
 from latent_studio.ui.canvas import Canvas, png_to_qimage
+from latent_studio.ui.curve_editor import CurveEditor
 from latent_studio.ui.errors import ErrorReporter, apply_edit, log
 from latent_studio.ui.export_dialog import ExportDialog
 from latent_studio.ui.inference import QtInference
@@ -88,7 +90,9 @@ class MainWindow(QMainWindow):
         self._build_views()
         self.job_status = JobStatus(self.statusBar(), self.inference)
         self.jobs_dock = self._dock("Jobs", JobsPanel(self.job_status.log), Qt.BottomDockWidgetArea)
-        self.tabifyDockWidget(self.timeline_dock, self.jobs_dock)
+        self.curves_dock = self._dock("Curves", self.curves, Qt.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.timeline_dock, self.curves_dock)
+        self.tabifyDockWidget(self.curves_dock, self.jobs_dock)
         self.timeline_dock.raise_()
         self.flows = AssetFlows(self)
         self.models = ModelFlows(self)
@@ -120,8 +124,11 @@ class MainWindow(QMainWindow):
         self.assets = AssetPanel(self.session, self.selection)
         self.directions = DirectionPanel(self.session)
         self.timeline = TimelineView(self.session, self.selection)
+        self.curves = CurveEditor(self.session)
         self.preview = PreviewController(self.session, self.inference, self.canvas, self)
         self.playback = PlaybackController(self.session, self.preview, self)
+        self.cache_fill = CacheFillController(self.session, self.inference, self.timeline.set_cache_status,
+                                              self.preferences.fill_cache, self)
 
         self.transport = QToolBar("Transport")
         self.transport.setObjectName("transport")
@@ -141,8 +148,9 @@ class MainWindow(QMainWindow):
 
     def _connect_views(self) -> None:
         flows = self.flows
-        for view in (self.timeline, self.directions, self.assets):
+        for view in (self.timeline, self.directions, self.assets, self.curves):
             view.error.connect(self.show_error)
+        self.timeline.curve_requested.connect(self.edit_curve)
         self.canvas.files_dropped.connect(lambda paths: self.spawn(flows.embed_files(paths), "Embed"))
         self.directions.released.connect(self.preview.refine_now)
         self.directions.new_direction_requested.connect(flows.new_direction)
@@ -315,7 +323,9 @@ class MainWindow(QMainWindow):
         if not self.session.project.anchors:
             self.show_error("Nothing to export yet: put a face on the timeline first.")
             return None
-        self._export_dialog = ExportDialog(self.session, self.inference, self, self.preferences)
+        self._export_dialog = ExportDialog(self.session, self.inference, self, self.preferences,
+                                           seconds_per_step=lambda: self.preview.seconds_per_step,
+                                           cache_status=lambda: self.timeline.cache_status)
         self._export_dialog.setModal(False)
         self._export_dialog.show()
         return self._export_dialog
@@ -338,6 +348,16 @@ class MainWindow(QMainWindow):
         if dialog.exec() == PreferencesDialog.Accepted:
             apply_theme(QApplication.instance(), self.preferences.theme)
 
+    def edit_curve(self, direction_id: str) -> None:
+        """Show a direction's strength curve in the Curves panel."""
+        self.curves.show_track(direction_id)
+        self.curves_dock.show()
+        self.curves_dock.raise_()
+
+    def set_fill_cache(self, enabled: bool) -> None:
+        self.preferences.fill_cache = enabled
+        self.cache_fill.set_enabled(enabled)
+
     def open_log_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.data_dir)))
 
@@ -355,13 +375,15 @@ class MainWindow(QMainWindow):
 
     def reset_layout(self) -> None:
         """View > Reset layout: every panel shown and docked where it starts (assets left, directions right,
-        timeline and jobs below)."""
+        timeline, curves and jobs below)."""
+        bottom = Qt.BottomDockWidgetArea
         for dock, area in ((self.assets_dock, Qt.LeftDockWidgetArea), (self.directions_dock, Qt.RightDockWidgetArea),
-                           (self.timeline_dock, Qt.BottomDockWidgetArea), (self.jobs_dock, Qt.BottomDockWidgetArea)):
+                           (self.timeline_dock, bottom), (self.curves_dock, bottom), (self.jobs_dock, bottom)):
             dock.setFloating(False)
             self.addDockWidget(area, dock)
             dock.show()
-        self.tabifyDockWidget(self.timeline_dock, self.jobs_dock)
+        self.tabifyDockWidget(self.timeline_dock, self.curves_dock)
+        self.tabifyDockWidget(self.curves_dock, self.jobs_dock)
         self.timeline_dock.raise_()
         self.resizeDocks([self.assets_dock, self.directions_dock], [300, 400], Qt.Horizontal)
         self.resizeDocks([self.timeline_dock], [300], Qt.Vertical)

@@ -61,8 +61,11 @@ def build_menus(window) -> None:
     act(view, "Timeline: zoom in", lambda: timeline.zoom(ZOOM_STEP), "Alt+=")
     act(view, "Timeline: zoom out", lambda: timeline.zoom(1 / ZOOM_STEP), "Alt+-")
     act(view, "Timeline: &whole length", timeline.show_whole_length, "Alt+0")
+    window.fill_cache_action = act(view, "&Fill the cache when idle", window.set_fill_cache, checkable=True)
+    window.fill_cache_action.setChecked(window.cache_fill.enabled)
     view.addSeparator()
-    for dock in (window.assets_dock, window.directions_dock, window.timeline_dock, window.jobs_dock):
+    for dock in (window.assets_dock, window.directions_dock, window.timeline_dock, window.curves_dock,
+                 window.jobs_dock):
         view.addAction(dock.toggleViewAction())
     act(view, "&Reset layout", window.reset_layout)
 
@@ -75,6 +78,10 @@ def build_menus(window) -> None:
     act(play, "Go to &end", lambda: session.set_frame(session.frame_count - 1), Qt.Key_End)
     act(play, "Previous frame", lambda: session.set_frame(session.frame - 1), Qt.Key_Left)
     act(play, "Next frame", lambda: session.set_frame(session.frame + 1), Qt.Key_Right)
+    play.addSeparator()
+    act(play, "Set &in point", window.timeline.set_in_point, Qt.Key_I)
+    act(play, "Set &out point", window.timeline.set_out_point, Qt.Key_O)
+    act(play, "&Clear in and out points", window.timeline.clear_work_range, "Alt+X")
     play.addSeparator()
     act(play, "&Key the last slider used", window.directions.toggle_key, Qt.Key_K)
     act(play, "&Delete selected keyframes", window.timeline.delete_selection)

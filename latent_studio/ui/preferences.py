@@ -54,6 +54,15 @@ class Preferences:
         self.settings.setValue("final_steps", int(value))
 
     @property
+    def fill_cache(self) -> bool:
+        """Render final frames in idle time, so playback shows them (View > Fill the cache when idle)."""
+        return self._get("fill_cache", "true", str).lower() in ("true", "1")
+
+    @fill_cache.setter
+    def fill_cache(self, value: bool) -> None:
+        self.settings.setValue("fill_cache", "true" if value else "false")
+
+    @property
     def theme(self) -> str:
         value = self._get("theme", "dark", str)
         return value if value in THEMES else "dark"

@@ -7,7 +7,10 @@ at the project's final steps, so what stays on screen is what Export writes
 (an embedded image's latent is exact only at the steps it was embedded with).
 The refinement is interruptible: a newer draft cancels it. Results older than the one on screen are dropped. During
 playback the draft's steps are chosen so one frame fits the frame interval,
-and frames the worker cannot keep up with are skipped, never queued.
+and frames the worker cannot keep up with are skipped, never queued. Every
+request names the final steps too: a frame whose final version is cached
+(a refinement, idle-time filling) is shown final at once, so playback of a
+cached range runs at the project's fps.
 """
 
 from __future__ import annotations
@@ -95,24 +98,25 @@ class PreviewController(QObject):
     def _request(self, steps: int, interruptible: bool) -> None:
         spec, project, frame = self._wanted
         self._latest_id = next(self._ids)
-        self.inference.request_preview(PreviewRequest(self._latest_id, spec, steps, project, frame, interruptible))
+        self.inference.request_preview(PreviewRequest(self._latest_id, spec, steps, project, frame, interruptible,
+                                                      final_steps=project.settings.final_steps))
 
     def _on_ready(self, result: PreviewResult) -> None:
         if result.request.id < self._shown_id:
             return  # an older request finished late: never step back
-        if not result.cached and result.request.steps:
-            per_step = result.seconds / result.request.steps
+        if not result.cached and result.steps:
+            per_step = result.seconds / result.steps
             self.seconds_per_step = per_step if self.seconds_per_step is None else 0.7 * self.seconds_per_step + 0.3 * per_step
         self._shown_id = result.request.id
         self.last_result = result
         settings = self.session.project.settings
         if result.request.id < self._latest_id:
             quality = "updating…"  # a newer frame is on its way: this one is already out of date
-        elif result.request.steps >= settings.final_steps:
-            quality = "final quality"
+        elif result.steps >= settings.final_steps:
+            quality = "final quality" + (", cached" if result.cached and self.playing else "")
         else:
             quality = "draft" if self.playing else "draft, refining…"  # a pause brings the final frame
-        self.canvas.show_frame(result.image, f"Frame {result.request.frame}  ·  {quality}, {result.request.steps} steps")
+        self.canvas.show_frame(result.image, f"Frame {result.request.frame}  ·  {quality}, {result.steps} steps")
         self.shown.emit(result)
 
     def _on_failed(self, request: PreviewRequest, error: BaseException) -> None:

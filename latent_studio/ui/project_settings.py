@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -83,11 +83,11 @@ class ProjectSettingsDialog(QDialog):
 
     def settings(self) -> Settings:
         """The settings as entered (raises ProjectError with a plain sentence when they cannot be used)."""
-        return Settings(fps=self.fps.currentText(), duration=round(self.duration.value(), 2), width=self.width_box.value(),
-                        height=self.height_box.value(), upscale=self.upscale.currentText(),
-                        preview_steps=self.preview_steps.value(), final_steps=self.final_steps.value(),
-                        prompt=self.prompt.text().strip(), negative_prompt=self.negative_prompt.text().strip(),
-                        guidance=round(self.guidance.value(), 1))
+        return replace(self.original, fps=self.fps.currentText(), duration=round(self.duration.value(), 2),
+                       width=self.width_box.value(), height=self.height_box.value(), upscale=self.upscale.currentText(),
+                       preview_steps=self.preview_steps.value(), final_steps=self.final_steps.value(),
+                       prompt=self.prompt.text().strip(), negative_prompt=self.negative_prompt.text().strip(),
+                       guidance=round(self.guidance.value(), 1))  # the in and out points stay as they are
 
     def edit(self) -> ChangeSettings | None:
         new = self.settings()

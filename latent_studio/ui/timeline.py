@@ -5,7 +5,11 @@ select (Shift adds), drag to move (snapped to frames; one drag is one undo
 step), Delete removes the selection, double-click an empty spot to add one,
 right-click for the interpolation. Clicking or dragging the ruler scrubs.
 Ctrl+wheel zooms the time axis around the pointer, the wheel then pans, and
-View > Timeline: whole length shows everything again. Everything drawn is read from the session's project; every change is an
+View > Timeline: whole length shows everything again. A band under the ruler
+shows which frames the cache holds: final frames in green, drafts in amber.
+The end of the timeline is a grip: drag it to change the length (snapped to
+frames, one undo step). I and O set the in and out points at the playhead
+(what Export renders); the frames outside them are shaded. Everything drawn is read from the session's project; every change is an
 undo command applied through the session.
 """
 
@@ -18,11 +22,12 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QMenu, QSizePolicy, QWidget
 
+from latent_studio.app.cache_fill import DRAFT, FINAL, CacheStatus
 from latent_studio.app.selection import Selection
 from latent_studio.app.session import DOCUMENT, PLAYHEAD, Session
-from latent_studio.core.edits import AddKeyframe, Batch, ChangeKeyframe, RemoveKeyframe, track_keyframes
+from latent_studio.core.edits import AddKeyframe, Batch, ChangeKeyframe, ChangeSettings, RemoveKeyframe, track_keyframes
 from latent_studio.core.keyframes import Interpolation, Keyframe
-from latent_studio.core.project import ANCHOR_TRACK
+from latent_studio.core.project import ANCHOR_TRACK, MAX_DURATION
 from latent_studio.ui.errors import apply_edit
 from latent_studio.ui.theme import ACCENT, SELECTED
 
@@ -31,6 +36,9 @@ RULER_HEIGHT = 28
 ROW_HEIGHT = 30
 PAD = 10
 KEY_RADIUS = 6
+CACHE_BAND = 3  # pixels, at the foot of the ruler
+END_GRIP = 5  # pixels either side of the timeline's end that grab it
+CACHE_COLOURS = {FINAL: QColor(80, 190, 110), DRAFT: QColor(225, 170, 60)}
 ZOOM_STEP = 1.25  # per wheel notch or menu step
 MIN_VISIBLE_FRAMES = 4  # zoomed in as far as it goes: this many frames across the track area
 
@@ -49,6 +57,7 @@ class KeyRef:
 class TimelineView(QWidget):
     error = Signal(str)
     selection_changed = Signal()
+    curve_requested = Signal(str)  # a direction's id: open it in the curve editor
 
     def __init__(self, session: Session, assets: Selection[str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,8 +67,10 @@ class TimelineView(QWidget):
         self._drag: KeyRef | None = None
         self._drag_gesture: str | None = None
         self._scrubbing = False
+        self._end_drag: tuple[str, tuple[float, float]] | None = None  # (gesture, the visible seconds when it began)
         self._gestures = itertools.count(1)
         self._window: tuple[float, float] | None = None  # the visible seconds when zoomed in; None: the whole length
+        self.cache_status: CacheStatus | None = None  # which frames the cache holds (drawn under the ruler)
         self.setFocusPolicy(Qt.StrongFocus)
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
@@ -87,6 +98,10 @@ class TimelineView(QWidget):
             self.selection &= valid
             self.selection_changed.emit()
 
+    def set_cache_status(self, status: CacheStatus | None) -> None:
+        self.cache_status = status
+        self.update()
+
     def sizeHint(self) -> QSize:
         return QSize(600, RULER_HEIGHT + ROW_HEIGHT * len(self.tracks()) + 4)
 
@@ -97,6 +112,8 @@ class TimelineView(QWidget):
 
     def visible(self) -> tuple[float, float]:
         """The seconds shown across the track area (the whole length unless zoomed in)."""
+        if self._end_drag is not None:
+            return self._end_drag[1]  # held still while the end is dragged, so the grip follows the pointer
         duration = self.session.project.settings.duration
         if self._window is None:
             return 0.0, duration
@@ -207,6 +224,8 @@ class TimelineView(QWidget):
                 self._paint_curve(painter, track, top)
             for key in track_keyframes(self.session.project, track):
                 self._paint_key(painter, KeyRef(track, key.time), key)
+        self._paint_work_range(painter)
+        self._paint_end_grip(painter)
         x = self.x_of(self.session.time)
         painter.setPen(QPen(ACCENT, 2))
         painter.drawLine(QPointF(x, 4), QPointF(x, self.height()))
@@ -238,10 +257,47 @@ class TimelineView(QWidget):
             elif minor and frame % minor == 0:
                 painter.drawLine(QPointF(x, RULER_HEIGHT - 5), QPointF(x, RULER_HEIGHT))
             frame += 1
+        self._paint_cache_band(painter)
         painter.restore()
         zoomed = f"  ×{settings.duration / (end - start):.1f}" if self._window is not None else ""
         painter.drawText(QRectF(8, 0, HEADER_WIDTH - 12, RULER_HEIGHT), Qt.AlignVCenter,
                          f"{self.session.frame} / {settings.frame_count - 1}  ({self.session.time:.2f}s){zoomed}")
+
+    def _paint_cache_band(self, painter: QPainter) -> None:
+        status = self.cache_status
+        if status is None or len(status.frames) != self.session.frame_count:
+            return
+        settings = self.session.project.settings
+        half = 0.5 / float(settings.rate)
+        for kind, colour in CACHE_COLOURS.items():
+            for first, last in status.ranges(kind):
+                x0 = self.x_of(settings.frame_time(first) - half)
+                x1 = self.x_of(settings.frame_time(last) + half)
+                painter.fillRect(QRectF(x0, RULER_HEIGHT - CACHE_BAND, x1 - x0, CACHE_BAND), colour)
+
+    def _paint_work_range(self, painter: QPainter) -> None:
+        settings = self.session.project.settings
+        if not settings.has_work_range:
+            return
+        first, last = settings.work_range
+        half = 0.5 / float(settings.rate)
+        x0, x1 = self.x_of(settings.frame_time(first) - half), self.x_of(settings.frame_time(last) + half)
+        shade = QColor(0, 0, 0, 90)
+        left, right = self._span()
+        painter.fillRect(QRectF(left - PAD, 0, max(0.0, x0 - left + PAD), self.height()), shade)
+        painter.fillRect(QRectF(x1, 0, max(0.0, right + PAD - x1), self.height()), shade)
+        painter.setPen(QPen(SELECTED, 2))
+        for x, inward in ((x0, 1), (x1, -1)):  # brackets: [ at the in point, ] at the out point
+            painter.drawPolyline(QPolygonF([QPointF(x + 5 * inward, 2), QPointF(x, 2), QPointF(x, RULER_HEIGHT - 2),
+                                            QPointF(x + 5 * inward, RULER_HEIGHT - 2)]))
+
+    def _paint_end_grip(self, painter: QPainter) -> None:
+        x = self.x_of(self.session.project.settings.duration)
+        colour = ACCENT if self._end_drag is not None else self.palette().mid().color()
+        painter.setPen(QPen(colour, 2))
+        painter.drawLine(QPointF(x, 0), QPointF(x, self.height()))
+        painter.setBrush(colour)
+        painter.drawPolygon(QPolygonF([QPointF(x - 5, 0), QPointF(x + 5, 0), QPointF(x, 7)]))
 
     def _paint_anchor_track(self, painter: QPainter, top: float) -> None:
         project = self.session.project
@@ -288,6 +344,10 @@ class TimelineView(QWidget):
         pos = event.position()
         if event.button() != Qt.LeftButton:
             return
+        if self.on_end_grip(pos.x()):
+            self._end_drag = (f"timeline-length-{next(self._gestures)}", self.visible())
+            self.update()
+            return
         ref = self.key_at(pos)
         if ref is not None:
             if event.modifiers() & Qt.ShiftModifier:
@@ -306,19 +366,56 @@ class TimelineView(QWidget):
 
     def mouseMoveEvent(self, event) -> None:
         pos = event.position()
-        if self._scrubbing:
+        if self._end_drag is not None:
+            self._drag_end_to(self.t_of(pos.x()))
+        elif self._scrubbing:
             self.session.set_frame(self.frame_at(pos.x()))
         elif self._drag is not None:
             self._move_dragged(self.time_at(pos.x()))
         else:
             ref = self.key_at(pos)
-            self.setToolTip(self._tooltip(ref) if ref else "")
+            grip = self.on_end_grip(pos.x())
+            self.setCursor(Qt.SizeHorCursor if grip else Qt.ArrowCursor)
+            self.setToolTip(self._tooltip(ref) if ref else "Drag to change the length" if grip else "")
 
     def mouseReleaseEvent(self, event) -> None:
-        if self._drag is not None:
+        if self._drag is not None or self._end_drag is not None:
             self.session.end_gesture()
         self._drag = None
         self._scrubbing = False
+        if self._end_drag is not None:
+            self._end_drag = None
+            self._window = None if self._window is None else self.visible()
+            self.update()
+
+    def on_end_grip(self, x: float) -> bool:
+        return abs(x - self.x_of(self.session.project.settings.duration)) <= END_GRIP
+
+    def _drag_end_to(self, seconds: float) -> None:
+        """The length follows the pointer, snapped to whole frames (at least one); one drag is one undo step."""
+        settings = self.session.project.settings
+        frames = min(max(1, round(seconds * float(settings.rate))), int(MAX_DURATION * float(settings.rate)))
+        duration = settings.frame_time(frames)
+        if duration != settings.duration:
+            self._apply(ChangeSettings({"duration": duration}, "Change length", self._end_drag[0]))
+
+    # ------------------------------------------------------------ in and out points
+
+    def set_in_point(self) -> None:
+        """The in point at the playhead (an out point before it is dropped)."""
+        settings, frame = self.session.project.settings, self.session.frame
+        out = settings.out_frame if settings.out_frame == -1 or settings.out_frame >= frame else -1
+        self._apply(ChangeSettings({"in_frame": frame, "out_frame": out}, "Set in point"))
+
+    def set_out_point(self) -> None:
+        """The out point at the playhead (an in point after it is dropped)."""
+        settings, frame = self.session.project.settings, self.session.frame
+        start = settings.in_frame if settings.in_frame <= frame else 0
+        self._apply(ChangeSettings({"out_frame": frame, "in_frame": start}, "Set out point"))
+
+    def clear_work_range(self) -> None:
+        if self.session.project.settings.has_work_range:
+            self._apply(ChangeSettings({"in_frame": 0, "out_frame": -1}, "Clear in and out points"))
 
     def _move_dragged(self, time: float) -> None:
         ref = self._drag
@@ -332,6 +429,10 @@ class TimelineView(QWidget):
     def mouseDoubleClickEvent(self, event) -> None:
         pos = event.position()
         row = self.row_of(pos.y())
+        if row is not None and pos.x() < HEADER_WIDTH:  # a track's name: its curve
+            if self.tracks()[row][0] != ANCHOR_TRACK:
+                self.curve_requested.emit(self.tracks()[row][0])
+            return
         if row is not None and self.key_at(pos) is None:
             self.add_key(self.tracks()[row][0], self.time_at(pos.x()))
 
@@ -403,4 +504,6 @@ class TimelineView(QWidget):
                 return
             track, time = self.tracks()[row][0], self.time_at(pos.x())
             menu.addAction(f"Add keyframe at {time:g}s", lambda: self.add_key(track, time))
+            if track != ANCHOR_TRACK:
+                menu.addAction("Edit curve…", lambda: self.curve_requested.emit(track))
         menu.exec(event.globalPos())

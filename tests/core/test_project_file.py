@@ -85,6 +85,21 @@ def test_a_prompt_is_saved_only_when_set_and_read_back():
         project_from_bytes(bad)
 
 
+def test_in_and_out_points_are_saved_only_when_set_cut_by_a_shorter_timeline_and_checked():
+    from dataclasses import replace
+
+    plain = make_project()
+    assert "in_frame" not in project_file.manifest(plain)["settings"] and not plain.settings.has_work_range
+    ranged = make_project()
+    ranged.settings = replace(ranged.settings, in_frame=2, out_frame=5)
+    assert project_from_bytes(project_bytes(ranged)).settings.work_range == (2, 5)
+    shorter = replace(ranged.settings, duration=ranged.settings.frame_time(4))
+    assert shorter.work_range == (2, 3)  # the out point beyond the new end is cut to the last frame
+    bad = rewrite(project_bytes(ranged), lambda m: m["settings"].update(out_frame=1))
+    with pytest.raises(Exception, match="out point .* must not come before the in point"):
+        project_from_bytes(bad)
+
+
 def test_older_schema_is_migrated(monkeypatch):
     data = project_bytes(make_project())
     monkeypatch.setattr(project_file, "SCHEMA_VERSION", 2)

@@ -56,6 +56,7 @@ def preferences(tmp_path):
     prefs = Preferences(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
     prefs.final_steps = 12  # keeps embedding and final previews quick on a CPU
     prefs.preview_steps = 6
+    prefs.fill_cache = False  # idle-time rendering would race the tests that count decodes; its own tests turn it on
     return prefs
 
 
@@ -108,6 +109,6 @@ def wait_for_final(qtbot, window, timeout=60_000):
     def done():
         spec = window.session.spec()
         shown = window.preview.last_result
-        return shown is not None and shown.request.key == spec and shown.request.steps == final
+        return shown is not None and shown.request.key == spec and shown.steps == final
 
     qtbot.waitUntil(done, timeout=timeout)
