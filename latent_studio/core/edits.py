@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from latent_studio.core.directions import Direction
-from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError
+from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError, check_pace
 from latent_studio.core.project import ANCHOR_TRACK, Asset, Project, ProjectError, Settings
 
 # The parts of a project an edit can change; each command names its own in ``parts``, so views redraw only what changed.
@@ -125,7 +125,7 @@ class ChangeKeyframe:
 
     track: str
     time: float
-    changes: dict[str, Any]  # Keyframe fields: time, value, interpolation, in_handle, out_handle
+    changes: dict[str, Any]  # Keyframe fields: time, value, interpolation, in_handle, out_handle, pace
     label: str = "Edit keyframe"
     gesture: str | None = None
     before: Keyframe | None = None
@@ -141,6 +141,9 @@ class ChangeKeyframe:
         for name in ("in_handle", "out_handle"):
             if isinstance(changes.get(name), (tuple, list)):
                 changes[name] = Handle(*changes[name])
+        if "pace" in changes:
+            changes["pace"] = tuple(float(v) for v in changes["pace"])
+            check_pace(changes["pace"])
         self.after = replace(keys[i], **changes)
         _check_time(project, self.after.time)
         if self.track == ANCHOR_TRACK:

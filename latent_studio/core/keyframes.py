@@ -54,6 +54,27 @@ class Keyframe(Generic[Value]):
     # Bezier handles: into this keyframe (dt <= 0) and out of it (dt >= 0). None means "a third of the segment, flat".
     in_handle: Handle | None = None
     out_handle: Handle | None = None
+    # Even pace (anchor track): the blend weights at which the morph of the segment that starts here has made
+    # 0, 1/K, ..., 1 of its measured change (``engine.pace``). Empty: the blend follows the easing as it is.
+    pace: tuple[float, ...] = ()
+
+
+def check_pace(pace: tuple[float, ...]) -> None:
+    """A pace table runs from 0 to 1 without going back, with at least two entries."""
+    if not pace:
+        return
+    if len(pace) < 2 or pace[0] != 0.0 or pace[-1] != 1.0 or any(b < a for a, b in zip(pace, pace[1:], strict=False)):
+        raise KeyframeError("an even-pace table must rise from 0 to 1 without going back")
+
+
+def retime(progress: float, pace: tuple[float, ...]) -> float:
+    """The blend weight at which the morph has made ``progress`` of its whole change (DiffMorpher's inverse of
+    the cumulative distance), read off the pace table by linear interpolation."""
+    if not pace:
+        return progress
+    position = min(max(progress, 0.0), 1.0) * (len(pace) - 1)
+    i = min(int(position), len(pace) - 2)
+    return pace[i] + (position - i) * (pace[i + 1] - pace[i])
 
 
 def ease(interpolation: Interpolation, u: float) -> float:
@@ -182,5 +203,5 @@ def evaluate_anchor(keyframes: tuple[Keyframe, ...], t: float, times: list[float
         weight = _bezier_value(replace(start, value=0.0), replace(end, value=1.0), t)
     else:
         weight = ease(start.interpolation, u)
-    weight = min(max(weight, 0.0), 1.0)
+    weight = retime(min(max(weight, 0.0), 1.0), start.pace)  # the easing now shapes the change, not the weight
     return AnchorBlend(str(start.value), str(end.value), weight)

@@ -30,7 +30,7 @@ from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes
 from latent_studio.core.directions import Direction
 from latent_studio.core.errors import UserError
-from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError, check_order
+from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError, check_order, check_pace
 from latent_studio.core.latent_math import latent_refusal
 from latent_studio.core.project import (
     ASSET_KINDS,
@@ -57,6 +57,7 @@ MAX_TOTAL_BYTES = 512 << 20  # everything read from one project, all members tog
 MAX_MEMBERS = 10_000
 MAX_JSON_DEPTH = 32  # a manifest nests 6 deep
 MAX_STRENGTH = 1e4  # direction strengths, their ranges and bezier handle values
+MAX_PACE_SAMPLES = 1025  # entries of an even-pace table
 MAX_PSNR = 1000.0
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -149,6 +150,8 @@ def _keyframe_json(key: Keyframe) -> dict[str, Any]:
         out["in_handle"] = [key.in_handle.dt, key.in_handle.dv]
     if key.out_handle is not None:
         out["out_handle"] = [key.out_handle.dt, key.out_handle.dv]
+    if key.pace:
+        out["pace"] = list(key.pace)
     return out
 
 
@@ -500,7 +503,7 @@ def _keyframes(entries: list, where: str, value_type: type) -> tuple[Keyframe, .
             _within(value, -MAX_STRENGTH, MAX_STRENGTH, f"{where}[{i}].value")
         keys.append(Keyframe(
             time=_within(f.get("time", float), 0.0, MAX_DURATION, f"{where}[{i}].time"), value=value, interpolation=mode,
-            in_handle=handles[0], out_handle=handles[1],
+            in_handle=handles[0], out_handle=handles[1], pace=_pace(f.get("pace", list, []), f"{where}[{i}].pace"),
         ))
     keyframes = tuple(keys)
     try:
@@ -508,6 +511,17 @@ def _keyframes(entries: list, where: str, value_type: type) -> tuple[Keyframe, .
     except KeyframeError as exc:
         raise ProjectFileError(f"{where}: {exc}.") from None
     return keyframes
+
+
+def _pace(value: list, where: str) -> tuple[float, ...]:
+    if len(value) > MAX_PACE_SAMPLES or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise ProjectFileError(f"{where} should be at most {MAX_PACE_SAMPLES} numbers.")
+    pace = tuple(float(v) for v in value)
+    try:
+        check_pace(pace)
+    except KeyframeError as exc:
+        raise ProjectFileError(f"{where}: {exc}.") from None
+    return pace
 
 
 def _pair(value: list, where: str) -> tuple[float, float]:

@@ -52,6 +52,7 @@ from latent_studio.ui.job_status import JobStatus
 from latent_studio.ui.jobs_panel import JobsPanel
 from latent_studio.ui.menus import build_menus, build_transport
 from latent_studio.ui.model_flows import ModelFlows
+from latent_studio.ui.pace_flow import PaceFlow
 from latent_studio.ui.preferences import Preferences, PreferencesDialog
 from latent_studio.ui.project_settings import ProjectSettingsDialog
 from latent_studio.ui.preview import PlaybackController, PreviewController
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
         self.timeline_dock.raise_()
         self.flows = AssetFlows(self)
         self.models = ModelFlows(self)
+        self.pace = PaceFlow(self)
         self._connect_views()
         build_menus(self)
         build_transport(self)
@@ -151,6 +153,8 @@ class MainWindow(QMainWindow):
         for view in (self.timeline, self.directions, self.assets, self.curves):
             view.error.connect(self.show_error)
         self.timeline.curve_requested.connect(self.edit_curve)
+        self.timeline.pace_requested.connect(
+            lambda time, even: self.spawn(self.pace.even_pace(time), "Even pace") if even else self.pace.original_pace(time))
         self.canvas.files_dropped.connect(lambda paths: self.spawn(flows.embed_files(paths), "Embed"))
         self.directions.released.connect(self.preview.refine_now)
         self.directions.new_direction_requested.connect(flows.new_direction)

@@ -36,7 +36,7 @@ class ProjectSettingsDialog(QDialog):
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Project settings")
-        self.setMinimumWidth(380)
+        self.setMinimumWidth(440)
         self.original = settings
         form = QFormLayout(self)
         self.fps = QComboBox()

@@ -9,8 +9,10 @@ View > Timeline: whole length shows everything again. A band under the ruler
 shows which frames the cache holds: final frames in green, drafts in amber.
 The end of the timeline is a grip: drag it to change the length (snapped to
 frames, one undo step). I and O set the in and out points at the playhead
-(what Export renders); the frames outside them are shaded. Everything drawn is read from the session's project; every change is an
-undo command applied through the session.
+(what Export renders); the frames outside them are shaded. A face's keyframe
+offers even pace for the morph that starts there. Everything drawn is read
+from the session's project; every change is an undo command applied through
+the session.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class TimelineView(QWidget):
     error = Signal(str)
     selection_changed = Signal()
     curve_requested = Signal(str)  # a direction's id: open it in the curve editor
+    pace_requested = Signal(float, bool)  # an anchor key's time; True: even pace for its segment, False: the original
 
     def __init__(self, session: Session, assets: Selection[str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -307,8 +310,9 @@ class TimelineView(QWidget):
             x1 = self.x_of(keys[i + 1].time) if i + 1 < len(keys) else self._span()[1]
             asset = project.assets.get(str(key.value))
             painter.setPen(QColor(150, 150, 150))
+            label = (asset.name if asset else "?") + ("  · even pace" if key.pace and i + 1 < len(keys) else "")
             painter.drawText(QRectF(x0 + KEY_RADIUS + 3, top, max(0.0, x1 - x0 - 2 * KEY_RADIUS - 6), ROW_HEIGHT),
-                             Qt.AlignVCenter | Qt.AlignLeft, asset.name if asset else "?")
+                             Qt.AlignVCenter | Qt.AlignLeft, label)
 
     def _paint_curve(self, painter: QPainter, track_id: str, top: float) -> None:
         project = self.session.project
@@ -481,6 +485,16 @@ class TimelineView(QWidget):
         else:
             super().keyPressEvent(event)
 
+    def _add_pace_actions(self, menu: QMenu, time: float) -> None:
+        keys = self.session.project.anchors
+        index = [k.time for k in keys].index(time)
+        if index + 1 >= len(keys) or keys[index].value == keys[index + 1].value:
+            return  # no morph starts here
+        menu.addSeparator()
+        menu.addAction("Even pace to the next face", lambda: self.pace_requested.emit(time, True))
+        if keys[index].pace:
+            menu.addAction("Original pace", lambda: self.pace_requested.emit(time, False))
+
     def contextMenuEvent(self, event) -> None:
         pos = QPointF(event.pos())
         ref = self.key_at(pos)
@@ -496,6 +510,8 @@ class TimelineView(QWidget):
                 action = QAction(label, menu, checkable=True, checked=current == {interpolation})
                 action.triggered.connect(lambda _=False, i=interpolation, rs=refs: self.set_interpolation(rs, i))
                 menu.addAction(action)
+            if ref.track == ANCHOR_TRACK:
+                self._add_pace_actions(menu, ref.time)
             menu.addSeparator()
             menu.addAction("Delete", self.delete_selection)
         else:

@@ -90,3 +90,26 @@ def test_anchor_blend_eases_the_slerp_weight():
     assert evaluate_anchor(keys, 3.0).a == "c"
     same = (Keyframe(0.0, "a"), Keyframe(1.0, "a"))
     assert evaluate_anchor(same, 0.5).b is None
+
+
+def test_even_pace_inverts_the_measured_change_and_keeps_the_segment_ends():
+    from latent_studio.core.keyframes import retime
+
+    pace = (0.0, 0.6, 0.65, 0.7, 1.0)  # the weights at a quarter, half, ...: most of the change is near 0.6-0.7
+    assert [retime(p, pace) for p in (0.0, 0.25, 0.5, 0.75, 1.0)] == pytest.approx(list(pace))
+    assert retime(0.6, pace) == pytest.approx(0.65 + 0.4 * 0.05)
+    samples = [retime(i / 100, pace) for i in range(101)]
+    assert samples == sorted(samples) and samples[0] == 0.0 and samples[-1] == 1.0
+    assert retime(0.3, ()) == 0.3  # no table: the easing's own weight
+
+    keys = (Keyframe(0.0, "a", Interpolation.LINEAR, pace=pace), Keyframe(1.0, "b"))
+    assert evaluate_anchor(keys, 0.55).weight == pytest.approx(retime(0.55, pace))
+    assert evaluate_anchor(keys, 0.0).weight == 0.0 and evaluate_anchor(keys, 1.0).a == "b"
+
+
+@pytest.mark.parametrize("pace", [(0.0,), (0.1, 1.0), (0.0, 0.5), (0.0, 0.6, 0.4, 1.0)])
+def test_a_pace_table_that_does_not_rise_from_0_to_1_is_refused(pace):
+    from latent_studio.core.keyframes import check_pace
+
+    with pytest.raises(KeyframeError):
+        check_pace(pace)

@@ -365,3 +365,16 @@ def test_a_directions_fitting_notes_travel_with_the_project_and_an_empty_one_add
     assert loaded.directions["yaw"].info == {"r2": "0.98", "edit": "window 10"}
     project.directions["yaw"] = replace(project.directions["yaw"], info={})
     assert project_bytes(project) == plain
+
+
+def test_an_even_pace_table_is_saved_only_when_set_and_checked_on_load():
+    from dataclasses import replace
+
+    plain = make_project()
+    assert all("pace" not in k for k in project_file.manifest(plain)["tracks"]["anchor"])
+    paced = make_project()
+    paced.anchors = (replace(paced.anchors[0], pace=(0.0, 0.25, 1.0)),) + paced.anchors[1:]
+    assert project_from_bytes(project_bytes(paced)).anchors[0].pace == (0.0, 0.25, 1.0)
+    bad = rewrite(project_bytes(paced), lambda m: m["tracks"]["anchor"][0].update(pace=[0.0, 0.7, 0.5, 1.0]))
+    with pytest.raises(Exception, match="must rise from 0 to 1"):
+        project_from_bytes(bad)
