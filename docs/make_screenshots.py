@@ -4,7 +4,10 @@
 
 Opens the bundled head-turn example, waits for final-quality frames, and
 grabs: the main window mid-turn, the before/after view of the embedded face,
-and the export dialog while it renders.
+and the export dialog while it renders; then, at 1280x720 and at 1920x1080,
+the window mid-drag (a draft on the canvas), the Curves panel and the Jobs
+panel; at 1920x1080 the timeline with the cache band and in and out points;
+and the Project Settings and Export dialogs at their own size.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ async def final_frame(window: MainWindow) -> None:
     final = window.session.project.settings.final_steps
     await until(lambda: window.preview.last_result is not None
                 and window.preview.last_result.request.key == window.session.spec()
-                and window.preview.last_result.request.steps == final)
+                and window.preview.last_result.steps == final)
     await asyncio.sleep(0.2)
 
 
@@ -67,7 +70,57 @@ async def shoot(window: MainWindow, out: Path) -> None:
         dialog.grab().save(str(out / "screenshot_export.png"))
         dialog.cancel()
         await until(lambda: dialog.job is None)
+        dialog.close()
+    for width, height in ((1280, 720), (1920, 1080)):
+        await at_size(window, out, width, height, head_turn)
+    frames = window.session.frame_count  # idle time fills the cache: the band under the ruler turns green
+    await until(lambda: window.timeline.cache_status is not None
+                and window.timeline.cache_status.frames.count("final") >= frames * 2 // 3, timeout=600)
+    window.session.set_frame(12)
+    window.timeline.set_in_point()
+    window.session.set_frame(83)
+    window.timeline.set_out_point()
+    await final_frame(window)
+    await until(lambda: window.timeline.cache_status is not None)
+    window.grab().save(str(out / "screenshot_1080p_cache_and_range.png"))
+    settings = window.project_settings()
+    await asyncio.sleep(0.3)
+    settings.grab().save(str(out / "screenshot_project_settings.png"))
+    settings.reject()
+    dialog = window.export()
+    await asyncio.sleep(0.3)
+    dialog.grab().save(str(out / "screenshot_export_dialog.png"))
+    dialog.close()
     window.session.undo_stack.mark_clean()
+
+
+async def at_size(window: MainWindow, out: Path, width: int, height: int, direction: str) -> None:
+    window.resize(width, height)
+    window.timeline_dock.raise_()
+    await asyncio.sleep(0.3)
+    row = window.directions.rows[direction]
+    final, shots = window.session.project.settings.final_steps, []
+
+    def grab_draft(result) -> None:  # the draft is on screen only until the refinement lands: grab it as it shows
+        if result.steps < final and not shots:
+            window.grab().save(str(out / f"screenshot_{height}p_drag.png"))
+            shots.append(result)
+
+    window.preview.shown.connect(grab_draft)
+    row.slider.setSliderDown(True)  # mid-drag: the canvas shows a draft
+    row.slider.setValue(row.slider.value() + height // 6)  # a value not yet in the cache at either size
+    await until(lambda: bool(shots))
+    window.preview.shown.disconnect(grab_draft)
+    row.slider.setSliderDown(False)
+    window.session.undo()
+    await final_frame(window)
+    window.edit_curve(direction)
+    await asyncio.sleep(0.3)
+    window.grab().save(str(out / f"screenshot_{height}p_curves.png"))
+    window.jobs_dock.raise_()
+    await asyncio.sleep(0.3)
+    window.grab().save(str(out / f"screenshot_{height}p_jobs.png"))
+    window.timeline_dock.raise_()
 
 
 def main() -> int:
