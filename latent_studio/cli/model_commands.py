@@ -48,6 +48,10 @@ def register(sub, parents: Parents) -> None:
                        help="Adam iterations per clamped step, for schedulers that clip (default 20; 0 turns it off)")
     embed.add_argument("--refine", type=iterations_int, default=0, help="gradient refinement iterations (default 0)")
     embed.add_argument("--fit", choices=["crop", "pad"], default="crop", help="centre crop or pad to the model's shape")
+    embed.add_argument("--align", default="none", metavar="none|manual:X1,Y1,X2,Y2,X3,Y3",
+                       help="align a face as FFHQ / CelebA-HQ faces were (for face models): manual: takes the photo's "
+                            "pixel positions of the left eye, the right eye and the centre of the mouth; none (default) "
+                            "centre-crops as --fit says")
     embed.add_argument("--background", default="#ffffff", help="colour under transparent pixels and padding")
     embed.add_argument("--reconstruction", type=Path, help="also write the reconstruction (PNG)")
     add_force(embed)
@@ -121,7 +125,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from latent_studio.engine.decode import DEFAULT_STEPS
     from latent_studio.engine.embedding import embed
     from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS
-    from latent_studio.media.images import load_prepared, save_png
+    from latent_studio.media.images import save_png
 
     check_output(args.output, ".safetensors", inputs=[args.image], force=args.force)
     if args.reconstruction:
@@ -131,15 +135,15 @@ def cmd_embed(args: argparse.Namespace) -> int:
     height, width = model.image_size
     if height != width:
         raise UserError(f"Model '{model.source.spec}' makes {width}x{height} images; embedding needs a square model for now.")
-    prepared = load_prepared(args.image, height, args.fit, background)
+    pixels, preparation = _embed_input(args, height, background)
     steps = args.steps or DEFAULT_STEPS
     clamp = DEFAULT_CLAMP_ITERATIONS if args.clamp_matching is None else args.clamp_matching
     result = embed(
-        model, prepared.pixels, steps, mode=args.mode, fixed_point_iterations=args.fixed_point, clamp_iterations=clamp,
+        model, pixels, steps, mode=args.mode, fixed_point_iterations=args.fixed_point, clamp_iterations=clamp,
         refine_iterations=args.refine, progress=progress_bar("embed"),
     )
     metadata = latent_metadata(model, steps, source=args.image.name)
-    metadata.update(prepared.preparation.as_metadata())
+    metadata.update(preparation)
     metadata.update(psnr=f"{result.psnr:.3f}", embedding_mode=result.mode, fixed_point_iterations=str(result.fixed_point_iterations),
                     clamp_iterations=str(result.clamp_iterations), refine_iterations=str(args.refine))
     save_latent(args.output, result.latent, metadata)
@@ -151,6 +155,23 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if warning:
         print(warning)
     return 0
+
+
+def _embed_input(args: argparse.Namespace, size: int, background) -> tuple:
+    """The pixels to embed and what to record about how they were made: a face aligned FFHQ-style, or a centre crop."""
+    from PIL import ImageOps
+
+    from latent_studio.media.face_align import align_face, parse_manual
+    from latent_studio.media.images import load_prepared, open_image
+
+    if args.align == "none":
+        prepared = load_prepared(args.image, size, args.fit, background)
+        return prepared.pixels, prepared.preparation.as_metadata()
+    if not args.align.startswith("manual:"):
+        raise UserError(f"--align takes none or manual:X1,Y1,X2,Y2,X3,Y3 (the eyes and the mouth), not '{args.align}'.")
+    photo = ImageOps.exif_transpose(open_image(args.image))
+    pixels, alignment = align_face(photo, parse_manual(args.align.removeprefix("manual:")), size)
+    return pixels, alignment.as_metadata()
 
 
 def channel_list(text: str) -> tuple[int, ...]:

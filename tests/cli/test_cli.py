@@ -164,3 +164,22 @@ def test_without_a_display_the_app_says_so_in_one_sentence(monkeypatch, capsys):
     assert no_display_sentence("linux", {"DISPLAY": ":0"}) is None
     assert no_display_sentence("linux", {"QT_QPA_PLATFORM": "offscreen"}) is None
     assert no_display_sentence("win32", {}) is None
+
+
+def test_embed_aligns_a_face_from_manual_points_and_keeps_the_alignment(trained_model_dir, tmp_path, capsys):
+    from tests.media.test_face_align import face_photo
+
+    photo, marks = face_photo((300, 260), (150, 120), 25, 12)
+    photo.save(tmp_path / "portrait.png")
+    points = ",".join(f"{v:.1f}" for p in (marks.eye_left, marks.eye_right, marks.mouth) for v in p)
+    out = tmp_path / "face.safetensors"
+    code = main(["embed", str(tmp_path / "portrait.png"), "-o", str(out), "--model", str(trained_model_dir),
+                 "--steps", "2", "--align", f"manual:{points}"])
+    assert code == 0, capsys.readouterr().err
+    metadata = load_latent(out).metadata
+    assert metadata["align_source_size"] == "[300, 260]" and "align_quad" in metadata and "prep_fit" not in metadata
+    for bad in ("auto", "manual:1,2,3"):
+        code = main(["embed", str(tmp_path / "portrait.png"), "-o", str(tmp_path / "x.safetensors"), "--model",
+                     str(trained_model_dir), "--align", bad])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and not (tmp_path / "x.safetensors").exists()
