@@ -23,6 +23,7 @@ from latent_studio.engine.directions import model_directions
 from latent_studio.engine.discovery import difference_direction
 from latent_studio.engine.embedding import embed
 from latent_studio.engine.models import LoadedModel
+from latent_studio.media.face_align import FaceLandmarks, align_file
 from latent_studio.media.images import encode_png, load_prepared
 
 THUMBNAIL_STEPS = 20
@@ -92,19 +93,26 @@ def image_asset(
     progress: Callable[[int, int], None] | None = None,
     cancel: CancelToken | None = None,
     settings: Settings | None = None,
+    landmarks: FaceLandmarks | None = None,
 ) -> Asset:
     """Embed an image file (crop to the model's square) and keep its reconstruction as the thumbnail.
 
-    With the project's ``settings``, it is inverted under the project's prompt and guidance (fixed-point
-    inversion of the guided map), so that it reconstructs as the project will render it.
+    With ``landmarks`` (the eyes and the mouth), the face is aligned FFHQ-style instead of centre-cropped and the
+    alignment is kept in the asset's metadata. With the project's ``settings``, it is inverted under the
+    project's prompt and guidance (fixed-point inversion of the guided map), so that it reconstructs as the
+    project will render it.
     """
     height, _ = model.image_size
-    prepared = load_prepared(path, height, "crop", (255, 255, 255))
-    metadata = {k: str(v) for k, v in prepared.preparation.as_metadata().items()}
+    if landmarks is None:
+        prepared = load_prepared(path, height, "crop", (255, 255, 255))
+        pixels, metadata = prepared.pixels, {k: str(v) for k, v in prepared.preparation.as_metadata().items()}
+    else:
+        pixels, alignment = align_file(path, landmarks, height)
+        metadata = alignment.as_metadata()
     if settings is not None and settings.conditioned:
         model = conditioned_model(model, project_conditioning(model, settings))
         metadata.update(prompt=settings.prompt, negative_prompt=settings.negative_prompt, guidance=f"{settings.guidance:g}")
-    return embedded_asset(model, prepared.pixels, Path(path).stem, Path(path).name, steps, metadata,
+    return embedded_asset(model, pixels, Path(path).stem, Path(path).name, steps, metadata,
                           progress=progress, cancel=cancel)
 
 

@@ -159,18 +159,15 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 def _embed_input(args: argparse.Namespace, size: int, background) -> tuple:
     """The pixels to embed and what to record about how they were made: a face aligned FFHQ-style, or a centre crop."""
-    from PIL import ImageOps
-
-    from latent_studio.media.face_align import align_face, parse_manual
-    from latent_studio.media.images import load_prepared, open_image
+    from latent_studio.media.face_align import align_file, parse_manual
+    from latent_studio.media.images import load_prepared
 
     if args.align == "none":
         prepared = load_prepared(args.image, size, args.fit, background)
         return prepared.pixels, prepared.preparation.as_metadata()
     if not args.align.startswith("manual:"):
         raise UserError(f"--align takes none or manual:X1,Y1,X2,Y2,X3,Y3 (the eyes and the mouth), not '{args.align}'.")
-    photo = ImageOps.exif_transpose(open_image(args.image))
-    pixels, alignment = align_face(photo, parse_manual(args.align.removeprefix("manual:")), size)
+    pixels, alignment = align_file(args.image, parse_manual(args.align.removeprefix("manual:")), size)
     return pixels, alignment.as_metadata()
 
 

@@ -20,9 +20,10 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from latent_studio.core.errors import ImageError
+from latent_studio.media.images import open_image
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,15 @@ def align_face(photo: Image.Image, landmarks: FaceLandmarks, size: int) -> tuple
     face = large.resize((size, size), Image.Resampling.LANCZOS) if supersample > 1 else large
     alignment = Alignment(tuple(photo.size), tuple((float(x), float(y)) for x, y in quad))
     return np.asarray(face, np.uint8).copy(), alignment
+
+
+def open_photo(path) -> Image.Image:
+    """A photo as the person sees it (EXIF orientation applied): the pixels landmarks are given in."""
+    return ImageOps.exif_transpose(open_image(path))
+
+
+def align_file(path, landmarks: FaceLandmarks, size: int) -> tuple[np.ndarray, Alignment]:
+    return align_face(open_photo(path), landmarks, size)
 
 
 def _mirror_padding(quad: np.ndarray, size: tuple[int, int]) -> int:

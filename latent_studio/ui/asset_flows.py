@@ -18,6 +18,8 @@ from latent_studio.core.edits import AddAsset, AddDirection, Batch, RemoveAsset
 from latent_studio.core.errors import Cancelled
 from latent_studio.core.metrics import describe_psnr
 from latent_studio.core.project import snapshot
+from latent_studio.media.face_align import FaceLandmarks
+from latent_studio.ui.align_dialog import FaceAlignDialog
 from latent_studio.ui.dialogs import ArithmeticDialog, DirectionFromGroups, checked_ids
 from latent_studio.ui.errors import EDIT_ERRORS, describe
 from latent_studio.ui.inference import QtInference
@@ -39,11 +41,13 @@ class AssetFlows:
 
     # ------------------------------------------------------------ flows that await jobs
 
-    async def embed_files(self, paths: list[Path]) -> list[str]:
-        """Embed each image on the job lane; each becomes an asset (the first face also goes on the timeline)."""
+    async def embed_files(self, paths: list[Path], landmarks: FaceLandmarks | None = None) -> list[str]:
+        """Embed each image on the job lane; each becomes an asset (the first face also goes on the timeline).
+
+        ``landmarks`` (one photo): its face is aligned from them instead of centre-cropped."""
         added = []
         for path in paths:
-            asset = await self._embed_one(Path(path))
+            asset = await self._embed_one(Path(path), landmarks)
             if asset is None or not self.window.apply(AddAsset(asset, f"Embed {path.name}")):
                 continue
             added.append(asset.id)
@@ -55,16 +59,17 @@ class AssetFlows:
                 self.place_at_playhead()
         return added
 
-    async def _embed_one(self, path: Path):
+    async def _embed_one(self, path: Path, landmarks: FaceLandmarks | None = None):
         settings = self.session.project.settings  # embedded under the project's prompt and guidance, if any
         steps = settings.final_steps
 
         def work(context):
-            return image_asset(context.model, path, steps, cancel=context.cancel, settings=settings,
+            return image_asset(context.model, path, steps, cancel=context.cancel, settings=settings, landmarks=landmarks,
                                progress=lambda done, total: context.progress(done, total, f"Embedding {path.name}"))
 
         job = self.inference.submit(f"Embed {path.name}", work)
-        self.window.job_status.log.set_retry(job.id, lambda: self.window.spawn(self.embed_files([path]), "Embed"))
+        self.window.job_status.log.set_retry(job.id, lambda: self.window.spawn(self.embed_files([path], landmarks),
+                                                                              "Embed"))
         self.window.job_status.watch(job.id, lambda p: self.assets.show_progress(p.message or p.name, p.done, p.total))
         self.assets.show_progress(f"Embedding {path.name}…", 0, 1)
         try:
@@ -110,6 +115,26 @@ class AssetFlows:
         paths, _ = QFileDialog.getOpenFileNames(self.window, "Embed images", str(Path.home()), IMAGE_FILTER)
         if paths:
             self.window.spawn(self.embed_files([Path(p) for p in paths]), "Embed")
+
+    def choose_face_to_align(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Embed a face with alignment", str(Path.home()), IMAGE_FILTER)
+        if path:
+            self.align_and_embed(Path(path))
+
+    def align_and_embed(self, path: Path) -> FaceAlignDialog | None:
+        """Place the eyes and the mouth on the photo, then embed the aligned face (face models need it)."""
+        model = self.inference.model
+        if model is None:
+            self.window.show_error("The model is still loading; try again when a face is on the canvas.")
+            return None
+        try:
+            dialog = FaceAlignDialog(path, model.image_size[0], self.window)
+        except EDIT_ERRORS as exc:
+            self.window.show_error(describe(exc))
+            return None
+        dialog.accepted.connect(lambda: self.window.spawn(self.embed_files([path], dialog.landmarks()), "Embed"))
+        dialog.open()
+        return dialog
 
     def place_at_playhead(self) -> None:
         asset_id = self.window.selection.active
