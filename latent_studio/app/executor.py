@@ -122,6 +122,7 @@ class InferenceExecutor:
         on_preview_error: Callable[[PreviewRequest, BaseException], None] = lambda request, error: None,
         cache: FrameCache | None = None,
         on_idle_error: Callable[[BaseException], None] = lambda error: None,
+        on_preview_steps: Callable[[PreviewRequest, int, int], None] = lambda request, done, total: None,
     ) -> None:
         self.model: LoadedModel | None = None
         self.cache = cache or FrameCache()
@@ -129,6 +130,7 @@ class InferenceExecutor:
         self._on_progress = on_progress
         self._on_preview_error = on_preview_error
         self._on_idle_error = on_idle_error
+        self._on_preview_steps = on_preview_steps  # (request, DDIM steps done, steps wanted) while a preview decodes
         self._lock = threading.Condition()
         self._preview: PreviewRequest | None = None
         self._preview_cancel: CancelToken | None = None  # of the running interruptible preview
@@ -316,6 +318,7 @@ class InferenceExecutor:
                 return PreviewResult(request, final, 0.0, True, request.final_steps)
         started = time.perf_counter()
         frame = next(render_frames(model, request.project, [request.frame], request.steps, cache=self.cache,
-                                   batch_size=1, cancel=cancel))
+                                   batch_size=1, cancel=cancel,
+                                   step_progress=lambda done, total: self._on_preview_steps(request, done, total)))
         return PreviewResult(request, frame.image, 0.0 if frame.cached else time.perf_counter() - started, frame.cached,
                              request.steps)

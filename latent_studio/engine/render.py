@@ -126,8 +126,10 @@ def render_frames(
     bit_depth: int = 8,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
+    step_progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[Frame]:
-    """Yield the frames in the order given."""
+    """Yield the frames in the order given. ``step_progress(done, total)``: DDIM steps of each batch's decode
+    (a preview's refinement shows them)."""
     indices = list(frames)
     conditioning = project_conditioning(model, project.settings)
     done = decoded = start = 0
@@ -150,7 +152,8 @@ def render_frames(
         fresh: set[FrameSpec] = set()
         if missing:
             work = [(latent, sources[spec]) for spec, latent, _ in missing]
-            pixels, batch_size = _decode_adapting(model, work, steps, batch_size, bit_depth, conditioning, cancel)
+            pixels, batch_size = _decode_adapting(model, work, steps, batch_size, bit_depth, conditioning, cancel,
+                                                  step_progress)
             for (spec, _, key), image in zip(missing, pixels, strict=True):
                 image.setflags(write=False)
                 images[spec] = image
@@ -170,11 +173,12 @@ def render_frames(
 
 
 def _decode_adapting(model, work: list[tuple[np.ndarray, Source | None]], steps, batch_size, bit_depth,
-                     conditioning, cancel) -> tuple[list[np.ndarray], int]:
+                     conditioning, cancel, step_progress=None) -> tuple[list[np.ndarray], int]:
     """Decode, halving the batch on a CUDA out-of-memory error; returns the batch size that worked."""
     while True:
         try:
-            return _decode_all(model, work, steps, batch_size, bit_depth, conditioning, cancel), batch_size
+            return _decode_all(model, work, steps, batch_size, bit_depth, conditioning, cancel,
+                               step_progress), batch_size
         except torch.cuda.OutOfMemoryError:
             if batch_size == 1:
                 raise
@@ -183,13 +187,13 @@ def _decode_adapting(model, work: list[tuple[np.ndarray, Source | None]], steps,
 
 
 def _decode_all(model, work: list[tuple[np.ndarray, Source | None]], steps, batch_size, bit_depth,
-                conditioning, cancel) -> list[np.ndarray]:
+                conditioning, cancel, step_progress=None) -> list[np.ndarray]:
     """Plain latents decoded together; edits with a source decoded beside their sources, grouped by start."""
     images: list[np.ndarray | None] = [None] * len(work)
     plain = [i for i, (_, source) in enumerate(work) if source is None]
     if plain:
         pixels = decode(model, np.stack([work[i][0] for i in plain]), steps, batch_size=batch_size,
-                        bit_depth=bit_depth, conditioning=conditioning, cancel=cancel)
+                        bit_depth=bit_depth, conditioning=conditioning, cancel=cancel, progress=step_progress)
         for i, image in zip(plain, pixels, strict=True):
             images[i] = image
     for start in dict.fromkeys(source[1] for _, source in work if source is not None):
@@ -200,7 +204,8 @@ def _decode_all(model, work: list[tuple[np.ndarray, Source | None]], steps, batc
         pixels = decode_attending(model, np.stack([work[i][0] for i in edits]),
                                   np.stack([work[first[d]][1][0] for d in distinct]),
                                   [distinct.index(digests[i]) for i in edits], start, steps,
-                                  batch_size=batch_size, bit_depth=bit_depth, conditioning=conditioning, cancel=cancel)
+                                  batch_size=batch_size, bit_depth=bit_depth, conditioning=conditioning, cancel=cancel,
+                                  progress=step_progress)
         for i, image in zip(edits, pixels, strict=True):
             images[i] = image
     return images

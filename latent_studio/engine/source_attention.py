@@ -22,7 +22,7 @@ tick of a slider drag, decodes only the edit.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Hashable, Iterator
+from typing import Any, Callable, Hashable, Iterator
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from latent_studio.core.latent_math import latent_digest
 from latent_studio.core.lru import BytesLRU
 from latent_studio.engine.conditioning import conditioning_key, guided
 from latent_studio.engine.ddim import ddim_step, make_plan, to_uint8, to_uint16
-from latent_studio.engine.decode import DEFAULT_BATCH, check_latents, decode
+from latent_studio.engine.decode import DEFAULT_BATCH, Progress, check_latents, decode
 from latent_studio.engine.models import LoadedModel
 
 
@@ -139,6 +139,7 @@ def decode_attending(
     bit_depth: int = 8,
     conditioning: Any = None,
     cancel: CancelToken | None = None,
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """Decode edited latents, each beside its source (``sources[source_of[i]]``), reading the source's attention.
 
@@ -149,10 +150,12 @@ def decode_attending(
     """
     if guided(conditioning):
         return decode(model, latents, steps, batch_size=batch_size, bit_depth=bit_depth, conditioning=conditioning,
-                      cancel=cancel)
+                      cancel=cancel, progress=progress)
     edits, sources = check_latents(model, latents), check_latents(model, sources)
     plan = make_plan(model.scheduler_config, steps)
     first_attending = min(plan.steps, int(round(start * plan.steps)))
+    chunks = -(-len(edits) // batch_size)
+    step_done = _step_counter(chunks * plan.steps, progress)
     images = []
     with attending_to_sources(model) as processor:
         for begin in range(0, len(edits), batch_size):
@@ -162,18 +165,30 @@ def decode_attending(
             kept = {s: TRAJECTORIES.get(keys[s]) for s in needed}
             if all(kept[s] is not None for s in needed):
                 pictures = _decode_replaying(model, edits[chunk], [kept[source_of[i]] for i in chunk], plan,
-                                             first_attending, processor, cancel, conditioning)
+                                             first_attending, processor, cancel, conditioning, step_done)
             else:
                 pictures = _decode_beside(model, edits[chunk], sources[needed],
                                           [needed.index(source_of[i]) for i in chunk], plan, first_attending,
-                                          processor, cancel, [keys[s] for s in needed], conditioning)
+                                          processor, cancel, [keys[s] for s in needed], conditioning, step_done)
             images.append(to_uint8(pictures).numpy() if bit_depth == 8 else to_uint16(pictures))
     check(cancel)
     return np.concatenate(images, axis=0)
 
 
+def _step_counter(total: int, progress: Progress | None) -> Callable[[], None]:
+    """Call once per DDIM step of any chunk: reports (steps done, ``total``) to ``progress``."""
+    done = [0]
+
+    def step() -> None:
+        done[0] += 1
+        if progress:
+            progress(done[0], total)
+
+    return step
+
+
 def _decode_beside(model, edits, sources, rows_of_edits, plan, first_attending, processor, cancel, keys,
-                   conditioning) -> torch.Tensor:
+                   conditioning, step_done) -> torch.Tensor:
     """Sources and edits in one batch; the sources' keys and values are recorded and kept for next time."""
     device = model.placement.device
     x = torch.from_numpy(np.concatenate([sources, edits])).to(device)
@@ -187,6 +202,7 @@ def _decode_beside(model, edits, sources, rows_of_edits, plan, first_attending, 
         processor.call = 0
         with torch.inference_mode():
             x = ddim_step(model.family, x, plan, k, conditioning)
+        step_done()
         if attending:
             for steps, calls in zip(recorded, processor.record, strict=True):
                 steps.append(calls)
@@ -197,7 +213,8 @@ def _decode_beside(model, edits, sources, rows_of_edits, plan, first_attending, 
         return model.family.to_images(x[len(sources):])
 
 
-def _decode_replaying(model, edits, trajectories, plan, first_attending, processor, cancel, conditioning) -> torch.Tensor:
+def _decode_replaying(model, edits, trajectories, plan, first_attending, processor, cancel, conditioning,
+                      step_done) -> torch.Tensor:
     """Edits alone, each reading its source's kept keys and values: the source is not decoded again."""
     x = torch.from_numpy(np.ascontiguousarray(edits)).to(model.placement.device)
     for k in range(plan.steps):
@@ -206,6 +223,7 @@ def _decode_replaying(model, edits, trajectories, plan, first_attending, process
         processor.call = 0
         with torch.inference_mode():
             x = ddim_step(model.family, x, plan, k, conditioning)
+        step_done()
     processor.replay = None
     with torch.inference_mode():
         return model.family.to_images(x)

@@ -135,7 +135,7 @@ class CurvePlot(QWidget):
     def grip_at(self, pos: QPointF) -> Grip | None:
         best = None
         for index, key in enumerate(self.keys()):
-            candidates = [(side, point) for side, point in self.handles(index).items()] + [(None, QPointF(key.time, float(key.value)))]
+            candidates = [*self.handles(index).items(), (None, QPointF(key.time, float(key.value)))]
             for side, point in candidates:
                 screen = self.to_screen(point.x(), point.y())
                 distance = max(abs(screen.x() - pos.x()), abs(screen.y() - pos.y()))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
 from latent_studio.app.executor import InferenceExecutor, Job, JobContext, JobProgress, PreviewRequest, PreviewResult
+
+log = logging.getLogger("latent_studio")  # idle work that fails is logged; it is retried after the next edit
 
 
 class QtInference(QObject):
@@ -15,6 +18,7 @@ class QtInference(QObject):
 
     preview_ready = Signal(object)  # PreviewResult
     preview_failed = Signal(object, object)  # PreviewRequest, exception
+    preview_steps = Signal(object, int, int)  # PreviewRequest, DDIM steps done, steps wanted
     progress = Signal(object)  # JobProgress
     jobs_changed = Signal()  # a job was queued or ended
     job_added = Signal(object)  # Job, as it is queued
@@ -26,6 +30,8 @@ class QtInference(QObject):
             on_preview=self.preview_ready.emit,
             on_progress=self.progress.emit,
             on_preview_error=self.preview_failed.emit,
+            on_idle_error=lambda error: log.warning("filling the frame cache stopped: %s", error, exc_info=error),
+            on_preview_steps=self.preview_steps.emit,
         )
 
     @property

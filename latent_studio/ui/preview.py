@@ -10,7 +10,8 @@ playback the draft's steps are chosen so one frame fits the frame interval,
 and frames the worker cannot keep up with are skipped, never queued. Every
 request names the final steps too: a frame whose final version is cached
 (a refinement, idle-time filling) is shown final at once, so playback of a
-cached range runs at the project's fps.
+cached range runs at the project's fps. While a refinement decodes, the
+caption counts its steps ("refining: 23 of 50 steps").
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class PreviewController(QObject):
         session.subscribe(self._on_session)
         inference.preview_ready.connect(self._on_ready, Qt.QueuedConnection)
         inference.preview_failed.connect(self._on_failed, Qt.QueuedConnection)
+        inference.preview_steps.connect(self._on_steps, Qt.QueuedConnection)
 
     def _on_session(self, event: str) -> None:
         if event in (DOCUMENT, PLAYHEAD):
@@ -118,6 +120,19 @@ class PreviewController(QObject):
             quality = "draft" if self.playing else "draft, refining…"  # a pause brings the final frame
         self.canvas.show_frame(result.image, f"Frame {result.request.frame}  ·  {quality}, {result.steps} steps")
         self.shown.emit(result)
+
+    def _on_steps(self, request: PreviewRequest, done: int, total: int) -> None:
+        """While the final frame of the wanted picture decodes, say how far it has come."""
+        shown = self.last_result
+        if request.id != self._latest_id or request.steps < self.session.project.settings.final_steps or shown is None:
+            return
+        if shown.request.key != request.key:
+            shown_as = "the previous picture is shown"
+        elif shown.steps < request.steps:
+            shown_as = f"draft, {shown.steps} steps"
+        else:
+            return  # the final frame is already on screen
+        self.canvas.set_caption(f"Frame {request.frame}  ·  {shown_as}; refining: {done} of {total} steps")
 
     def _on_failed(self, request: PreviewRequest, error: BaseException) -> None:
         self.canvas.show_placeholder(f"This frame cannot be previewed:\n{describe(error)}")
