@@ -24,13 +24,14 @@ from latent_studio.core.keyframes import Interpolation
 from latent_studio.core.project_file import load_project
 from latent_studio.core.resources import resources_dir
 from latent_studio.engine.models import load_model
-from latent_studio.engine.pace import _reduce, measure_pace
+from latent_studio.core.metrics import reduced_picture
+from latent_studio.engine.pace import measure_pace
 from latent_studio.engine.render import render_frames
 
 
 def evenness(model, project, frames, steps) -> tuple[float, float]:
     images = [f.image for f in render_frames(model, project, frames, steps)]
-    change = np.array([np.sqrt(np.mean((_reduce(b) - _reduce(a)) ** 2)) for a, b in zip(images, images[1:])])
+    change = np.array([np.sqrt(np.mean((reduced_picture(b) - reduced_picture(a)) ** 2)) for a, b in zip(images, images[1:])])
     return float(change.std() / change.mean()), float(change.max() / change.mean())
 
 

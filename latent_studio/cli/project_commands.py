@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
 from pathlib import Path
@@ -46,6 +47,17 @@ def register(sub, parents: Parents) -> None:
     inspect = sub.add_parser("inspect", parents=[common], help="show what a project holds")
     inspect.add_argument("project", type=Path)
     inspect.set_defaults(run=cmd_inspect)
+
+    latent_map = sub.add_parser("map", parents=[common, model], help="draw a 2-D map of a project's faces among sampled ones")
+    latent_map.add_argument("project", type=Path)
+    latent_map.add_argument("-o", "--output", type=Path, required=True, help="the map picture (.png)")
+    latent_map.add_argument("--samples", type=int, default=200, help="sampled faces around the project's (default 200)")
+    latent_map.add_argument("--method", choices=["pca", "umap"], default="pca", help="the 2-D projection (umap needs umap-learn)")
+    latent_map.add_argument("--space", choices=["pictures", "bottleneck"], default="pictures",
+                            help="what distances mean: the pictures reduced to 32x32 (default) or the UNet bottleneck")
+    latent_map.add_argument("--steps", type=steps_int, default=None, help="DDIM steps of the thumbnails (default: preview steps)")
+    add_force(latent_map)
+    latent_map.set_defaults(run=cmd_map)
 
     render = sub.add_parser("render", parents=[common, model], help="render a project to a video or PNG sequence")
     render.add_argument("project", type=Path)
@@ -134,6 +146,29 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(f"  anchor track ({len(project.anchors)} keyframes):")
     for key in project.anchors:
         print(f"    {key.time:8.3f} s  {project.assets[key.value].name}  ({key.interpolation.value})")
+    return 0
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from latent_studio.app.latent_map import build_map, draw_map
+    from latent_studio.cli.common import check_output, load, progress_bar
+    from latent_studio.core.atomic import atomic_write_bytes
+    from latent_studio.core.project_file import load_project
+
+    if not 0 <= args.samples <= 5000:
+        raise UserError(f"--samples must be between 0 and 5000, not {args.samples}.")
+    check_output(args.output, ".png", inputs=[args.project], force=args.force)
+    project = load_project(args.project)
+    if args.model is None:
+        args.model = project.model.spec
+    model = load(args)
+    latent_map = build_map(model, project, args.samples, method=args.method, space=args.space, steps=args.steps,
+                           progress=progress_bar("map"))
+    buffer = io.BytesIO()
+    draw_map(latent_map).save(buffer, "PNG")
+    atomic_write_bytes(args.output, buffer.getvalue())
+    print(f"wrote {args.output} ({len(project.assets)} project faces among {args.samples} sampled, {args.method}, "
+          f"{args.space})")
     return 0
 
 

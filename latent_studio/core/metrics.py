@@ -103,3 +103,14 @@ def out_of_domain_sentence(psnr_db: float, stats: LatentStats, model_name: str) 
                    else "it reconstructs, but directions and morphs will not act on it as on the model's own images")
     return (f"This image is outside what the model '{model_name}' knows ({', '.join(reasons)}): {consequence}; "
             "choose a model trained on such images (Model > Choose model, or --model).")
+
+
+def reduced_picture(image: np.ndarray, across: int = 32) -> np.ndarray:
+    """An 8-bit picture averaged over blocks down to about ``across`` pixels, in 0..1: its coarse shape and
+    colour without the grain, for comparing pictures (even pace, the latent map)."""
+    picture = image.astype(np.float32) / 255.0
+    height, width = picture.shape[:2]
+    block = max(1, min(height, width) // across)
+    height, width = height - height % block, width - width % block
+    picture = picture[:height, :width]
+    return picture.reshape(height // block, block, width // block, block, -1).mean(axis=(1, 3))

@@ -25,6 +25,7 @@ import numpy as np
 
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.latent_math import slerp
+from latent_studio.core.metrics import reduced_picture
 from latent_studio.core.project import Project
 from latent_studio.core.errors import UserError
 from latent_studio.engine.conditioning import project_conditioning
@@ -35,7 +36,6 @@ FIRST_SAMPLES = 9  # evenly spaced blend weights decoded first (0, 1/8, ..., 1)
 DEFAULT_SAMPLES = 33  # decodes in all: the rest split the intervals where the picture changes most
 SPLITS_PER_ROUND = 8  # midpoints decoded together in each refining round
 TABLE_SIZE = 65  # entries of the stored table (progress 0, 1/64, ..., 1)
-REDUCED = 32  # pixels across the pictures that are compared
 MIN_STEP = 1e-4  # of the whole change: a flat stretch still advances, so the table can be inverted
 
 
@@ -63,7 +63,7 @@ def measure_pace(model: LoadedModel, project: Project, key_index: int, steps: in
     def measure(weights: list[float]) -> None:
         latents = np.stack([slerp(a, b, w) for w in weights]).astype(np.float32)
         for weight, image in zip(weights, decode(model, latents, steps, cancel=cancel, conditioning=conditioning)):
-            pictures[weight] = _reduce(image)
+            pictures[weight] = reduced_picture(image)
         if progress:
             progress(len(pictures), samples)
 
@@ -87,13 +87,3 @@ def _changes(pictures: dict[float, np.ndarray], weights: list[float]) -> np.ndar
     """The change between neighbouring weights: RMS of the reduced pictures."""
     return np.array([np.sqrt(np.mean((pictures[later] - pictures[earlier]) ** 2))
                      for earlier, later in zip(weights, weights[1:])])
-
-
-def _reduce(image: np.ndarray) -> np.ndarray:
-    """Mean over blocks down to about REDUCED pixels across, in 0..1."""
-    picture = image.astype(np.float32) / 255.0
-    height, width = picture.shape[:2]
-    block = max(1, min(height, width) // REDUCED)
-    height, width = height - height % block, width - width % block
-    picture = picture[:height, :width]
-    return picture.reshape(height // block, block, width // block, block, -1).mean(axis=(1, 3))

@@ -11,7 +11,8 @@ from latent_studio.app.projects import empty_project, place_anchors, seed_asset
 from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Interpolation
 from latent_studio.core.project import Settings
-from latent_studio.engine.pace import _reduce, measure_pace
+from latent_studio.core.metrics import reduced_picture
+from latent_studio.engine.pace import measure_pace
 from latent_studio.engine.render import render_frames
 
 STEPS = 6
@@ -33,7 +34,7 @@ def morph(trained_model):
 def unevenness(model, project) -> float:
     """Spread of the change between consecutive frames over the morph (coefficient of variation)."""
     frames = [f.image for f in render_frames(model, project, range(project.settings.frame_count), STEPS)]
-    steps = np.array([np.sqrt(np.mean((_reduce(b) - _reduce(a)) ** 2)) for a, b in zip(frames, frames[1:])])
+    steps = np.array([np.sqrt(np.mean((reduced_picture(b) - reduced_picture(a)) ** 2)) for a, b in zip(frames, frames[1:])])
     return float(steps.std() / steps.mean())
 
 

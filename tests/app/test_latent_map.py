@@ -1,0 +1,60 @@
+"""The latent map: a project's faces among sampled ones, placed in 2-D by what their pictures share, drawn as a PNG."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from latent_studio.app.latent_map import build_map, draw_map
+from latent_studio.app.projects import empty_project, seed_asset
+from latent_studio.cli import main
+from latent_studio.core.errors import UserError
+from latent_studio.core.project import Settings
+from latent_studio.core.project_file import save_project
+from latent_studio.engine.latent_map import bottleneck_features, project_2d
+
+
+@pytest.fixture()
+def project(trained_model):
+    project = empty_project(trained_model, Settings(preview_steps=3, final_steps=3))
+    for seed in (1, 2):
+        asset = seed_asset(trained_model, seed, steps=3)
+        project.assets[asset.id] = asset
+    return project
+
+
+def test_the_map_places_every_face_and_similar_pictures_land_close(trained_model, project):
+    latent_map = build_map(trained_model, project, samples=8)
+    assert latent_map.positions.shape == (10, 2) and latent_map.positions.min() >= 0 and latent_map.positions.max() <= 1
+    assert latent_map.labels[:2] == [a.name for a in project.assets.values()] and latent_map.labels[2:] == [None] * 8
+    assert latent_map.seeds[:2] == [None, None] and len(set(latent_map.seeds[2:])) == 8
+    # the same sampled faces every time: a map can be compared with the last one
+    np.testing.assert_array_equal(build_map(trained_model, project, samples=8).positions, latent_map.positions)
+    picture = draw_map(latent_map, size=400)
+    assert picture.size == (400, 400) and np.asarray(picture).std() > 0
+
+
+def test_pca_keeps_the_largest_spread_and_a_map_needs_three_faces(trained_model):
+    features = np.zeros((5, 3), np.float32)
+    features[:, 0] = [0, 1, 2, 3, 4]  # all the spread on one feature
+    points = project_2d(features)
+    assert list(np.argsort(points[:, 0])) in ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0])
+    with pytest.raises(UserError, match="at least three"):
+        project_2d(features[:2])
+    latents = np.random.default_rng(0).standard_normal((4, *trained_model.latent_shape)).astype(np.float32)
+    assert bottleneck_features(trained_model, latents, steps=4, at=2).shape[0] == 4
+
+
+def test_latent_studio_map_writes_a_png_and_never_overwrites_without_force(trained_model, trained_model_dir, project,
+                                                                           tmp_path, capsys):
+    path = tmp_path / "faces.lsproj"
+    save_project(project, path)
+    out = tmp_path / "map.png"
+    args = ["map", str(path), "-o", str(out), "--model", str(trained_model_dir), "--samples", "6"]
+    assert main(args) == 0
+    with Image.open(out) as picture:
+        assert picture.size == (1600, 1600)
+    before = out.read_bytes()
+    assert main(args) == 2 and "exists" in capsys.readouterr().err
+    assert out.read_bytes() == before
