@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from latent_studio.core.errors import UserError
 from latent_studio.media.face_align import FaceLandmarks, align_face, open_photo
+from latent_studio.ui.canvas import to_qimage
 
 MARKERS = (("eye_left", "left eye", QColor(235, 80, 80)), ("eye_right", "right eye", QColor(80, 200, 110)),
            ("mouth", "mouth", QColor(90, 140, 240)))
@@ -28,12 +29,6 @@ PREVIEW = 192
 GRAB = 12
 
 
-def qimage(pixels: np.ndarray) -> QImage:
-    pixels = np.ascontiguousarray(pixels)
-    height, width = pixels.shape[:2]
-    return QImage(pixels.data, width, height, 3 * width, QImage.Format_RGB888).copy()
-
-
 class MarkerView(QWidget):
     """The photo with three draggable markers; positions are kept in the photo's pixels."""
 
@@ -41,7 +36,7 @@ class MarkerView(QWidget):
 
     def __init__(self, photo: np.ndarray, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.photo = qimage(photo)
+        self.photo = to_qimage(photo)
         height, width = photo.shape[:2]
         self.scale = VIEW / max(width, height)
         side = min(width, height)
@@ -143,6 +138,6 @@ class FaceAlignDialog(QDialog):
             self.embed_button.setEnabled(False)
             return
         self.problem.setText("")
-        self.preview.setPixmap(QPixmap.fromImage(qimage(face)).scaled(PREVIEW, PREVIEW, Qt.KeepAspectRatio,
+        self.preview.setPixmap(QPixmap.fromImage(to_qimage(face)).scaled(PREVIEW, PREVIEW, Qt.KeepAspectRatio,
                                                                        Qt.SmoothTransformation))
         self.embed_button.setEnabled(True)

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QPainter, QPen, QPolygonF
+from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QPushButton, QVBoxLayout, QWidget
 
 from latent_studio.app.session import DOCUMENT, PLAYHEAD, Session
@@ -24,7 +24,7 @@ from latent_studio.core.edits import DIRECTIONS, AddKeyframe, ChangeKeyframe, Re
 from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, valid_handles
 from latent_studio.ui.errors import apply_edit
 from latent_studio.ui.theme import ACCENT, SELECTED
-from latent_studio.ui.timeline import INTERPOLATION_LABELS
+from latent_studio.ui.timeline import INTERPOLATION_LABELS, add_interpolation_actions
 
 LEFT, RIGHT, TOP, BOTTOM = 56, 14, 12, 24  # margins around the plot, in pixels
 KEY_RADIUS = 5
@@ -269,10 +269,7 @@ class CurvePlot(QWidget):
         self.selected = grip.time
         key = next(k for k in self.keys() if k.time == grip.time)
         menu = QMenu(self)
-        for interpolation, label in INTERPOLATION_LABELS.items():
-            action = QAction(label, menu, checkable=True, checked=key.interpolation is interpolation)
-            action.triggered.connect(lambda _=False, i=interpolation, t=key.time: self.set_interpolation(t, i))
-            menu.addAction(action)
+        add_interpolation_actions(menu, {key.interpolation}, lambda i, t=key.time: self.set_interpolation(t, i))
         menu.addSeparator()
         menu.addAction("Delete", lambda t=key.time: apply_edit(self.session, RemoveKeyframe(self.track, t), self.error.emit))
         menu.exec(event.globalPos())

@@ -50,6 +50,14 @@ INTERPOLATION_LABELS = {
 }
 
 
+def add_interpolation_actions(menu: QMenu, current: set[Interpolation], choose) -> None:
+    """One checkable action per interpolation (checked when every selected key has it); ``choose(interpolation)``."""
+    for interpolation, label in INTERPOLATION_LABELS.items():
+        action = QAction(label, menu, checkable=True, checked=current == {interpolation})
+        action.triggered.connect(lambda _=False, i=interpolation: choose(i))
+        menu.addAction(action)
+
+
 @dataclass(frozen=True)
 class KeyRef:
     track: str
@@ -506,10 +514,7 @@ class TimelineView(QWidget):
                 self.update()
             refs = sorted(self.selection, key=lambda r: (r.track, r.time))
             current = {k.interpolation for r in refs for k in track_keyframes(self.session.project, r.track) if k.time == r.time}
-            for interpolation, label in INTERPOLATION_LABELS.items():
-                action = QAction(label, menu, checkable=True, checked=current == {interpolation})
-                action.triggered.connect(lambda _=False, i=interpolation, rs=refs: self.set_interpolation(rs, i))
-                menu.addAction(action)
+            add_interpolation_actions(menu, current, lambda i, rs=refs: self.set_interpolation(rs, i))
             if ref.track == ANCHOR_TRACK:
                 self._add_pace_actions(menu, ref.time)
             menu.addSeparator()
