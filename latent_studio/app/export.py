@@ -22,6 +22,7 @@ from latent_studio.core.cancel import CancelToken
 from latent_studio.core.errors import OutputError, UserError
 from latent_studio.core.project import FIT_MODES, FRAME_RATES, Project, check_output_size
 from latent_studio.core.writers import output_lock
+from latent_studio.engine.draft_decoder import DRAFT_PASS
 from latent_studio.engine.models import LoadedModel
 from latent_studio.engine.render import Frame, FrameCache, RenderProgress, render_frames
 from latent_studio.media.export import (
@@ -48,6 +49,7 @@ class ExportOptions:
     size: tuple[int, int] | None = None  # an exact output (width, height), e.g. 1920x1080; overrides scale
     fit: str = "fit"  # how a frame of another shape sits in ``size``: fit, fill, pad or stretch (media.export)
     steps: int | None = None  # None: the project's final steps
+    draft: bool = False  # a playblast: every frame as the canvas drafts it (see draft_steps); ``steps`` is ignored
     quality: str = "standard"
     first_number: int = 0  # number of the first file of a PNG sequence
     batch_size: int = 8
@@ -61,6 +63,12 @@ class ExportResult:
     frames: int
     seconds: float
     size: tuple[int, int]
+
+
+def draft_steps(model: LoadedModel, project: Project) -> int:
+    """What a draft is decoded with: one pass of the model's draft decoder when it has one (``DRAFT_PASS``), else the
+    project's preview steps of DDIM (the most the canvas drafts with; a slow machine's canvas uses fewer)."""
+    return DRAFT_PASS if model.draft is not None else project.settings.preview_steps
 
 
 def sidecar_path(output: Path) -> Path:
@@ -160,7 +168,7 @@ def export_project(
     check_destination(output, options.format, replace=options.replace)
     if output.suffix:
         check_writable_destination(side)
-    steps = options.steps or project.settings.final_steps
+    steps = draft_steps(model, project) if options.draft else options.steps or project.settings.final_steps
     with output_lock(output):  # a second render to this output is refused until this one ends
         writer = open_writer(output, options.format, project.settings.rate, size, quality=options.quality,
                              first_number=options.first_number,
@@ -185,6 +193,7 @@ def export_project(
             "fit": fit,
             "upscale": project.settings.upscale,
             "steps": steps,
+            "draft": options.draft,  # steps 0: one pass of the model's draft decoder
             "frames": records,
         }
         try:

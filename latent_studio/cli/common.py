@@ -164,6 +164,10 @@ def print_model(model) -> None:
         info = model.embedder.info
         quality = f", held-out reconstruction {info['held_out_psnr_mean']:.1f} dB" if "held_out_psnr_mean" in info else ""
         print(f"  embedding network for {model.embedder.steps} DDIM steps{quality} (embed --mode network)")
+    if model.draft is not None:
+        info = model.draft.info
+        quality = f", {info['held_out_psnr_mean']:.1f} dB against them held out" if "held_out_psnr_mean" in info else ""
+        print(f"  draft decoder: one pass for the picture of {model.draft.steps} DDIM steps{quality} (render --draft)")
 
 
 def latent_metadata(model, steps: int, source: str) -> dict[str, str]:

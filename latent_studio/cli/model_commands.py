@@ -73,6 +73,19 @@ def register(sub, parents: Parents) -> None:
     add_force(trainer)
     trainer.set_defaults(run=cmd_train_embedder)
 
+    drafter = sub.add_parser("train-draft", parents=[common, model, steps],
+                             help="train the model's one-pass draft decoder on pairs it makes (saved in MODEL/draft): "
+                                  "the app's drafts while dragging and playing")
+    drafter.add_argument("--pairs", type=bounded_int(64, 1_000_000), help="sampled (latent, picture) pairs (default 4096)")
+    drafter.add_argument("--training-steps", type=bounded_int(1, 1_000_000), help="optimiser steps (default 3000)")
+    drafter.add_argument("--time-limit", type=bounded_int(1, 10**7), metavar="SECONDS",
+                         help="train for at most this long; the schedule fits whichever ends first (pairs not counted)")
+    drafter.add_argument("--batch", type=bounded_int(2, 4096), help="training batch (default 64)")
+    drafter.add_argument("--pairs-cache", type=Path, metavar="FILE.npz",
+                         help="keep the pairs here and reuse them on the next run with the same model and steps")
+    add_force(drafter)
+    drafter.set_defaults(run=cmd_train_draft)
+
     decode = sub.add_parser("decode", parents=[common, model, steps], help="decode a latent file to a PNG")
     decode.add_argument("latent", type=Path)
     decode.add_argument("-o", "--output", type=Path, required=True, help="PNG to write (numbered if the file holds several)")
@@ -189,31 +202,14 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
     from latent_studio.engine.embedder_training import EmbedderRecipe, save_embedder, train_embedder
 
     model = load(args)
-    if model.source.kind == "hub":
-        raise UserError("The model comes from the Hugging Face cache; copy it to a folder first "
-                        "(the embedding network is saved beside the model).")
-    if tuple(model.image_size) != tuple(model.latent_shape[1:]):
-        raise UserError(f"The one-pass embedding network maps a picture to a latent of the same size (pixel-space models); "
-                        f"'{model.source.spec}' is a {model.family.name} model with a {model.latent_shape[1]}x"
-                        f"{model.latent_shape[2]} latent under {model.image_size[1]}x{model.image_size[0]} pictures. "
-                        "Embed with inversion (`embed --mode inversion`, the default) instead.")
-    if embedder_folder(model.source.folder).exists() and not args.force:
-        raise UserError(f"{embedder_folder(model.source.folder)} already holds an embedding network; "
-                        "pass --force to replace it.")
+    check_companion_target(model, embedder_folder(model.source.folder), "one-pass embedding network", args.force,
+                           "Embed with inversion (`embed --mode inversion`, the default) instead.")
     overrides = {k: v for k, v in (("pairs", args.pairs), ("training_steps", args.training_steps), ("steps", args.steps),
                                    ("time_limit", args.time_limit), ("batch", args.batch), ("channels", args.channels))
                  if v}
     recipe = dataclasses.replace(EmbedderRecipe(), **overrides)
-    if recipe.pairs + args.renders - recipe.held_out < recipe.batch:
-        raise UserError(f"{recipe.pairs + args.renders} pairs leave less than one batch of {recipe.batch} after "
-                        f"{recipe.held_out} held out; ask for more --pairs or a smaller --batch.")
-    phase = {"name": ""}
-
-    def show(name: str, done: int, total: int) -> None:
-        if name != phase["name"] or done == total or done % 100 == 0:
-            print(f"{name}: {done}/{total}", file=sys.stderr, flush=True)
-            phase["name"] = name
-
+    check_pair_count(recipe, args.renders)
+    show = phase_printer()
     limit = f" (at most {recipe.time_limit:g} s)" if recipe.time_limit else ""
     print(f"{recipe.pairs} sampled pairs and {args.renders} renders at {recipe.steps} DDIM steps, "
           f"then {recipe.training_steps} training steps{limit}", flush=True)
@@ -224,6 +220,64 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
           f"{info['held_out_psnr_min']:.2f} dB min; loss {info['final_loss']:.4f}; "
           f"{info['training_steps_run']} steps in {info['training_seconds']:.0f} s)")
     return 0
+
+
+def cmd_train_draft(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from latent_studio.engine.draft_decoder import draft_folder
+    from latent_studio.engine.draft_training import DraftRecipe, save_draft_decoder, train_draft_decoder
+
+    model = load(args)
+    folder = draft_folder(model.source.folder)
+    check_companion_target(model, folder, "draft decoder", args.force, "Its drafts stay a few DDIM steps.")
+    overrides = {k: v for k, v in (("pairs", args.pairs), ("training_steps", args.training_steps), ("steps", args.steps),
+                                   ("time_limit", args.time_limit), ("batch", args.batch)) if v}
+    recipe = dataclasses.replace(DraftRecipe(), **overrides)
+    check_pair_count(recipe, 0)
+    show = phase_printer()
+    limit = f" (at most {recipe.time_limit:g} s)" if recipe.time_limit else ""
+    print(f"{recipe.pairs} sampled pairs at {recipe.steps} DDIM steps, then {recipe.training_steps} training "
+          f"steps{limit}", flush=True)
+    pairs = training_pairs(model, recipe, 0, args.pairs_cache, None, show)
+    draft = train_draft_decoder(model, recipe, pairs, progress=show)
+    save_draft_decoder(draft, model.source.folder)
+    info = draft.info
+    print(f"wrote {folder} (held-out drafts against {recipe.steps} steps: {info['held_out_psnr_mean']:.2f} dB mean, "
+          f"{info['held_out_psnr_min']:.2f} dB min; loss {info['final_loss']:.4f}; "
+          f"{info['training_steps_run']} steps in {info['training_seconds']:.0f} s)")
+    return 0
+
+
+def check_companion_target(model, folder: Path, name: str, force: bool, instead: str) -> None:
+    """A network trained for a model is saved beside it: a folder of a pixel-space model, not yet holding one."""
+    if model.source.kind == "hub":
+        raise UserError(f"The model comes from the Hugging Face cache; copy it to a folder first (the {name} is "
+                        "saved beside the model).")
+    if tuple(model.image_size) != tuple(model.latent_shape[1:]):
+        raise UserError(f"The {name} is trained for pixel-space models; '{model.source.spec}' is a "
+                        f"{model.family.name} model with a {model.latent_shape[1]}x{model.latent_shape[2]} latent "
+                        f"under {model.image_size[1]}x{model.image_size[0]} pictures. {instead}")
+    if folder.exists() and not force:
+        raise UserError(f"{folder} already holds a {name}; pass --force to replace it.")
+
+
+def check_pair_count(recipe, renders: int) -> None:
+    if recipe.pairs + renders - recipe.held_out < recipe.batch:
+        raise UserError(f"{recipe.pairs + renders} pairs leave less than one batch of {recipe.batch} after "
+                        f"{recipe.held_out} held out; ask for more --pairs or a smaller --batch.")
+
+
+def phase_printer():
+    """A progress callback printing each phase's start, end and every 100th step to stderr."""
+    phase = {"name": ""}
+
+    def show(name: str, done: int, total: int) -> None:
+        if name != phase["name"] or done == total or done % 100 == 0:
+            print(f"{name}: {done}/{total}", file=sys.stderr, flush=True)
+            phase["name"] = name
+
+    return show
 
 
 def training_pairs(model, recipe, renders: int, cache: Path | None, workers: int | None, show):

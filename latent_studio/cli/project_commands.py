@@ -71,6 +71,9 @@ def register(sub, parents: Parents) -> None:
     render.add_argument("--fit", choices=FIT_MODES, default="fit",
                         help="a frame of another shape in --size: fit (bars), fill (crop), pad (unscaled), stretch")
     render.add_argument("--steps", type=steps_int, help="DDIM steps (default: the project's final steps)")
+    render.add_argument("--draft", action="store_true",
+                        help="a playblast: every frame as the app's canvas drafts it (one pass of the model's draft "
+                             "decoder, or the project's preview steps when the model has none)")
     render.add_argument("--quality", choices=("high", "standard", "small"), default="standard", help="video quality preset")
     render.add_argument("--first-number", type=file_number_int, default=0, help="number of the first PNG file (default 0)")
     render.add_argument("--batch", type=batch_int, default=8, help="frames decoded together, 1 to 256 (default 8)")
@@ -191,8 +194,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     first, last = args.frame_range or (0, None)
     if args.size and args.scale:
         raise UserError("Give --size or --scale, not both: --size is the exact output, --scale a multiple of the model's.")
+    if args.draft and args.steps:
+        raise UserError("Give --draft or --steps, not both: --draft renders the canvas's drafts, --steps the final frames "
+                        "at that many steps.")
     options = ExportOptions(fmt, fps=args.fps, first_frame=first, last_frame=last, scale=args.scale, size=args.size,
-                            fit=args.fit, steps=args.steps, quality=args.quality, first_number=args.first_number, batch_size=args.batch,
+                            fit=args.fit, steps=args.steps, draft=args.draft, quality=args.quality, first_number=args.first_number, batch_size=args.batch,
                             replace=args.force)
     check_destination(args.output, fmt, replace=args.force, inputs=[args.project])  # before the model loads
     if args.model is None:

@@ -8,9 +8,10 @@ import numpy as np
 import torch
 
 from latent_studio.core.cancel import CancelToken, check
-from latent_studio.core.errors import LatentFileError
+from latent_studio.core.errors import LatentFileError, UserError
 from latent_studio.core.latent_math import latent_refusal
 from latent_studio.engine.ddim import DdimPlan, ddim_step, make_plan, to_uint8, to_uint16
+from latent_studio.engine.draft_decoder import DRAFT_PASS, DraftDecoder
 from latent_studio.engine.models import LoadedModel
 
 Progress = Callable[[int, int], None]
@@ -56,6 +57,12 @@ def decode(
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, not {bit_depth}")
     array = check_latents(model, latents)
+    if steps == DRAFT_PASS:
+        if model.draft is None:
+            raise UserError(f"Model '{model.source.spec}' has no draft decoder (make one with `latent-studio "
+                            "train-draft`); decode with a number of DDIM steps instead.")
+        return decode_draft(model, model.draft, array, batch_size=batch_size, bit_depth=bit_depth,
+                            progress=progress, cancel=cancel)
     plan = make_plan(model.scheduler_config, steps)
     batches = [array[i : i + batch_size] for i in range(0, len(array), batch_size)]
     total = len(batches) * plan.steps
@@ -73,6 +80,22 @@ def decode(
         with torch.inference_mode():
             pictures = model.family.to_images(x)
         images.append(to_uint8(pictures).numpy() if bit_depth == 8 else to_uint16(pictures))
+    check(cancel)
+    return np.concatenate(images, axis=0)
+
+
+def decode_draft(model: LoadedModel, draft: DraftDecoder, latents: np.ndarray, *, batch_size: int = DEFAULT_BATCH,
+                 bit_depth: int = 8, progress: Progress | None = None, cancel: CancelToken | None = None) -> np.ndarray:
+    """One pass of the draft decoder per latent, as ``decode`` returns pictures (``steps=DRAFT_PASS`` comes here)."""
+    images = []
+    for start in range(0, len(latents), batch_size):
+        check(cancel)
+        x = torch.from_numpy(np.ascontiguousarray(latents[start : start + batch_size])).to(model.placement.device)
+        with torch.inference_mode():
+            pictures = model.family.to_images(draft.clean(x))
+        images.append(to_uint8(pictures).numpy() if bit_depth == 8 else to_uint16(pictures))
+        if progress:
+            progress(min(start + batch_size, len(latents)), len(latents))
     check(cancel)
     return np.concatenate(images, axis=0)
 

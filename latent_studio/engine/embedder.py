@@ -1,28 +1,25 @@
 """The one-pass embedding network (Asperti et al., 2023): a UNet that maps an image straight to its x_T.
 
-It lives beside the model it was trained for, in ``embedder/`` (a diffusers
-``UNet2DModel`` config, safetensors weights, and ``embedder.json`` naming the
-model's content hash and the DDIM steps it learned), and is loaded with it
-when present. One forward pass gives a latent (``embed --mode network``).
+It lives beside the model it was trained for, in ``embedder/`` (see
+``engine.companions``; ``embedder.json`` also names the DDIM steps it
+learned), and is loaded with it when present. One forward pass gives a latent
+(``embed --mode network``).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from diffusers import UNet2DModel
-from safetensors import SafetensorError
-from safetensors.torch import load_file as load_safetensors
 
 from latent_studio.core.errors import ModelError
+from latent_studio.engine.companions import load_companion
 
 EMBEDDER_FOLDER = "embedder"
 EMBEDDER_INFO = "embedder.json"
-WEIGHTS = "diffusion_pytorch_model.safetensors"
 
 
 @dataclass
@@ -70,22 +67,14 @@ def embedder_folder(model_folder: Path) -> Path:
 
 def load_embedder(model_folder: Path, model_hash: str, device: torch.device, dtype: torch.dtype) -> EmbedderNetwork | None:
     """The model's embedding network, or None when it has none or has one trained for other weights."""
-    folder = embedder_folder(model_folder)
-    if not (folder / EMBEDDER_INFO).is_file():
-        return None
+    loaded = load_companion(embedder_folder(model_folder), EMBEDDER_INFO, model_hash, device, dtype,
+                            name="embedding network", retrain="latent-studio train-embedder")
+    if loaded is None:
+        return None  # none, or made for other weights: inversion alone is the honest choice
+    unet, info = loaded
     try:
-        info = json.loads((folder / EMBEDDER_INFO).read_text(encoding="utf-8"))
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        state = load_safetensors(str(folder / WEIGHTS), device="cpu")
-        unet = UNet2DModel.from_config(config)
-        unet.load_state_dict(state, strict=True)
         steps = int(info["steps"])
-        trained_for = str(info["model_hash"])
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
-        raise ModelError(f"The embedding network in {folder} is damaged ({exc}); delete the folder or train it again "
-                         "with `latent-studio train-embedder`.") from exc
-    if trained_for != model_hash:
-        return None  # made for other weights: inversion alone is the honest choice
-    # torch's own cast: diffusers' ModelMixin.to logs a warning on every dtype cast (even with nothing to keep in fp32).
-    torch.nn.Module.to(unet, device=device, dtype=dtype).eval().requires_grad_(False)
-    return EmbedderNetwork(unet, trained_for, steps, info)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"The embedding network in {embedder_folder(model_folder)} is damaged (no steps in "
+                         f"{EMBEDDER_INFO}); delete the folder or train it again with `latent-studio train-embedder`.") from exc
+    return EmbedderNetwork(unet, model_hash, steps, info)

@@ -12,7 +12,6 @@ can be given a time limit instead of a step count, so a run fits a lease.
 from __future__ import annotations
 
 import io
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors.torch import save as st_save
 
 from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes
@@ -29,9 +27,9 @@ from latent_studio.core.metrics import psnr
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.ddim import from_uint8, make_plan
 from latent_studio.engine.decode import decode
+from latent_studio.engine.companions import save_companion
 from latent_studio.engine.embedder import (
     EMBEDDER_INFO,
-    WEIGHTS,
     DEFAULT_CHANNELS,
     EmbedderNetwork,
     build_embedder_unet,
@@ -118,23 +116,19 @@ def load_pairs(path: Path, model_hash: str, steps: int) -> Pairs | None:
         return None
 
 
-def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, progress: Progress | None = None,
-                   cancel: CancelToken | None = None) -> tuple[EmbedderNetwork, dict]:
-    """Fit the network on all but ``recipe.held_out`` pairs; report loss and held-out reconstruction PSNR."""
-    torch.manual_seed(recipe.seed)
-    channels = model.latent_shape[0]
-    unet = build_embedder_unet(model.image_size[0], channels, recipe.channels)
-    device = model.placement.device
-    unet.to(device).train()
-    optimiser = torch.optim.AdamW(unet.parameters(), lr=recipe.learning_rate, weight_decay=0.0)
-    train_count = len(pairs.images) - recipe.held_out
-    if train_count < recipe.batch:
-        raise ValueError(f"{len(pairs.images)} pairs leave fewer than one batch after {recipe.held_out} held out")
-    images = from_uint8(torch.from_numpy(pairs.images[:train_count]))
-    latents = torch.from_numpy(pairs.latents[:train_count])
+def fit_regression(module: torch.nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor,
+                   targets: torch.Tensor, recipe, *, progress: Progress | None = None,
+                   cancel: CancelToken | None = None) -> tuple[list[float], float]:
+    """Fit ``forward(inputs[i]) ~ targets[i]`` by mean squared error: AdamW, cosine learning rate over
+    ``recipe.training_steps`` or ``recipe.time_limit`` seconds, whichever ends first. Returns (losses, seconds).
+
+    ``recipe`` names training_steps, time_limit, batch, learning_rate and seed (both networks' recipes do).
+    """
+    device = next(module.parameters()).device
+    module.train()
+    optimiser = torch.optim.AdamW(module.parameters(), lr=recipe.learning_rate, weight_decay=0.0)
     generator = torch.Generator().manual_seed(recipe.seed)
     started, losses = time.perf_counter(), []
-    zero = torch.zeros(recipe.batch, dtype=torch.long, device=device)
     for step in range(recipe.training_steps):
         check(cancel)
         done = step / recipe.training_steps
@@ -142,20 +136,38 @@ def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, 
             done = max(done, (time.perf_counter() - started) / recipe.time_limit)
         if done >= 1.0:
             break
-        index = torch.randint(0, train_count, (recipe.batch,), generator=generator)
+        index = torch.randint(0, len(inputs), (recipe.batch,), generator=generator)
         lr = recipe.learning_rate * 0.5 * (1 + np.cos(np.pi * done))
         for group in optimiser.param_groups:
             group["lr"] = lr
-        predicted = unet(images[index].to(device), zero).sample
-        loss = torch.nn.functional.mse_loss(predicted, latents[index].to(device))
+        loss = torch.nn.functional.mse_loss(forward(inputs[index].to(device)), targets[index].to(device))
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
         optimiser.step()
         losses.append(loss.item())
         if progress:
             progress("training", step + 1, recipe.training_steps)
-    unet.eval().requires_grad_(False)
+    module.eval().requires_grad_(False)
+    return losses, time.perf_counter() - started
+
+
+def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, progress: Progress | None = None,
+                   cancel: CancelToken | None = None) -> tuple[EmbedderNetwork, dict]:
+    """Fit the network on all but ``recipe.held_out`` pairs; report loss and held-out reconstruction PSNR."""
+    torch.manual_seed(recipe.seed)
+    channels = model.latent_shape[0]
+    unet = build_embedder_unet(model.image_size[0], channels, recipe.channels)
+    device = model.placement.device
+    unet.to(device)
+    train_count = len(pairs.images) - recipe.held_out
+    if train_count < recipe.batch:
+        raise ValueError(f"{len(pairs.images)} pairs leave fewer than one batch after {recipe.held_out} held out")
+    images = from_uint8(torch.from_numpy(pairs.images[:train_count]))
+    latents = torch.from_numpy(pairs.latents[:train_count])
+    zero = torch.zeros(recipe.batch, dtype=torch.long, device=device)
+    losses, seconds = fit_regression(unet, lambda x: unet(x, zero).sample, images, latents, recipe,
+                                     progress=progress, cancel=cancel)
     network = EmbedderNetwork(unet, model.content_hash, recipe.steps, {})
     held_images = pairs.images[train_count:]
     reconstructions = decode(model, network.latents(from_uint8(torch.from_numpy(held_images))).cpu().numpy(),
@@ -169,18 +181,12 @@ def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, 
         "training_steps_run": len(losses),
         "held_out_psnr_mean": float(np.mean(scores)),
         "held_out_psnr_min": float(np.min(scores)),
-        "training_seconds": round(time.perf_counter() - started, 1),
+        "training_seconds": round(seconds, 1),
         "app_version": __version__,
     }
     return network, network.info
 
 
 def save_embedder(network: EmbedderNetwork, model_folder: Path) -> Path:
-    """Write ``embedder/`` beside the model: config, fp16 safetensors weights, then the info file last."""
-    folder = embedder_folder(model_folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().cpu().to(torch.float16).contiguous() for k, v in network.unet.state_dict().items()}
-    atomic_write_bytes(folder / WEIGHTS, st_save(weights))
-    atomic_write_bytes(folder / "config.json", network.unet.to_json_string().encode())
-    atomic_write_bytes(folder / EMBEDDER_INFO, json.dumps(network.info, indent=2, sort_keys=True).encode())
-    return folder
+    """Write ``embedder/`` beside the model."""
+    return save_companion(embedder_folder(model_folder), network.unet, network.info, EMBEDDER_INFO)

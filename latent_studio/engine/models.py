@@ -20,6 +20,7 @@ from diffusers import DDIMScheduler
 from latent_studio.core.errors import ModelError
 from latent_studio.core.resources import bundled_models
 from latent_studio.engine.devices import Placement, choose_placement
+from latent_studio.engine.draft_decoder import load_draft_decoder
 from latent_studio.engine.embedder import load_embedder
 from latent_studio.engine.families import load_family
 from latent_studio.engine.families.base import ModelFamily
@@ -59,6 +60,7 @@ class LoadedModel:
     family: ModelFamily
     source: ModelSource
     embedder: Any = None  # the one-pass embedding network (engine.embedder.EmbedderNetwork) when one is saved beside it
+    draft: Any = None  # the one-pass draft decoder (engine.draft_decoder.DraftDecoder) when one is saved beside it
 
     @property
     def scheduler_config(self) -> dict[str, Any]:
@@ -196,7 +198,8 @@ def load_model(
 def load_from_folder(source: ModelSource, placement: Placement, *, allow_pickle: bool = False) -> LoadedModel:
     family = load_family(source.folder, placement, allow_pickle=allow_pickle)
     embedder = load_embedder(source.folder, family.content_hash, placement.device, placement.dtype)
-    return LoadedModel(family, source, embedder)
+    draft = load_draft_decoder(source.folder, family.content_hash, placement.device, placement.dtype)
+    return LoadedModel(family, source, embedder, draft)
 
 
 def describe_scheduler(config: dict[str, Any]) -> str:

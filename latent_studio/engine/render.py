@@ -26,6 +26,7 @@ from latent_studio.core.lru import BytesLRU
 from latent_studio.core.project import FrameSpec, Project, evaluate_frames, frame_latent, frame_source
 from latent_studio.engine.conditioning import conditioning_key, guided, project_conditioning
 from latent_studio.engine.decode import DEFAULT_BATCH, decode
+from latent_studio.engine.draft_decoder import DRAFT_PASS
 from latent_studio.engine.models import LoadedModel
 from latent_studio.engine.source_attention import decode_attending
 
@@ -188,8 +189,11 @@ def _decode_adapting(model, work: list[tuple[np.ndarray, Source | None]], steps,
 
 def _decode_all(model, work: list[tuple[np.ndarray, Source | None]], steps, batch_size, bit_depth,
                 conditioning, cancel, step_progress=None) -> list[np.ndarray]:
-    """Plain latents decoded together; edits with a source decoded beside their sources, grouped by start."""
+    """Plain latents decoded together; edits with a source decoded beside their sources, grouped by start.
+    A draft pass (``DRAFT_PASS``) decodes every latent plainly: the draft decoder reads no source."""
     images: list[np.ndarray | None] = [None] * len(work)
+    if steps == DRAFT_PASS:
+        work = [(latent, None) for latent, _ in work]
     plain = [i for i, (_, source) in enumerate(work) if source is None]
     if plain:
         pixels = decode(model, np.stack([work[i][0] for i in plain]), steps, batch_size=batch_size,

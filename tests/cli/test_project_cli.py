@@ -111,3 +111,24 @@ def test_render_to_an_hd_size_letterboxes_the_square_frames(project_file, traine
     assert frame.shape == (48, 96, 3)
     assert frame[:, :24].max() == 0 and frame[:, -24:].max() == 0 and frame[:, 24:72].max() > 0  # black bars, frame centred
     assert json.loads((out / "frames.json").read_text())["fit"] == "fit"
+
+
+def test_render_draft_is_a_playblast_of_the_canvas_drafts(tmp_path, capsys):
+    from latent_studio.core.project import evaluate_frames, frame_latent
+    from latent_studio.core.resources import resources_dir
+    from latent_studio.engine.decode import decode
+    from latent_studio.engine.models import load_model
+
+    example = resources_dir() / "examples" / "head_turn.lsproj"
+    out = tmp_path / "frames"
+    assert main(["render", str(example), "-o", str(out), "--range", "10-11", "--draft", "--scale", "1", "--device", "cpu"]) == 0
+    sidecar = json.loads((out / "frames.json").read_text())
+    assert sidecar["draft"] is True and sidecar["steps"] == 0  # one pass of the bundled draft decoder
+    project = load_project(example)
+    latents = np.stack([frame_latent(project, spec) for spec in evaluate_frames(project, [10, 11])])
+    expected = decode(load_model("toy-heads", device="cpu"), latents, 0)
+    written = [np.asarray(Image.open(out / f["file"]).convert("RGB")) for f in sidecar["frames"]]
+    assert np.abs(np.stack(written).astype(int) - expected).max() <= 1  # batching rounds floats differently
+    capsys.readouterr()
+    assert main(["render", str(example), "-o", str(tmp_path / "b"), "--draft", "--steps", "5"]) == 2
+    assert "--draft or --steps, not both" in capsys.readouterr().err

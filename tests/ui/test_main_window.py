@@ -362,9 +362,26 @@ def test_new_direction_from_two_groups_and_arithmetic(window, qtbot):
     assert ANCHOR_TRACK in [t for t, _ in window.timeline.tracks()]
 
 
-def test_a_draft_never_drops_below_the_steps_that_show_a_face(window):
+def test_a_model_with_a_draft_decoder_drafts_in_one_pass(window, qtbot):
+    from latent_studio.engine.draft_decoder import DRAFT_PASS
+
+    assert window.inference.model.draft is not None  # the bundled model ships one
+    window.preview.seconds_per_step = 1.0  # however slow the machine: one pass is one UNet evaluation
+    assert window.preview.draft_steps() == DRAFT_PASS
+    shown = []
+    window.preview.shown.connect(lambda result: shown.append((result, window.canvas.caption)))
+    window.session.set_frame(window.session.frame + 3)
+    qtbot.waitUntil(lambda: any(r.steps == DRAFT_PASS for r, _ in shown), timeout=20000)
+    draft, caption = next((r, c) for r, c in shown if r.steps == DRAFT_PASS)
+    assert draft.image.shape == (64, 64, 3) and draft.image.std() > 10  # a picture, not a flat fill
+    assert "draft" in caption and "one pass of the draft decoder" in caption and "final" not in caption
+    qtbot.waitUntil(lambda: "final quality" in window.canvas.caption, timeout=60000)  # then the refinement
+
+
+def test_a_draft_never_drops_below_the_steps_that_show_a_face(window, monkeypatch):
     from latent_studio.ui.preview import MIN_DRAFT_STEPS
 
+    monkeypatch.setattr(window.inference.model, "draft", None)  # a model without a draft decoder
     full = window.session.project.settings.preview_steps
     assert full > MIN_DRAFT_STEPS
     window.preview.seconds_per_step = 1.0  # a machine far too slow for the interactive budget
