@@ -159,7 +159,7 @@ def test_training_a_one_pass_network_on_a_latent_model_is_one_sentence(latent_mo
     from latent_studio.cli import main
 
     assert main(["train-embedder", "--model", str(latent_model_dir), "--device", "cpu", "--pairs", "64"]) == 2
-    assert "maps a picture to a latent of the same size" in capsys.readouterr().err
+    assert "is trained for pixel-space models" in capsys.readouterr().err
     assert not (latent_model_dir / "embedder").exists()
 
 
