@@ -20,11 +20,12 @@ from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes, check_not_an_input, check_writable_destination
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.errors import OutputError, UserError
-from latent_studio.core.project import FIT_MODES, FRAME_RATES, Project, check_output_size
+from latent_studio.core.project import FIT_MODES, FRAME_RATES, MAX_SIZE, MIN_SIZE, Asset, Project, check_output_size
 from latent_studio.core.writers import output_lock
 from latent_studio.engine.draft_decoder import DRAFT_PASS
 from latent_studio.engine.models import LoadedModel
 from latent_studio.engine.render import Frame, FrameCache, RenderProgress, render_frames
+from latent_studio.media.face_align import Alignment
 from latent_studio.media.export import (
     ExportFormat,
     FrameWriter,
@@ -33,6 +34,7 @@ from latent_studio.media.export import (
     frame_to_size,
     open_writer,
 )
+from latent_studio.media.paste_back import Backplate, make_backplate, paste_back
 
 
 SIZE_ESTIMATE_AFTER = 8  # frames written before the output's size is estimated and checked against free space
@@ -50,6 +52,7 @@ class ExportOptions:
     fit: str = "fit"  # how a frame of another shape sits in ``size``: fit, fill, pad or stretch (media.export)
     steps: int | None = None  # None: the project's final steps
     draft: bool = False  # a playblast: every frame as the canvas drafts it (see draft_steps); ``steps`` is ignored
+    paste_back: bool | None = None  # composite into the aligned face's photo (paste_back_plate); None: the project's
     quality: str = "standard"
     first_number: int = 0  # number of the first file of a PNG sequence
     batch_size: int = 8
@@ -69,6 +72,41 @@ def draft_steps(model: LoadedModel, project: Project) -> int:
     """What a draft is decoded with: one pass of the model's draft decoder when it has one (``DRAFT_PASS``), else the
     project's preview steps of DDIM (the most the canvas drafts with; a slow machine's canvas uses fewer)."""
     return DRAFT_PASS if model.draft is not None else project.settings.preview_steps
+
+
+def plate_asset(project: Project) -> Asset | None:
+    """The face paste-back composites into: the first anchor on the timeline embedded with alignment (its photo
+    kept); None when there is none."""
+    for key in project.anchors:
+        asset = project.assets[key.value]
+        if asset.photo and Alignment.from_metadata(asset.metadata) is not None:
+            return asset
+    return None
+
+
+def paste_back_plate(project: Project, model: LoadedModel, scale: float | None = None) -> Backplate:
+    """The photo and the map back for paste-back, or one sentence saying why there is none. The frames come out
+    at the photo's size times ``scale``, made even."""
+    asset = plate_asset(project)
+    if asset is None:
+        raise UserError("Paste-back needs a face on the timeline that was embedded with alignment (File ▸ Embed a "
+                        "face with alignment…, or `latent-studio new --align`); this project has none. Export "
+                        "without paste-back, or embed the photo that way.")
+    height, width = model.image_size
+    if height != width:
+        raise UserError(f"Paste-back needs square frames; model '{model.source.spec}' makes {width}x{height}.")
+    alignment = Alignment.from_metadata(asset.metadata)
+    factor = scale or 1.0
+    size = photo_output_size((round(alignment.source_size[0] * factor), round(alignment.source_size[1] * factor)))
+    return make_backplate(asset.photo, alignment, width, size)
+
+
+def photo_output_size(photo_size: tuple[int, int]) -> tuple[int, int]:
+    """The photo's size made even (video encoders need it), scaled down when a side is over MAX_SIZE."""
+    width, height = photo_size
+    shrink = min(1.0, MAX_SIZE / max(width, height))
+    width, height = max(MIN_SIZE, int(width * shrink)), max(MIN_SIZE, int(height * shrink))
+    return width - width % 2, height - height % 2
 
 
 def sidecar_path(output: Path) -> Path:
@@ -164,6 +202,10 @@ def export_project(
     if options.fit not in FIT_MODES:
         raise UserError(f"Fit '{options.fit}' is unknown; choose one of {', '.join(FIT_MODES)}.")
     fit = options.fit if options.size else "stretch"  # a multiple of the model's size keeps the project's shape
+    pasting = project.settings.paste_back if options.paste_back is None else options.paste_back
+    plate = paste_back_plate(project, model, options.scale) if pasting else None
+    if plate is not None and options.size is None:
+        size = plate.size  # the photo's (times --scale); an exact --size places it with --fit like any frame
     side = sidecar_path(output)
     check_destination(output, options.format, replace=options.replace)
     if output.suffix:
@@ -178,7 +220,8 @@ def export_project(
         with writer:
             for frame in render_frames(model, project, frames, steps, cache=cache, batch_size=options.batch_size,
                                        bit_depth=options.format.bit_depth, progress=progress, cancel=cancel):
-                writer.write(frame_to_size(frame.image, size, fit, project.settings.upscale))
+                image = frame.image if plate is None else paste_back(frame.image, plate)
+                writer.write(frame_to_size(image, size, fit, project.settings.upscale))
                 records.append(_frame_record(frame, seeds, writer))
                 if len(records) == SIZE_ESTIMATE_AFTER:
                     check_disk_space(output, writer.written_bytes(), len(records), len(frames))
@@ -194,6 +237,9 @@ def export_project(
             "upscale": project.settings.upscale,
             "steps": steps,
             "draft": options.draft,  # steps 0: one pass of the model's draft decoder
+            "paste_back": None if plate is None else {"asset": plate_asset(project).id,
+                                                      "photo_size": list(Alignment.from_metadata(
+                                                          plate_asset(project).metadata).source_size)},
             "frames": records,
         }
         try:

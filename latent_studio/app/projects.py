@@ -16,6 +16,7 @@ from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.latent_math import arithmetic
 from latent_studio.core.metrics import out_of_domain_sentence
 from latent_studio.core.project import ANCHOR_TRACK, Asset, ModelRef, Project, Settings, StrengthTrack, new_id, snapshot
+from latent_studio.core.project_file import MAX_PHOTO_BYTES
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.conditioning import conditioned_model, project_conditioning
 from latent_studio.engine.decode import decode
@@ -97,23 +98,28 @@ def image_asset(
 ) -> Asset:
     """Embed an image file (crop to the model's square) and keep its reconstruction as the thumbnail.
 
-    With ``landmarks`` (the eyes and the mouth), the face is aligned FFHQ-style instead of centre-cropped and the
-    alignment is kept in the asset's metadata. With the project's ``settings``, it is inverted under the
-    project's prompt and guidance (fixed-point inversion of the guided map), so that it reconstructs as the
-    project will render it.
+    With ``landmarks`` (the eyes and the mouth), the face is aligned FFHQ-style instead of centre-cropped, the
+    alignment is kept in the asset's metadata and the photo file with the asset (paste-back composites into it).
+    With the project's ``settings``, it is inverted under the project's prompt and guidance (fixed-point inversion
+    of the guided map), so that it reconstructs as the project will render it.
     """
     height, _ = model.image_size
+    photo = None
     if landmarks is None:
         prepared = load_prepared(path, height, "crop", (255, 255, 255))
         pixels, metadata = prepared.pixels, {k: str(v) for k, v in prepared.preparation.as_metadata().items()}
     else:
         pixels, alignment = align_file(path, landmarks, height)
         metadata = alignment.as_metadata()
+        photo = Path(path).read_bytes()  # kept whole: paste-back composites the animated face into it
     if settings is not None and settings.conditioned:
         model = conditioned_model(model, project_conditioning(model, settings))
         metadata.update(prompt=settings.prompt, negative_prompt=settings.negative_prompt, guidance=f"{settings.guidance:g}")
-    return embedded_asset(model, pixels, Path(path).stem, Path(path).name, steps, metadata,
-                          progress=progress, cancel=cancel)
+    asset = embedded_asset(model, pixels, Path(path).stem, Path(path).name, steps, metadata,
+                           progress=progress, cancel=cancel)
+    if photo is not None and len(photo) <= MAX_PHOTO_BYTES:
+        asset.photo = photo
+    return asset
 
 
 def embedded_asset(

@@ -230,3 +230,14 @@ def progress_bar(label: str):
         sys.stderr.flush()
 
     return show
+
+
+def landmarks_option(text: str):
+    """``--align``: none (None) or manual:X1,Y1,X2,Y2,X3,Y3 (the eyes and the mouth, as media.face_align takes)."""
+    from latent_studio.media.face_align import parse_manual
+
+    if text == "none":
+        return None
+    if not text.startswith("manual:"):
+        raise UserError(f"--align takes none or manual:X1,Y1,X2,Y2,X3,Y3 (the eyes and the mouth), not '{text}'.")
+    return parse_manual(text.removeprefix("manual:"))

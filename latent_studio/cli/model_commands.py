@@ -13,6 +13,7 @@ from latent_studio.cli.common import (
     bounded_int,
     check_output,
     iterations_int,
+    landmarks_option,
     latent_metadata,
     load,
     numbered,
@@ -172,15 +173,14 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 def _embed_input(args: argparse.Namespace, size: int, background) -> tuple:
     """The pixels to embed and what to record about how they were made: a face aligned FFHQ-style, or a centre crop."""
-    from latent_studio.media.face_align import align_file, parse_manual
+    from latent_studio.media.face_align import align_file
     from latent_studio.media.images import load_prepared
 
-    if args.align == "none":
+    landmarks = landmarks_option(args.align)
+    if landmarks is None:
         prepared = load_prepared(args.image, size, args.fit, background)
         return prepared.pixels, prepared.preparation.as_metadata()
-    if not args.align.startswith("manual:"):
-        raise UserError(f"--align takes none or manual:X1,Y1,X2,Y2,X3,Y3 (the eyes and the mouth), not '{args.align}'.")
-    pixels, alignment = align_file(args.image, parse_manual(args.align.removeprefix("manual:")), size)
+    pixels, alignment = align_file(args.image, landmarks, size)
     return pixels, alignment.as_metadata()
 
 

@@ -32,6 +32,11 @@ def register(sub, parents: Parents) -> None:
     new = sub.add_parser("new", parents=[common, model], help="create a project from images and/or seeds")
     new.add_argument("output", type=Path, help="project file to write (.lsproj)")
     new.add_argument("--image", type=Path, action="append", default=[], help="an image to embed (repeatable)")
+    new.add_argument("--align", action="append", default=[], metavar="none|manual:X1,Y1,X2,Y2,X3,Y3",
+                     help="align the face of the --image at the same place in the list FFHQ-style, from the eyes' and "
+                          "the mouth's pixel positions (repeatable; the photo is kept for paste-back)")
+    new.add_argument("--paste-back", action="store_true",
+                     help="renders composite the face back into the photo of the first aligned face")
     new.add_argument("--seed", type=seed_int, action="append", default=[], help="a random face by seed (repeatable)")
     new.add_argument("--fps", type=frame_rate, default="24", help="23.976, 24, 25, 30, 50 or 60 (default 24)")
     new.add_argument("--duration", type=duration_float, default=4.0, help="length in seconds, at most 3600 (default 4)")
@@ -71,6 +76,9 @@ def register(sub, parents: Parents) -> None:
     render.add_argument("--fit", choices=FIT_MODES, default="fit",
                         help="a frame of another shape in --size: fit (bars), fill (crop), pad (unscaled), stretch")
     render.add_argument("--steps", type=steps_int, help="DDIM steps (default: the project's final steps)")
+    render.add_argument("--paste-back", action=argparse.BooleanOptionalAction, default=None,
+                        help="composite each frame back into the photo its face was aligned from, at the photo's size "
+                             "(default: the project's setting)")
     render.add_argument("--draft", action="store_true",
                         help="a playblast: every frame as the app's canvas drafts it (one pass of the model's draft "
                              "decoder, or the project's preview steps when the model has none)")
@@ -86,8 +94,9 @@ def register(sub, parents: Parents) -> None:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
+    from latent_studio.app.export import plate_asset
     from latent_studio.app.projects import empty_project, image_asset, place_anchors, seed_asset
-    from latent_studio.cli.common import load
+    from latent_studio.cli.common import landmarks_option, load
     from latent_studio.core.atomic import check_not_an_input, check_replaceable, check_writable_destination
     from latent_studio.core.project import Settings
     from latent_studio.core.project_file import SUFFIX, save_project
@@ -100,15 +109,20 @@ def cmd_new(args: argparse.Namespace) -> int:
     check_replaceable(args.output, args.force)
     if not args.image and not args.seed:
         raise UserError("Give at least one --image or --seed for the project's first face.")
+    if len(args.align) > len(args.image):
+        raise UserError(f"{len(args.align)} --align for {len(args.image)} --image; give one --align per image, in "
+                        "the same order (none for an image to centre-crop).")
+    alignments = [landmarks_option(text) for text in args.align] + [None] * (len(args.image) - len(args.align))
     width, height = args.size
     settings = Settings(fps=args.fps, duration=args.duration, width=width, height=height, final_steps=args.steps,
-                        prompt=args.prompt, negative_prompt=args.negative_prompt, guidance=args.guidance)
+                        prompt=args.prompt, negative_prompt=args.negative_prompt, guidance=args.guidance,
+                        paste_back=args.paste_back)
     model = load(args)
     project_conditioning(model, settings)  # a prompt for a model that reads none: say so before any work
     project = empty_project(model, settings)
     order = []
-    for path in args.image:
-        asset = image_asset(model, path, args.steps, settings=settings)
+    for path, landmarks in zip(args.image, alignments, strict=True):
+        asset = image_asset(model, path, args.steps, settings=settings, landmarks=landmarks)
         print(f"embedded {path.name}: PSNR {describe_psnr(asset.psnr, 2)}")
         if "out_of_domain" in asset.metadata:
             print(asset.metadata["out_of_domain"])
@@ -119,6 +133,9 @@ def cmd_new(args: argparse.Namespace) -> int:
         project.assets[asset.id] = asset
         order.append(asset.id)
     place_anchors(project, order)
+    if args.paste_back and plate_asset(project) is None:
+        raise UserError("--paste-back needs an --image with --align manual:... (the photo it pastes back into); "
+                        "nothing was written.")
     save_project(project, args.output)
     print(f"wrote {args.output}: {len(order)} faces, {len(project.directions)} directions, "
           f"{settings.duration:g} s at {settings.fps} fps")
@@ -198,7 +215,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise UserError("Give --draft or --steps, not both: --draft renders the canvas's drafts, --steps the final frames "
                         "at that many steps.")
     options = ExportOptions(fmt, fps=args.fps, first_frame=first, last_frame=last, scale=args.scale, size=args.size,
-                            fit=args.fit, steps=args.steps, draft=args.draft, quality=args.quality, first_number=args.first_number, batch_size=args.batch,
+                            fit=args.fit, steps=args.steps, draft=args.draft, paste_back=args.paste_back, quality=args.quality, first_number=args.first_number, batch_size=args.batch,
                             replace=args.force)
     check_destination(args.output, fmt, replace=args.force, inputs=[args.project])  # before the model loads
     if args.model is None:

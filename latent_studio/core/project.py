@@ -79,6 +79,8 @@ class Settings:
     # out_frame -1 is "to the last frame", so a change of length keeps a range that was never set.
     in_frame: int = 0
     out_frame: int = -1
+    # Export composites each frame back into the photo its face was aligned from (media.paste_back).
+    paste_back: bool = False
 
     def __post_init__(self) -> None:
         if self.fps not in FRAME_RATES:
@@ -144,6 +146,7 @@ class Asset:
     thumbnail: bytes | None = None  # PNG: the decoded latent (for an image, its reconstruction)
     metadata: dict[str, str] = field(default_factory=dict)
     original: bytes | None = None  # PNG: the prepared image an embedding was made from (before/after view)
+    photo: bytes | None = None  # the whole photo file a face was aligned from, as read (paste-back composites into it)
 
 
 @dataclass

@@ -52,6 +52,7 @@ LATENTS = "latents.safetensors"
 # Reading is bounded: each member is decompressed only up to the size the manifest implies, then reading stops.
 MAX_MANIFEST_BYTES = 4 << 20  # a manifest of thousands of keyframes is well under 1 MiB
 MAX_IMAGE_BYTES = 16 << 20  # a thumbnail or an original: one PNG at the model's resolution
+MAX_PHOTO_BYTES = 64 << 20  # the photo file an aligned face came from, kept whole for paste-back
 MAX_LATENT_VALUES = 1 << 24  # float32 values in one latent or direction (64 MiB)
 MAX_TOTAL_BYTES = 512 << 20  # everything read from one project, all members together
 MAX_MEMBERS = 10_000
@@ -91,6 +92,8 @@ def project_bytes(project: Project) -> bytes:
                 _write_member(archive, f"thumbnails/{asset.id}.png", asset.thumbnail, zipfile.ZIP_STORED)
             if asset.original:
                 _write_member(archive, f"originals/{asset.id}.png", asset.original, zipfile.ZIP_STORED)
+            if asset.photo:
+                _write_member(archive, f"photos/{asset.id}", asset.photo, zipfile.ZIP_STORED)
     return buffer.getvalue()
 
 
@@ -120,6 +123,7 @@ def manifest(project: Project) -> dict[str, Any]:
                 "psnr": a.psnr if a.psnr is not None and math.isfinite(a.psnr) else None,  # inf: identical images
                 "shape": list(np.shape(a.latent)), "thumbnail": f"thumbnails/{a.id}.png" if a.thumbnail else None,
                 "original": f"originals/{a.id}.png" if a.original else None,
+                **({"photo": f"photos/{a.id}"} if a.photo else {}),  # absent when none: older files keep their bytes
                 "metadata": dict(a.metadata),
             }
             for a in project.assets.values()  # insertion order is the order of the assets panel
@@ -206,6 +210,8 @@ def _project_from_file(handle) -> Project:
             for name in _named_images(data_manifest)
             if name in members
         }
+        thumbnails.update({name: _read(archive, members, name, MAX_PHOTO_BYTES, budget)
+                           for name in _named_photos(data_manifest) if name in members})
     try:
         return _build(data_manifest, tensors, thumbnails)
     except (ProjectError, KeyframeError) as exc:
@@ -302,6 +308,12 @@ def _named_images(raw: dict) -> list[str]:
     return names
 
 
+def _named_photos(raw: dict) -> list[str]:
+    entries = [entry for entry in raw.get("assets", []) if isinstance(entry, dict)]
+    return [entry["photo"] for entry in entries if isinstance(entry.get("photo"), str)
+            and entry["photo"].startswith("photos/")]
+
+
 def _check_member_name(name: str) -> None:
     normal = posixpath.normpath(name)
     if name.startswith(("/", "\\")) or "\\" in name or normal.startswith("..") or ":" in name or normal != name.rstrip("/"):
@@ -375,9 +387,9 @@ class _Fields:
         return value
 
 
-_SETTING_TYPES = {"str": str, "float": float, "int": int}  # Settings' annotations (strings under postponed evaluation)
+_SETTING_TYPES = {"str": str, "float": float, "int": int, "bool": bool}  # Settings' annotations (strings under postponed evaluation)
 # written only when set, so older files keep their bytes (and older versions read what they know)
-_OPTIONAL_FIELDS = ("prompt", "negative_prompt", "guidance", "in_frame", "out_frame")
+_OPTIONAL_FIELDS = ("prompt", "negative_prompt", "guidance", "in_frame", "out_frame", "paste_back")
 
 
 def _settings_fields(settings: Settings) -> dict[str, Any]:
@@ -403,6 +415,7 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
             raise ProjectFileError(f"assets[{i}].kind should be one of {', '.join(ASSET_KINDS)}, not {kind!r}.")
         thumbnail_name = _image_member(f, "thumbnail", thumbnails, f"assets[{i}]")
         original_name = _image_member(f, "original", thumbnails, f"assets[{i}]")
+        photo_name = _image_member(f, "photo", thumbnails, f"assets[{i}]")
         metadata = f.get("metadata", dict, {})
         project.assets[asset_id] = Asset(
             id=asset_id, kind=kind, name=f.get("name", str),
@@ -412,6 +425,7 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
             thumbnail=thumbnails.get(thumbnail_name) if thumbnail_name else None,
             metadata={str(k): str(v) for k, v in metadata.items()},
             original=thumbnails.get(original_name) if original_name else None,
+            photo=thumbnails.get(photo_name) if photo_name else None,
         )
     for i, entry in enumerate(top.get("directions", list)):
         f = _Fields(entry, f"directions[{i}]")

@@ -47,6 +47,20 @@ class Alignment:
         return {"align_source_size": json.dumps(list(self.source_size)),
                 "align_quad": json.dumps([list(corner) for corner in self.quad])}
 
+    @staticmethod
+    def from_metadata(metadata: dict[str, str]) -> "Alignment | None":
+        """The alignment an asset's metadata keeps, or None when it has none (or it is unreadable)."""
+        try:
+            size = json.loads(metadata["align_source_size"])
+            quad = json.loads(metadata["align_quad"])
+            source_size = (int(size[0]), int(size[1]))
+            corners = tuple((float(x), float(y)) for x, y in quad)
+        except (KeyError, ValueError, TypeError, IndexError):
+            return None
+        if len(corners) != 4 or min(source_size) < 1 or not np.all(np.isfinite(corners)):
+            return None
+        return Alignment(source_size, corners)
+
     def quad_to_photo(self, size: int) -> np.ndarray:
         """The 2x3 affine map from pixel (u, v) of the ``size``-pixel square to its place in the photo."""
         q0, q1, _, q3 = (np.array(corner, np.float64) for corner in self.quad)

@@ -16,6 +16,7 @@ import shiboken6
 from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
@@ -34,12 +35,13 @@ from PySide6.QtWidgets import (
 from latent_studio.app.cache_fill import FINAL, CacheStatus
 from latent_studio.app.executor import Job, JobProgress
 from latent_studio.app.export import (ExportOptions, ExportResult, check_destination, export_project, output_size,
-                                      sidecar_path)
+                                      photo_output_size, plate_asset, sidecar_path)
 from latent_studio.app.export_estimate import estimate
 from latent_studio.app.session import Session
 from latent_studio.core.errors import Cancelled, UserError
 from latent_studio.core.project import FRAME_RATES, MAX_SIZE, MIN_SIZE, snapshot
 from latent_studio.media.export import FORMATS, QUALITIES, export_format
+from latent_studio.media.face_align import Alignment
 from latent_studio.ui.errors import describe, log
 from latent_studio.ui.inference import QtInference
 from latent_studio.ui.preferences import Preferences
@@ -118,6 +120,16 @@ class ExportDialog(QDialog):
         self.steps = QSpinBox(minimum=1, maximum=1000, value=settings.final_steps)
         self.first_number = QSpinBox(minimum=0, maximum=10**9 - 1, value=0)
         self.first_number.setToolTip("Number of the first PNG file, e.g. 1001 to continue an editor's numbering")
+        plate = plate_asset(session.project)
+        self.paste_back = QCheckBox("Paste the face back into its photo" if plate is None else
+                                    f"Paste the face back into its photo ({plate.name}, "
+                                    f"{'×'.join(map(str, Alignment.from_metadata(plate.metadata).source_size))})")
+        self.paste_back.setEnabled(plate is not None)
+        self.paste_back.setChecked(plate is not None and settings.paste_back)
+        self.paste_back.setToolTip("Needs a face on the timeline embedded with alignment (File ▸ Embed a face with "
+                                   "alignment…)" if plate is None else
+                                   "Each frame is composited into the photo through the inverse alignment, "
+                                   "at the photo's size (times the size's multiple)")
         self.destination = QLineEdit()
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -132,6 +144,7 @@ class ExportDialog(QDialog):
         form.addRow("Quality", self.quality)
         form.addRow("Denoising steps", self.steps)
         form.addRow("First file number", self.first_number)
+        form.addRow("Paste-back", self.paste_back)
         form.addRow("Save to", destination_row)
         self.estimate = QLabel()
         self.estimate.setWordWrap(True)
@@ -166,7 +179,7 @@ class ExportDialog(QDialog):
         self.fps.currentTextChanged.connect(self._update_range_hint)
         for signal in (self.format.currentIndexChanged, self.scale.currentIndexChanged, self.quality.currentIndexChanged,
                        self.first.valueChanged, self.last.valueChanged, self.steps.valueChanged,
-                       self.custom_width.valueChanged, self.custom_height.valueChanged):
+                       self.custom_width.valueChanged, self.custom_height.valueChanged, self.paste_back.toggled):
             signal.connect(self.update_estimate)
         self.scale.currentIndexChanged.connect(self._update_size_fields)
         inference.progress.connect(self._on_progress)
@@ -243,6 +256,9 @@ class ExportDialog(QDialog):
             return
         scale, size = self.size_choice()
         try:
+            if self.paste_back.isChecked() and size is None:  # the photo's size, as export_project makes it
+                source = Alignment.from_metadata(plate_asset(self.session.project).metadata).source_size
+                size = photo_output_size((round(source[0] * (scale or 1.0)), round(source[1] * (scale or 1.0))))
             size = output_size(self.session.project, model, scale, size)
         except UserError:
             self.estimate.setText("")
@@ -279,6 +295,7 @@ class ExportDialog(QDialog):
             format=export_format(self.format_key), fps=self.fps.currentText(), first_frame=self.first.value(),
             last_frame=self.last.value(), scale=scale, size=size, fit=self.fit.currentData(), steps=self.steps.value(),
             quality=self.quality.currentText(), first_number=self.first_number.value(), replace=replace,
+            paste_back=self.paste_back.isChecked(),
         )
 
     def ask_replace(self, path: Path) -> bool:
@@ -378,6 +395,7 @@ class ExportDialog(QDialog):
         if not running:
             self.quality.setEnabled(bool(FORMATS[self.format_key].quality_option))
             self.first_number.setEnabled(not FORMATS[self.format_key].suffix)
+        self.paste_back.setEnabled(not running and plate_asset(self.session.project) is not None)
 
     def _show_error(self, error: BaseException) -> None:
         self.status.setText(f"<span style='color:#ff7070'>{describe(error)}</span>")

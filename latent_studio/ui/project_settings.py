@@ -1,10 +1,12 @@
-"""Project ▸ Settings…: frame rate, length, output size, upscale filter, steps and the prompt, applied as one undo step."""
+"""Project ▸ Settings…: frame rate, length, output size, upscale filter, steps, the prompt and paste-back, applied as
+one undo step."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, fields, replace
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -57,6 +59,10 @@ class ProjectSettingsDialog(QDialog):
         self.guidance.setValue(settings.guidance)
         self.guidance.setToolTip("1 keeps embedding exact; above 1 follows the prompt harder, and edits decode "
                                  "without source attention")
+        self.paste_back = QCheckBox("Paste the face back into its photo")
+        self.paste_back.setChecked(settings.paste_back)
+        self.paste_back.setToolTip("Export composites each frame into the photo of the first face on the timeline "
+                                   "that was embedded with alignment, at the photo's size")
         self.frames = QLabel()
         self.problem = QLabel()
         self.problem.setWordWrap(True)
@@ -72,6 +78,7 @@ class ProjectSettingsDialog(QDialog):
         form.addRow("Prompt", self.prompt)
         form.addRow("Negative prompt", self.negative_prompt)
         form.addRow("Guidance", self.guidance)
+        form.addRow("Export", self.paste_back)
         form.addRow(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self.accept)
@@ -87,7 +94,8 @@ class ProjectSettingsDialog(QDialog):
                        width=self.width_box.value(), height=self.height_box.value(), upscale=self.upscale.currentText(),
                        preview_steps=self.preview_steps.value(), final_steps=self.final_steps.value(),
                        prompt=self.prompt.text().strip(), negative_prompt=self.negative_prompt.text().strip(),
-                       guidance=round(self.guidance.value(), 1))  # the in and out points stay as they are
+                       guidance=round(self.guidance.value(), 1),
+                       paste_back=self.paste_back.isChecked())  # the in and out points stay as they are
 
     def edit(self) -> ChangeSettings | None:
         new = self.settings()

@@ -132,3 +132,35 @@ def test_render_draft_is_a_playblast_of_the_canvas_drafts(tmp_path, capsys):
     capsys.readouterr()
     assert main(["render", str(example), "-o", str(tmp_path / "b"), "--draft", "--steps", "5"]) == 2
     assert "--draft or --steps, not both" in capsys.readouterr().err
+
+
+def test_paste_back_renders_the_face_into_its_photo_at_the_photos_size(trained_model_dir, tmp_path, capsys):
+    yy, xx = np.mgrid[0:161, 0:210]
+    photo = np.stack([100 + 80 * np.sin(xx / 13.0), 120 + 60 * np.cos(yy / 11.0), 90 + 0 * xx], -1).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "me.png")
+    project_path = tmp_path / "p.lsproj"
+    assert main(["new", str(project_path), "--model", str(trained_model_dir), "--device", "cpu",
+                 "--image", str(tmp_path / "me.png"), "--align", "manual:90,70,120,72,104,100", "--paste-back",
+                 "--duration", "0.25", "--fps", "24", "--size", "32x32", "--steps", "4"]) == 0, capsys.readouterr().err
+    project = load_project(project_path)
+    asset = next(iter(project.assets.values()))
+    assert project.settings.paste_back and asset.photo == (tmp_path / "me.png").read_bytes()  # the photo, whole
+    out = tmp_path / "frames"
+    assert main(["render", str(project_path), "-o", str(out), "--range", "0-1", "--device", "cpu"]) == 0
+    sidecar = json.loads((out / "frames.json").read_text())
+    assert sidecar["paste_back"] == {"asset": asset.id, "photo_size": [210, 161]} and sidecar["size"] == [210, 160]
+    frame = np.asarray(Image.open(out / sidecar["frames"][0]["file"]).convert("RGB"))
+    assert frame.shape == (160, 210, 3)  # the photo's size, made even
+    # the face's square spans x 42-168, y 11-137 of the photo; beyond it, the photo itself
+    np.testing.assert_array_equal(frame[140:, :], photo[140:160, :])
+    np.testing.assert_array_equal(frame[:, :38], photo[:160, :38])
+    assert np.abs(frame[70:90, 95:115].astype(int) - photo[70:90, 95:115]).mean() > 3  # the face: the model's
+    plain = tmp_path / "plain"
+    assert main(["render", str(project_path), "-o", str(plain), "--range", "0-0", "--no-paste-back"]) == 0
+    assert json.loads((plain / "frames.json").read_text())["size"] == [32, 32]
+
+
+def test_paste_back_without_an_aligned_face_is_one_sentence(project_file, tmp_path, capsys):
+    assert main(["render", str(project_file), "-o", str(tmp_path / "x"), "--paste-back"]) == 2
+    assert "Paste-back needs a face on the timeline that was embedded with alignment" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -378,3 +378,23 @@ def test_an_even_pace_table_is_saved_only_when_set_and_checked_on_load():
     bad = rewrite(project_bytes(paced), lambda m: m["tracks"]["anchor"][0].update(pace=[0.0, 0.7, 0.5, 1.0]))
     with pytest.raises(Exception, match="must rise from 0 to 1"):
         project_from_bytes(bad)
+
+
+def test_an_aligned_faces_photo_and_the_paste_back_setting_round_trip_and_are_absent_when_unused():
+    from dataclasses import replace
+
+    plain = make_project()
+    manifest = project_file.manifest(plain)
+    assert "paste_back" not in manifest["settings"] and all("photo" not in a for a in manifest["assets"])
+    photo = b"\xff\xd8\xff\xe0 a jpeg's bytes, kept as they were read" * 1000
+    plain.assets["face1"].photo = photo
+    plain.settings = replace(plain.settings, paste_back=True)
+    loaded = project_from_bytes(project_bytes(plain))
+    assert loaded.assets["face1"].photo == photo and loaded.assets["seed7"].photo is None
+    assert loaded.settings.paste_back is True
+    missing = rewrite(project_bytes(plain), lambda m: m["assets"][0].update(photo="photos/nothere"))
+    with pytest.raises(ProjectFileError, match="names photo photos/nothere, which is not in the archive"):
+        project_from_bytes(missing)
+    wrong = rewrite(project_bytes(plain), lambda m: m["settings"].update(paste_back="yes"))
+    with pytest.raises(ProjectFileError, match="paste_back should be bool"):
+        project_from_bytes(wrong)

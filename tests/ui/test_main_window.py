@@ -424,6 +424,41 @@ def test_the_export_dialog_numbers_png_files_and_remembers_the_projects_choices(
     again.close()
 
 
+def test_the_export_dialog_pastes_the_face_back_into_its_photo(window, qtbot, tmp_path):
+    import io
+    from dataclasses import replace as replaced
+
+    from latent_studio.core.project import Asset
+    from latent_studio.media.face_align import FaceLandmarks, align_face
+
+    project = window.session.project
+    dialog = window.export()
+    assert not dialog.paste_back.isEnabled() and not dialog.paste_back.isChecked()  # no aligned face yet
+    dialog.close()
+    photo = Image.new("RGB", (300, 240), (40, 90, 160))
+    _, alignment = align_face(photo, FaceLandmarks((130, 100), (170, 100), (150, 140)), 64)
+    buffer = io.BytesIO()
+    photo.save(buffer, "PNG")
+    face = project.assets[project.anchors[0].value]
+    project.assets[face.id] = Asset(face.id, "image", "me", face.latent, "me.png", metadata=alignment.as_metadata(),
+                                    photo=buffer.getvalue())
+    project.settings = replaced(project.settings, paste_back=True)
+    dialog = window.export()
+    assert dialog.paste_back.isEnabled() and dialog.paste_back.isChecked() and "300×240" in dialog.paste_back.text()
+    dialog.format.setCurrentIndex(dialog.format.findData("png"))
+    dialog.first.setValue(0)
+    dialog.last.setValue(0)
+    dialog.destination.setText(str(tmp_path / "pasted"))
+    results = []
+    dialog.finished_export.connect(results.append)
+    qtbot.mouseClick(dialog.export_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: bool(results), timeout=120_000)
+    with Image.open(next((tmp_path / "pasted").glob("frame_*.png"))) as frame:
+        assert frame.size == (300, 240)  # the photo's size
+        assert frame.getpixel((5, 5)) == (40, 90, 160) and frame.getpixel((150, 120)) != (40, 90, 160)
+    dialog.close()
+
+
 def test_project_settings_change_as_one_undo_step_and_refuse_an_odd_size(window, qtbot):
     before = window.session.project.settings
     dialog = window.project_settings()
