@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes, check_not_an_input, check_writable_destination
 from latent_studio.core.cancel import CancelToken
@@ -25,6 +27,7 @@ from latent_studio.core.writers import output_lock
 from latent_studio.engine.draft_decoder import DRAFT_PASS
 from latent_studio.engine.models import LoadedModel
 from latent_studio.engine.render import Frame, FrameCache, RenderProgress, render_frames
+from latent_studio.media.audio import AudioError, clip, read_audio
 from latent_studio.media.face_align import Alignment
 from latent_studio.media.export import (
     ExportFormat,
@@ -53,6 +56,7 @@ class ExportOptions:
     steps: int | None = None  # None: the project's final steps
     draft: bool = False  # a playblast: every frame as the canvas drafts it (see draft_steps); ``steps`` is ignored
     paste_back: bool | None = None  # composite into the aligned face's photo (paste_back_plate); None: the project's
+    audio: bool = True  # the project's audio, cut to the range, muxed in (a WAV beside PNG frames; GIF has none)
     quality: str = "standard"
     first_number: int = 0  # number of the first file of a PNG sequence
     batch_size: int = 8
@@ -72,6 +76,19 @@ def draft_steps(model: LoadedModel, project: Project) -> int:
     """What a draft is decoded with: one pass of the model's draft decoder when it has one (``DRAFT_PASS``), else the
     project's preview steps of DDIM (the most the canvas drafts with; a slow machine's canvas uses fewer)."""
     return DRAFT_PASS if model.draft is not None else project.settings.preview_steps
+
+
+def export_audio(project: Project, frames: list[int], options: ExportOptions) -> np.ndarray | None:
+    """What the exported frames hear (float32 stereo at 48 kHz), or None: no audio, not asked, or a GIF."""
+    settings = project.settings
+    if not (options.audio and settings.audio_path and frames) or options.format.key == "gif":
+        return None
+    try:
+        audio = read_audio(Path(settings.audio_path))
+    except AudioError as exc:
+        raise AudioError(f"{exc} Export without audio (--no-audio, or untick Audio) to render the frames alone.") from exc
+    rate = settings.rate
+    return clip(audio, settings.audio_offset, float(frames[0] / rate), float((frames[-1] + 1) / rate))
 
 
 def plate_asset(project: Project) -> Asset | None:
@@ -206,6 +223,7 @@ def export_project(
     plate = paste_back_plate(project, model, options.scale) if pasting else None
     if plate is not None and options.size is None:
         size = plate.size  # the photo's (times --scale); an exact --size places it with --fit like any frame
+    sound = export_audio(project, frames, options)  # before any frame renders: a missing song stops it here
     side = sidecar_path(output)
     check_destination(output, options.format, replace=options.replace)
     if output.suffix:
@@ -214,7 +232,7 @@ def export_project(
     with output_lock(output):  # a second render to this output is refused until this one ends
         writer = open_writer(output, options.format, project.settings.rate, size, quality=options.quality,
                              first_number=options.first_number,
-                             replace_folder=not output.suffix and is_earlier_render(output))
+                             replace_folder=not output.suffix and is_earlier_render(output), audio=sound)
         records = []
         seeds = {a.id: a.seed for a in project.assets.values() if a.seed is not None}
         with writer:
@@ -237,6 +255,9 @@ def export_project(
             "upscale": project.settings.upscale,
             "steps": steps,
             "draft": options.draft,  # steps 0: one pass of the model's draft decoder
+            "audio": None if sound is None else {"file": project.settings.audio_path,
+                                                 "offset": project.settings.audio_offset,
+                                                 "codec": options.format.audio_codec or "pcm_s16le (audio.wav)"},
             "paste_back": None if plate is None else {"asset": plate_asset(project).id,
                                                       "photo_size": list(Alignment.from_metadata(
                                                           plate_asset(project).metadata).source_size)},

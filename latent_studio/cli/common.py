@@ -81,6 +81,7 @@ def bounded_float(low: float, high: float, *, low_open: bool = False):
 
 positive_int = bounded_int(1)
 duration_float = bounded_float(0.0, MAX_DURATION, low_open=True)
+offset_float = bounded_float(-MAX_DURATION, MAX_DURATION)
 scale_float = bounded_float(0.0, 64.0, low_open=True)
 non_negative_int = bounded_int(0)
 seed_int = bounded_int(0, MAX_SEED)

@@ -17,6 +17,7 @@ from latent_studio.cli.common import (
     file_number_int,
     frame_range,
     frame_rate,
+    offset_float,
     scale_float,
     seed_int,
     size_pair,
@@ -79,6 +80,11 @@ def register(sub, parents: Parents) -> None:
     render.add_argument("--paste-back", action=argparse.BooleanOptionalAction, default=None,
                         help="composite each frame back into the photo its face was aligned from, at the photo's size "
                              "(default: the project's setting)")
+    render.add_argument("--audio", type=Path, help="a song or voice to mux in (WAV, MP3, FLAC, AAC, Ogg), cut to the "
+                                                   "range; instead of the project's own (the file is not changed)")
+    render.add_argument("--audio-offset", type=offset_float, metavar="SECONDS",
+                        help="where on the timeline the audio's start plays (negative: skip its first seconds)")
+    render.add_argument("--no-audio", action="store_true", help="leave the project's audio out")
     render.add_argument("--draft", action="store_true",
                         help="a playblast: every frame as the app's canvas drafts it (one pass of the model's draft "
                              "decoder, or the project's preview steps when the model has none)")
@@ -153,6 +159,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
           f"preview {s.preview_steps} / final {s.final_steps} steps")
     if s.conditioned:
         print(f"  prompt {s.prompt!r}, negative prompt {s.negative_prompt!r}, guidance {s.guidance:g}")
+    if s.audio_path:
+        missing = "" if Path(s.audio_path).is_file() else " (missing)"
+        print(f"  audio {s.audio_path}{missing}, its start at {s.audio_offset:g} s on the timeline")
+    if s.paste_back:
+        print("  renders paste the face back into its photo")
     print(f"  assets ({len(project.assets)}):")
     for asset in project.assets.values():
         quality = f", PSNR {describe_psnr(asset.psnr, 2)}" if asset.psnr is not None else ""
@@ -193,6 +204,8 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from latent_studio.app.export import ExportOptions, check_destination, export_project
     from latent_studio.app.projects import hold_strengths, model_mismatch
     from latent_studio.cli.common import load
@@ -203,6 +216,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     project = load_project(args.project)
     if args.settings:
         project = hold_strengths(project, args.settings)
+    if args.audio is not None or args.audio_offset is not None:
+        audio = str(args.audio.expanduser().resolve()) if args.audio is not None else project.settings.audio_path
+        offset = project.settings.audio_offset if args.audio_offset is None else args.audio_offset
+        project.settings = replace(project.settings, audio_path=audio, audio_offset=offset)
     for asset in project.assets.values():
         warning = latent_warning(asset.latent, f"asset {asset.name}")
         if warning:
@@ -215,7 +232,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise UserError("Give --draft or --steps, not both: --draft renders the canvas's drafts, --steps the final frames "
                         "at that many steps.")
     options = ExportOptions(fmt, fps=args.fps, first_frame=first, last_frame=last, scale=args.scale, size=args.size,
-                            fit=args.fit, steps=args.steps, draft=args.draft, paste_back=args.paste_back, quality=args.quality, first_number=args.first_number, batch_size=args.batch,
+                            fit=args.fit, steps=args.steps, draft=args.draft, paste_back=args.paste_back, audio=not args.no_audio, quality=args.quality, first_number=args.first_number, batch_size=args.batch,
                             replace=args.force)
     check_destination(args.output, fmt, replace=args.force, inputs=[args.project])  # before the model loads
     if args.model is None:

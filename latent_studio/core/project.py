@@ -81,6 +81,10 @@ class Settings:
     out_frame: int = -1
     # Export composites each frame back into the photo its face was aligned from (media.paste_back).
     paste_back: bool = False
+    # A song or a voice for timing (media.audio): the file (absolute here; saved relative to the project's folder
+    # when inside it) and where on the timeline its start plays, in seconds (negative: its first seconds are skipped).
+    audio_path: str = ""
+    audio_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if self.fps not in FRAME_RATES:
@@ -98,6 +102,8 @@ class Settings:
         for name in ("prompt", "negative_prompt"):
             if len(getattr(self, name)) > MAX_PROMPT_CHARACTERS:
                 raise ProjectError(f"The {name.replace('_', ' ')} is longer than {MAX_PROMPT_CHARACTERS} characters.")
+        if not (np.isfinite(self.audio_offset) and abs(self.audio_offset) <= MAX_DURATION):
+            raise ProjectError(f"The audio offset must be within ±{MAX_DURATION:g} seconds, not {self.audio_offset}.")
         if self.in_frame < 0 or self.out_frame < -1 or (self.out_frame != -1 and self.out_frame < self.in_frame):
             raise ProjectError(f"The out point (frame {self.out_frame}) must not come before the in point "
                                f"(frame {self.in_frame}).")

@@ -15,6 +15,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import posixpath
 import re
 import zipfile
@@ -98,8 +99,29 @@ def project_bytes(project: Project) -> bytes:
 
 
 def save_project(project: Project, path: Path) -> None:
-    """Write atomically (temp file, fsync, rename): the previous file survives any failure."""
-    atomic_write_bytes(Path(path), project_bytes(project))
+    """Write atomically (temp file, fsync, rename): the previous file survives any failure. An audio file inside
+    the project's folder is referred to relative to it, so the folder can move as a whole."""
+    path = Path(path)
+    atomic_write_bytes(path, project_bytes(_audio_relative(project, path.parent)))
+
+
+def _audio_relative(project: Project, folder: Path) -> Project:
+    audio = project.settings.audio_path
+    if not audio or not Path(audio).is_absolute():
+        return project
+    try:
+        inside = Path(os.path.abspath(audio)).relative_to(Path(os.path.abspath(folder)))
+    except ValueError:
+        return project  # elsewhere: kept absolute
+    return dataclasses.replace(project, settings=dataclasses.replace(project.settings, audio_path=inside.as_posix()))
+
+
+def _audio_absolute(project: Project, folder: Path) -> Project:
+    audio = project.settings.audio_path
+    if audio and not Path(audio).is_absolute():
+        absolute = os.path.normpath(os.path.join(os.path.abspath(folder), audio))
+        project.settings = dataclasses.replace(project.settings, audio_path=absolute)
+    return project
 
 
 def _write_member(archive: zipfile.ZipFile, name: str, data: bytes, compression: int = zipfile.ZIP_DEFLATED) -> None:
@@ -172,7 +194,7 @@ def load_project(path: Path) -> Project:
         raise ProjectFileError(f"Project {path} cannot be read: {exc.strerror or exc}.") from None
     try:
         with handle:
-            return _project_from_file(handle)
+            return _audio_absolute(_project_from_file(handle), path.parent)
     except ProjectFileError as exc:
         raise ProjectFileError(f"{path.name}: {exc}") from None
     except OSError as exc:
@@ -389,7 +411,8 @@ class _Fields:
 
 _SETTING_TYPES = {"str": str, "float": float, "int": int, "bool": bool}  # Settings' annotations (strings under postponed evaluation)
 # written only when set, so older files keep their bytes (and older versions read what they know)
-_OPTIONAL_FIELDS = ("prompt", "negative_prompt", "guidance", "in_frame", "out_frame", "paste_back")
+_OPTIONAL_FIELDS = ("prompt", "negative_prompt", "guidance", "in_frame", "out_frame", "paste_back", "audio_path",
+                    "audio_offset")
 
 
 def _settings_fields(settings: Settings) -> dict[str, Any]:

@@ -26,6 +26,9 @@ from latent_studio.core.atomic import NEW_FILE_MODE, NEW_FOLDER_MODE, check_writ
 from latent_studio.core.errors import OutputError
 from latent_studio.core.project import FIT_MODES
 from latent_studio.core.writers import remove_stale_temporaries, temporary_prefix
+from latent_studio.media.audio import SAMPLE_RATE, write_wav
+
+AUDIO_FILE = "audio.wav"  # beside a PNG sequence's frames
 
 
 @dataclass(frozen=True)
@@ -39,19 +42,23 @@ class ExportFormat:
     quality_option: str = ""  # the option the quality preset sets (crf for x264/x265/vp9)
     qualities: tuple[int, int, int] = (0, 0, 0)  # high, standard, small
     bit_depth: int = 8
+    audio_codec: str = ""  # the codec a project's audio is muxed with ("": none; a PNG sequence gets a WAV beside it)
 
 
 FORMATS: dict[str, ExportFormat] = {
     f.key: f
     for f in (
         ExportFormat("mp4", "MP4 (H.264)", ".mp4", "libx264", "yuv420p", {"preset": "medium", "movflags": "+faststart"},
-                     "crf", (16, 20, 26)),
+                     "crf", (16, 20, 26), audio_codec="aac"),
         ExportFormat("mp4-h265", "MP4 (H.265)", ".mp4", "libx265", "yuv420p",
                      {"preset": "medium", "tag": "hvc1", "x265-params": "log-level=error", "movflags": "+faststart"},
-                     "crf", (18, 24, 30)),
-        ExportFormat("prores", "MOV (ProRes 422 HQ)", ".mov", "prores_ks", "yuv422p10le", {"profile": "3", "vendor": "apl0", "movflags": "+write_colr"}),
-        ExportFormat("prores4444", "MOV (ProRes 4444)", ".mov", "prores_ks", "yuv444p10le", {"profile": "4", "vendor": "apl0", "movflags": "+write_colr"}),
-        ExportFormat("webm", "WebM (VP9)", ".webm", "libvpx-vp9", "yuv420p", {"b": "0", "row-mt": "1"}, "crf", (24, 32, 40)),
+                     "crf", (18, 24, 30), audio_codec="aac"),
+        ExportFormat("prores", "MOV (ProRes 422 HQ)", ".mov", "prores_ks", "yuv422p10le", {"profile": "3", "vendor": "apl0", "movflags": "+write_colr"},
+                     audio_codec="pcm_s16le"),
+        ExportFormat("prores4444", "MOV (ProRes 4444)", ".mov", "prores_ks", "yuv444p10le", {"profile": "4", "vendor": "apl0", "movflags": "+write_colr"},
+                     audio_codec="pcm_s16le"),
+        ExportFormat("webm", "WebM (VP9)", ".webm", "libvpx-vp9", "yuv420p", {"b": "0", "row-mt": "1"}, "crf", (24, 32, 40),
+                     audio_codec="libopus"),
         ExportFormat("gif", "GIF (shared palette)", ".gif"),
         ExportFormat("png", "PNG sequence (8-bit)", ""),
         ExportFormat("png16", "PNG sequence (16-bit)", "", bit_depth=16),
@@ -170,14 +177,17 @@ class FrameWriter(ABC):
 
 
 def open_writer(path: Path, fmt: ExportFormat, rate: Fraction, size: tuple[int, int], *,
-                quality: str = "standard", first_number: int = 0, replace_folder: bool = False) -> FrameWriter:
+                quality: str = "standard", first_number: int = 0, replace_folder: bool = False,
+                audio: np.ndarray | None = None) -> FrameWriter:
+    """``audio``: what the frames' time range hears (media.audio.clip), muxed into a video or written as
+    audio.wav beside PNG frames; a GIF has no sound."""
     check_export(path, fmt, replace_folder=replace_folder)
     remove_stale_temporaries(Path(path).parent)  # what writers killed with -9 left behind
     if fmt.key == "gif":
         return GifWriter(Path(path), rate)
     if not fmt.suffix:
-        return PngSequenceWriter(Path(path), fmt.bit_depth, first_number)
-    return VideoWriter(Path(path), fmt, rate, size, quality)
+        return PngSequenceWriter(Path(path), fmt.bit_depth, first_number, audio=audio)
+    return VideoWriter(Path(path), fmt, rate, size, quality, audio=audio)
 
 
 def _temporary_beside(path: Path) -> Path:
@@ -193,7 +203,8 @@ def _os_error(path: Path, exc: OSError) -> OutputError:
 
 
 class VideoWriter(FrameWriter):
-    def __init__(self, path: Path, fmt: ExportFormat, rate: Fraction, size: tuple[int, int], quality: str) -> None:
+    def __init__(self, path: Path, fmt: ExportFormat, rate: Fraction, size: tuple[int, int], quality: str,
+                 audio: np.ndarray | None = None) -> None:
         import av
 
         if quality not in QUALITIES:
@@ -217,6 +228,9 @@ class VideoWriter(FrameWriter):
             if tag:
                 self.stream.codec_tag = tag
             self.stream.options = options
+            self.audio, self.audio_done, self.rate = audio, 0, rate
+            if audio is not None:
+                self.audio_stream = self.container.add_stream(fmt.audio_codec, rate=SAMPLE_RATE, layout="stereo")
         except OSError as exc:
             self.tmp.unlink(missing_ok=True)
             raise _os_error(path, exc) from exc
@@ -233,10 +247,29 @@ class VideoWriter(FrameWriter):
         try:
             for packet in self.stream.encode(image):
                 self.container.mux(packet)
+            self._encode_audio(round((self.count + 1) * SAMPLE_RATE / self.rate))  # interleaved with the frames
         except OSError as exc:
             self.abort()
             raise _os_error(self.path, exc) from exc
         self.count += 1
+
+    def _encode_audio(self, until: int) -> None:
+        """Mux the audio up to sample ``until`` (None at the end: the rest, then the encoder's flush)."""
+        import av
+
+        if self.audio is None:
+            return
+        end = self.audio.shape[1] if until is None else min(until, self.audio.shape[1])
+        if end > self.audio_done:
+            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(self.audio[:, self.audio_done:end]), format="fltp",
+                                               layout="stereo")
+            chunk.sample_rate, chunk.pts, chunk.time_base = SAMPLE_RATE, self.audio_done, Fraction(1, SAMPLE_RATE)
+            for packet in self.audio_stream.encode(chunk):
+                self.container.mux(packet)
+            self.audio_done = end
+        if until is None:
+            for packet in self.audio_stream.encode():
+                self.container.mux(packet)
 
     def written_bytes(self) -> int:
         try:
@@ -248,6 +281,7 @@ class VideoWriter(FrameWriter):
         try:
             for packet in self.stream.encode():
                 self.container.mux(packet)
+            self._encode_audio(None)
             self.container.close()
             with open(self.tmp, "rb") as handle:
                 os.fsync(handle.fileno())
@@ -368,7 +402,9 @@ def shared_palette(frames: list[np.ndarray], sample: int = 24) -> Image.Image:
 class PngSequenceWriter(FrameWriter):
     """frame_00000.png, frame_00001.png, ... in a folder that appears only when the sequence is complete."""
 
-    def __init__(self, folder: Path, bit_depth: int, first_number: int = 0, digits: int = 5) -> None:
+    def __init__(self, folder: Path, bit_depth: int, first_number: int = 0, digits: int = 5,
+                 audio: np.ndarray | None = None) -> None:
+        self.audio = audio  # written as audio.wav beside the frames
         if first_number < 0:
             raise OutputError("The first frame number must be 0 or more.")
         self.folder, self.bit_depth, self.number, self.digits = folder, bit_depth, first_number, digits
@@ -400,6 +436,8 @@ class PngSequenceWriter(FrameWriter):
     def finish(self) -> Path:
         old = None
         try:
+            if self.audio is not None:
+                write_wav(self.tmp / AUDIO_FILE, self.audio)
             if self.folder.exists():
                 if any(self.folder.iterdir()):  # an earlier sequence (check_export allowed it): swap, then remove it
                     old = Path(tempfile.mkdtemp(prefix=temporary_prefix(self.folder), suffix=".old", dir=self.folder.parent))

@@ -164,3 +164,66 @@ def test_paste_back_without_an_aligned_face_is_one_sentence(project_file, tmp_pa
     assert main(["render", str(project_file), "-o", str(tmp_path / "x"), "--paste-back"]) == 2
     assert "Paste-back needs a face on the timeline that was embedded with alignment" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_render_muxes_the_projects_audio_cut_to_the_range(project_file, tmp_path, capsys):
+    from fractions import Fraction
+
+    from latent_studio.core.project_file import save_project
+
+    song = tmp_path / "music" / "song.wav"
+    song.parent.mkdir()
+    t = np.arange(48_000 * 3) / 48_000
+    with av.open(str(song), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=48_000, layout="stereo")
+        ramp = np.stack([t / 3, t / 3]).astype(np.float32)  # the sample value says where in the song it is
+        frame = av.AudioFrame.from_ndarray(ramp, format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = 48_000, 0, Fraction(1, 48_000)
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    out = tmp_path / "a.mp4"
+    assert main(["render", str(project_file), "-o", str(out), "--audio", str(song), "--audio-offset", "-1",
+                 "--range", "6-11", "--device", "cpu"]) == 0, capsys.readouterr().err
+    with av.open(str(out)) as container:
+        stream = container.streams.audio[0]
+        assert stream.codec_context.name == "aac"
+        samples = np.concatenate([f.to_ndarray()[0] for f in container.decode(stream)])
+    assert abs(len(samples) / 48_000 - 0.25) < 0.05  # frames 6-11 at 24 fps: 0.25 s
+    # frame 6 is at 0.25 s on the timeline, which hears 1.25 s into the song (offset -1): the ramp's value there
+    middle = samples[len(samples) // 2 - 2000 : len(samples) // 2 + 2000].mean()
+    assert abs(middle - (1.25 + 0.125) / 3) < 0.03
+    sidecar = json.loads(out.with_name("a.mp4.json").read_text())
+    assert sidecar["audio"]["offset"] == -1 and sidecar["audio"]["codec"] == "aac"
+    assert load_project(project_file).settings.audio_path == ""  # --audio does not change the project
+
+    project = load_project(project_file)  # now the project's own audio, saved relative to its folder
+    from dataclasses import replace
+    project.settings = replace(project.settings, audio_path=str(song))
+    moved = tmp_path / "p2.lsproj"
+    save_project(project, moved)
+    with zipfile_manifest(moved) as manifest:
+        assert manifest["settings"]["audio_path"] == "music/song.wav"
+    assert load_project(moved).settings.audio_path == str(song)
+    silent = tmp_path / "silent.mp4"
+    assert main(["render", str(moved), "-o", str(silent), "--range", "0-2", "--no-audio"]) == 0
+    with av.open(str(silent)) as container:
+        assert not container.streams.audio
+    song.unlink()
+    capsys.readouterr()
+    assert main(["render", str(moved), "-o", str(tmp_path / "b.mp4"), "--range", "0-2"]) == 2
+    err = capsys.readouterr().err
+    assert "song.wav is not there" in err and "Export without audio (--no-audio" in err
+    assert not (tmp_path / "b.mp4").exists()
+    assert main(["inspect", str(moved)]) == 0 and "(missing)" in capsys.readouterr().out
+
+
+def zipfile_manifest(path):
+    import contextlib
+    import zipfile
+
+    @contextlib.contextmanager
+    def opened():
+        with zipfile.ZipFile(path) as archive:
+            yield json.loads(archive.read("manifest.json"))
+
+    return opened()
