@@ -7,7 +7,8 @@ grabs: the main window mid-turn, the before/after view of the embedded face,
 and the export dialog while it renders; then, at 1280x720 and at 1920x1080,
 the window mid-drag (a draft on the canvas), the Curves panel and the Jobs
 panel; at 1920x1080 the timeline with the cache band and in and out points;
-and the Project Settings and Export dialogs at their own size.
+the Project Settings and Export dialogs at their own size; and the timeline
+with an imported audio track's waveform.
 """
 
 from __future__ import annotations
@@ -91,7 +92,35 @@ async def shoot(window: MainWindow, out: Path) -> None:
     await asyncio.sleep(0.3)
     dialog.grab().save(str(out / "screenshot_export_dialog.png"))
     dialog.close()
+    window.audio.use(beat_track(Path(tempfile.mkdtemp()) / "beat.wav"))  # File ▸ Import audio…
+    await until(lambda: window.audio.track.peaks is not None)
+    await asyncio.sleep(0.3)
+    window.grab().save(str(out / "screenshot_1080p_audio.png"))
     window.session.undo_stack.mark_clean()
+
+
+def beat_track(path: Path, seconds: float = 4.0, bpm: float = 120.0) -> Path:
+    """A kick on every beat and a soft tone over it: something with visible beats for the waveform row."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    rate = 48_000
+    t = np.arange(int(seconds * rate)) / rate
+    signal = 0.08 * np.sin(2 * np.pi * 330 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t))
+    for beat in np.arange(0.0, seconds, 60.0 / bpm):
+        i = int(beat * rate)
+        n = min(6000, len(t) - i)
+        signal[i : i + n] += 0.9 * np.sin(2 * np.pi * 60 * t[:n] * (1 - t[:n] * 3)) * np.exp(-t[:n] * 30)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=rate, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(np.clip(np.stack([signal, signal]), -1, 1).astype(np.float32),
+                                           format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    return path
 
 
 async def at_size(window: MainWindow, out: Path, width: int, height: int, direction: str) -> None:

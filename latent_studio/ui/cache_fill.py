@@ -22,8 +22,9 @@ SETTLE_MS = 400  # edits this far apart are one burst
 
 
 def _frames_settings(settings: Settings) -> Settings:
-    """The settings that decide the frames and their count: all but the in and out points."""
-    return replace(settings, in_frame=0, out_frame=-1)
+    """The settings that decide the frames and their count: all but the in and out points, the audio and
+    paste-back (which only exports read)."""
+    return replace(settings, in_frame=0, out_frame=-1, audio_path="", audio_offset=0.0, paste_back=False)
 
 
 class CacheFillController(QObject):

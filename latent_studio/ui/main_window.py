@@ -40,6 +40,7 @@ from latent_studio.core.project_file import SUFFIX
 from latent_studio.core.resources import resources_dir
 from latent_studio.engine.models import default_model_spec
 from latent_studio.ui.asset_flows import AssetFlows
+from latent_studio.ui.audio_flow import AudioFlow
 from latent_studio.ui.assets import AssetPanel
 from latent_studio.ui.banner import BANNER_MS, Banner
 from latent_studio.ui.cache_fill import CacheFillController
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self.flows = AssetFlows(self)
         self.models = ModelFlows(self)
         self.pace = PaceFlow(self)
+        self.audio = AudioFlow(self)
         self._connect_views()
         build_menus(self)
         build_transport(self)
@@ -410,6 +412,7 @@ class MainWindow(QMainWindow):
         """Stop playback and timers, cancel and join the worker thread, drop the recovery file, save the layout."""
         self._closing = True
         self.playback.stop()
+        self.audio.close()
         self.autosave_timer.stop()
         self.preview.stop()
         if self._export_dialog is not None:

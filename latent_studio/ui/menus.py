@@ -39,6 +39,9 @@ def build_menus(window) -> None:
     act(file, "&Embed images…", window.flows.choose_images, "Ctrl+I")
     act(file, "Embed a &face with alignment…", window.flows.choose_face_to_align, "Ctrl+Shift+I")
     file.addSeparator()
+    act(file, "Import a&udio…", window.audio.choose, "Ctrl+Shift+A")
+    act(file, "Remove audio", window.audio.remove)
+    file.addSeparator()
     window.export_action = act(file, "&Export…", window.export, "Ctrl+E")
     act(file, "Project se&ttings…", window.project_settings, "Ctrl+Alt+S")
     file.addSeparator()
@@ -64,6 +67,8 @@ def build_menus(window) -> None:
     act(view, "Timeline: zoom in", lambda: timeline.zoom(ZOOM_STEP), "Alt+=")
     act(view, "Timeline: zoom out", lambda: timeline.zoom(1 / ZOOM_STEP), "Alt+-")
     act(view, "Timeline: &whole length", timeline.show_whole_length, "Alt+0")
+    window.snap_beats_action = act(view, "Snap keyframes to &beats", lambda on: setattr(timeline, "snap_to_beats", on),
+                                   checkable=True)
     window.fill_cache_action = act(view, "&Fill the cache when idle", window.set_fill_cache, checkable=True)
     window.fill_cache_action.setChecked(window.cache_fill.enabled)
     view.addSeparator()

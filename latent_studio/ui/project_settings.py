@@ -63,6 +63,12 @@ class ProjectSettingsDialog(QDialog):
         self.paste_back.setChecked(settings.paste_back)
         self.paste_back.setToolTip("Export composites each frame into the photo of the first face on the timeline "
                                    "that was embedded with alignment, at the photo's size")
+        self.audio_offset = QDoubleSpinBox(minimum=-MAX_DURATION, maximum=MAX_DURATION, decimals=3, singleStep=0.04,
+                                           suffix=" s")
+        self.audio_offset.setValue(settings.audio_offset)
+        self.audio_offset.setEnabled(bool(settings.audio_path))
+        self.audio_offset.setToolTip("Where on the timeline the audio's start plays (negative: its first seconds "
+                                     "are skipped). File ▸ Import audio… chooses the file.")
         self.frames = QLabel()
         self.problem = QLabel()
         self.problem.setWordWrap(True)
@@ -78,6 +84,7 @@ class ProjectSettingsDialog(QDialog):
         form.addRow("Prompt", self.prompt)
         form.addRow("Negative prompt", self.negative_prompt)
         form.addRow("Guidance", self.guidance)
+        form.addRow("Audio starts at", self.audio_offset)
         form.addRow("Export", self.paste_back)
         form.addRow(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
@@ -95,7 +102,8 @@ class ProjectSettingsDialog(QDialog):
                        preview_steps=self.preview_steps.value(), final_steps=self.final_steps.value(),
                        prompt=self.prompt.text().strip(), negative_prompt=self.negative_prompt.text().strip(),
                        guidance=round(self.guidance.value(), 1),
-                       paste_back=self.paste_back.isChecked())  # the in and out points stay as they are
+                       paste_back=self.paste_back.isChecked(),
+                       audio_offset=round(self.audio_offset.value(), 3))  # the in and out points stay as they are
 
     def edit(self) -> ChangeSettings | None:
         new = self.settings()

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QPainter, QPen, QPolygonF
@@ -30,6 +33,7 @@ from latent_studio.app.session import DOCUMENT, PLAYHEAD, Session
 from latent_studio.core.edits import AddKeyframe, Batch, ChangeKeyframe, ChangeSettings, RemoveKeyframe, track_keyframes
 from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.project import ANCHOR_TRACK, MAX_DURATION
+from latent_studio.ui.audio_track import PEAKS_PER_SECOND
 from latent_studio.ui.errors import apply_edit
 from latent_studio.ui.theme import ACCENT, SELECTED
 
@@ -43,6 +47,9 @@ END_GRIP = 5  # pixels either side of the timeline's end that grab it
 CACHE_COLOURS = {FINAL: QColor(80, 190, 110), DRAFT: QColor(225, 170, 60)}
 ZOOM_STEP = 1.25  # per wheel notch or menu step
 MIN_VISIBLE_FRAMES = 4  # zoomed in as far as it goes: this many frames across the track area
+AUDIO_ROW_HEIGHT = 40
+WAVEFORM, BEAT = QColor(110, 160, 220), QColor(235, 200, 90)
+BEAT_SNAP = 8  # pixels: a dragged keyframe this close to a beat lands on it
 
 INTERPOLATION_LABELS = {
     Interpolation.HOLD: "Hold", Interpolation.LINEAR: "Linear", Interpolation.BEZIER: "Bezier",
@@ -82,6 +89,8 @@ class TimelineView(QWidget):
         self._gestures = itertools.count(1)
         self._window: tuple[float, float] | None = None  # the visible seconds when zoomed in; None: the whole length
         self.cache_status: CacheStatus | None = None  # which frames the cache holds (drawn under the ruler)
+        self.audio = None  # ui.audio_track.AudioTrack: its waveform is drawn in a row under the tracks
+        self.snap_to_beats = False  # dragged keyframes snap to the audio's onsets
         self.setFocusPolicy(Qt.StrongFocus)
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
@@ -113,8 +122,21 @@ class TimelineView(QWidget):
         self.cache_status = status
         self.update()
 
+    def set_audio(self, track) -> None:
+        self.audio = track
+        track.changed.connect(self._audio_changed)
+
+    def _audio_changed(self) -> None:
+        self.updateGeometry()
+        self.setFixedHeight(self.sizeHint().height())
+        self.update()
+
+    def has_audio_row(self) -> bool:
+        return bool(self.session.project.settings.audio_path)
+
     def sizeHint(self) -> QSize:
-        return QSize(600, RULER_HEIGHT + ROW_HEIGHT * len(self.tracks()) + 4)
+        audio = AUDIO_ROW_HEIGHT if self.has_audio_row() else 0
+        return QSize(600, RULER_HEIGHT + ROW_HEIGHT * len(self.tracks()) + audio + 4)
 
     # ------------------------------------------------------------ geometry
 
@@ -235,6 +257,8 @@ class TimelineView(QWidget):
                 self._paint_curve(painter, track, top)
             for key in track_keyframes(self.session.project, track):
                 self._paint_key(painter, KeyRef(track, key.time), key)
+        if self.has_audio_row():
+            self._paint_audio(painter, RULER_HEIGHT + ROW_HEIGHT * len(self.tracks()))
         self._paint_work_range(painter)
         self._paint_end_grip(painter)
         x = self.x_of(self.session.time)
@@ -310,6 +334,38 @@ class TimelineView(QWidget):
         painter.setBrush(colour)
         painter.drawPolygon(QPolygonF([QPointF(x - 5, 0), QPointF(x + 5, 0), QPointF(x, 7)]))
 
+    def _paint_audio(self, painter: QPainter, top: float) -> None:
+        """The audio's waveform (the highest and lowest sample under each pixel) and its beats as ticks."""
+        palette = self.palette()
+        painter.save()
+        painter.setClipping(False)
+        painter.fillRect(QRectF(0, top, self.width(), AUDIO_ROW_HEIGHT), palette.window())
+        painter.setPen(palette.windowText().color())
+        name = Path(self.session.project.settings.audio_path).name
+        loaded = self.audio is not None and self.audio.peaks is not None
+        painter.drawText(QRectF(8, top, HEADER_WIDTH - 12, AUDIO_ROW_HEIGHT), Qt.AlignVCenter | Qt.AlignLeft,
+                         f"Audio: {name}" if loaded else f"Audio: {name} …")
+        painter.restore()
+        if not loaded:
+            return
+        peaks, offset = self.audio.peaks, self.audio.offset
+        middle, half = top + AUDIO_ROW_HEIGHT / 2, AUDIO_ROW_HEIGHT / 2 - 3
+        left, right = self._span()
+        xs = np.arange(int(left), int(right) + 1)
+        seconds = np.array([self.t_of(float(x)) for x in xs]) - offset  # each pixel's start, in the audio's time
+        index = np.clip((seconds * PEAKS_PER_SECOND).astype(int), 0, len(peaks))
+        painter.setPen(QPen(WAVEFORM, 1))
+        for x, a, b in zip(xs[:-1], index[:-1], index[1:]):
+            if b > a and a < len(peaks):
+                low, high = peaks[a:b, 0].min(), peaks[a:b, 1].max()
+                painter.drawLine(QPointF(x, middle - high * half), QPointF(x, middle - low * half))
+        painter.setPen(QPen(BEAT, 1))
+        start, end = self.visible()
+        for beat in self.audio.beat_times():
+            if start <= beat <= end:
+                x = self.x_of(float(beat))
+                painter.drawLine(QPointF(x, top + 1), QPointF(x, top + 5))
+
     def _paint_anchor_track(self, painter: QPainter, top: float) -> None:
         project = self.session.project
         keys = project.anchors
@@ -383,7 +439,7 @@ class TimelineView(QWidget):
         elif self._scrubbing:
             self.session.set_frame(self.frame_at(pos.x()))
         elif self._drag is not None:
-            self._move_dragged(self.time_at(pos.x()))
+            self._move_dragged(self.snapped(self.time_at(pos.x()), pos.x()))
         else:
             ref = self.key_at(pos)
             grip = self.on_end_grip(pos.x())
@@ -428,6 +484,18 @@ class TimelineView(QWidget):
     def clear_work_range(self) -> None:
         if self.session.project.settings.has_work_range:
             self._apply(ChangeSettings({"in_frame": 0, "out_frame": -1}, "Clear in and out points"))
+
+    def snapped(self, time: float, x: float) -> float:
+        """With beat snapping on: the frame nearest a beat within BEAT_SNAP pixels of ``x``, else ``time``."""
+        if not self.snap_to_beats or self.audio is None or not len(self.audio.beats):
+            return time
+        beats = self.audio.beat_times()
+        nearest = float(beats[np.argmin(np.abs(beats - self.t_of(x)))])
+        if abs(self.x_of(nearest) - x) > BEAT_SNAP:
+            return time
+        settings = self.session.project.settings
+        frame = min(max(0, round(nearest * float(settings.rate))), settings.frame_count - 1)
+        return settings.frame_time(frame)
 
     def _move_dragged(self, time: float) -> None:
         ref = self._drag
