@@ -125,6 +125,11 @@ class ExportDialog(QDialog):
                                     f"Paste the face back into its photo ({plate.name}, "
                                     f"{'×'.join(map(str, Alignment.from_metadata(plate.metadata).source_size))})")
         self.paste_back.setEnabled(plate is not None)
+        song = Path(settings.audio_path).name if settings.audio_path else ""
+        self.audio = QCheckBox(f"Include the audio ({song})" if song else "Include the audio")
+        self.audio.setChecked(bool(song))
+        self.audio.setToolTip("Cut to the frames' range: AAC in MP4, PCM in MOV, Opus in WebM, audio.wav beside PNG "
+                              "frames; a GIF has no sound" if song else "File ▸ Import audio… gives the project audio")
         self.paste_back.setChecked(plate is not None and settings.paste_back)
         self.paste_back.setToolTip("Needs a face on the timeline embedded with alignment (File ▸ Embed a face with "
                                    "alignment…)" if plate is None else
@@ -145,6 +150,7 @@ class ExportDialog(QDialog):
         form.addRow("Denoising steps", self.steps)
         form.addRow("First file number", self.first_number)
         form.addRow("Paste-back", self.paste_back)
+        form.addRow("Audio", self.audio)
         form.addRow("Save to", destination_row)
         self.estimate = QLabel()
         self.estimate.setWordWrap(True)
@@ -203,6 +209,7 @@ class ExportDialog(QDialog):
         self.destination.setText(str(default_destination(self.session, self.format_key, self._folder)))
         self.quality.setEnabled(bool(FORMATS[self.format_key].quality_option))
         self.first_number.setEnabled(not FORMATS[self.format_key].suffix)
+        self.audio.setEnabled(bool(self.session.project.settings.audio_path) and self.format_key != "gif")
         self._update_range_hint()
 
     def size_choice(self) -> tuple[float | None, tuple[int, int] | None]:
@@ -295,7 +302,7 @@ class ExportDialog(QDialog):
             format=export_format(self.format_key), fps=self.fps.currentText(), first_frame=self.first.value(),
             last_frame=self.last.value(), scale=scale, size=size, fit=self.fit.currentData(), steps=self.steps.value(),
             quality=self.quality.currentText(), first_number=self.first_number.value(), replace=replace,
-            paste_back=self.paste_back.isChecked(),
+            paste_back=self.paste_back.isChecked(), audio=self.audio.isChecked() and self.audio.isEnabled(),
         )
 
     def ask_replace(self, path: Path) -> bool:
@@ -396,6 +403,7 @@ class ExportDialog(QDialog):
             self.quality.setEnabled(bool(FORMATS[self.format_key].quality_option))
             self.first_number.setEnabled(not FORMATS[self.format_key].suffix)
         self.paste_back.setEnabled(not running and plate_asset(self.session.project) is not None)
+        self.audio.setEnabled(not running and bool(self.session.project.settings.audio_path) and self.format_key != "gif")
 
     def _show_error(self, error: BaseException) -> None:
         self.status.setText(f"<span style='color:#ff7070'>{describe(error)}</span>")

@@ -43,6 +43,13 @@ def test_imported_audio_draws_a_waveform_row_snaps_keys_to_beats_and_undoes(wind
     assert timeline.snapped(near, beat_x + 5) == settings.frame_time(round(0.75 * float(settings.rate)))
     window.snap_beats_action.trigger()
 
+    dialog = window.export()
+    assert dialog.audio.isEnabled() and dialog.audio.isChecked() and "clicks.wav" in dialog.audio.text()
+    assert dialog.options().audio
+    dialog.format.setCurrentIndex(dialog.format.findData("gif"))
+    assert not dialog.audio.isEnabled() and not dialog.options().audio  # a GIF has no sound
+    dialog.close()
+
     window.undo()
     assert window.session.project.settings.audio_path == "" and not timeline.has_audio_row()
 
