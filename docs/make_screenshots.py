@@ -8,7 +8,7 @@ and the export dialog while it renders; then, at 1280x720 and at 1920x1080,
 the window mid-drag (a draft on the canvas), the Curves panel and the Jobs
 panel; at 1920x1080 the timeline with the cache band and in and out points;
 the Project Settings and Export dialogs at their own size; and the timeline
-with an imported audio track's waveform.
+with an imported audio track's waveform, and the Latent map panel.
 """
 
 from __future__ import annotations
@@ -96,6 +96,12 @@ async def shoot(window: MainWindow, out: Path) -> None:
     await until(lambda: window.audio.track.peaks is not None)
     await asyncio.sleep(0.3)
     window.grab().save(str(out / "screenshot_1080p_audio.png"))
+    window.map_dock.raise_()
+    window.map_panel.samples.setValue(300)
+    await window.map_panel.compute()
+    window.map_panel.colour.setCurrentIndex(1)  # the head turn
+    await asyncio.sleep(0.3)
+    window.grab().save(str(out / "screenshot_1080p_map.png"))
     window.session.undo_stack.mark_clean()
 
 

@@ -1,27 +1,34 @@
 """The latent map of a project: its faces and N sampled faces placed in 2-D, drawn as a picture of thumbnails.
 
-Headless (the CLI's ``latent-studio map``; the app's map panel is still to
-come): every latent is decoded at the project's preview steps (the
-thumbnails, and the "pictures" features, ``engine.latent_map``), projected
-by PCA or UMAP, and drawn: sampled faces small, the project's own faces
-larger with a frame and their name.
+Headless (the CLI's ``latent-studio map`` and the app's Latent map panel,
+``ui/map_panel.py``): every latent is decoded at the project's preview steps
+(the thumbnails, and the "pictures" features, ``engine.latent_map``),
+projected by PCA or UMAP, and drawn: sampled faces small, the project's own
+faces larger with a frame and their name. The panel's edits are made here:
+a sampled face as an asset, and a path drawn across the map as the faces
+along it, laid on the anchor track in one undo step.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from latent_studio.core.cancel import CancelToken
-from latent_studio.core.project import Project
+from latent_studio.core.directions import Direction
+from latent_studio.core.edits import AddAsset, AddKeyframe, Batch, RemoveKeyframe
+from latent_studio.core.errors import UserError
+from latent_studio.core.keyframes import Interpolation, Keyframe
+from latent_studio.core.project import ANCHOR_TRACK, Asset, Project, new_id
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.conditioning import project_conditioning
 from latent_studio.engine.decode import decode
 from latent_studio.engine.latent_map import bottleneck_features, picture_features, project_2d
 from latent_studio.engine.models import LoadedModel
+from latent_studio.media.images import encode_png
 
 SAMPLE_SEEDS_FROM = 1_000_000  # sampled faces use seeds from here, so they are the same on every run
 CANVAS = 1600
@@ -35,6 +42,67 @@ class LatentMap:
     images: np.ndarray  # (N, H, W, 3) uint8
     labels: list[str | None]  # the asset's name, or None for a sampled face
     seeds: list[int | None]  # a sampled face's seed (to make it an asset)
+    asset_ids: list[str | None] = field(default_factory=list)  # the project's asset at each point, if any
+    latents: np.ndarray | None = None  # (N, C, H, W): for colouring by a direction
+    model_hash: str = ""  # the model it was made with (a map of another model is not shown)
+
+
+def strengths_along(latent_map: LatentMap, direction: Direction) -> np.ndarray:
+    """Each point's position along a direction (its latent's projection onto the direction, in the direction's
+    units at calibration 1), for colouring the map."""
+    vector = direction.vector.reshape(-1).astype(np.float64)
+    flat = latent_map.latents.reshape(len(latent_map.latents), -1).astype(np.float64)
+    return (flat @ vector) / max(float(vector @ vector), 1e-12)
+
+
+def sampled_asset(latent_map: LatentMap, index: int) -> Asset:
+    """A sampled face of the map as an asset (its map thumbnail kept; nothing to decode)."""
+    seed = latent_map.seeds[index]
+    if seed is None:
+        raise UserError("That face is already one of the project's.")
+    return Asset(new_id(), "seed", f"Seed {seed}", latent_map.latents[index].copy(), f"seed {seed}", seed=seed,
+                 thumbnail=encode_png(latent_map.images[index]))
+
+
+def faces_along(latent_map: LatentMap, path: np.ndarray, count: int) -> list[int]:
+    """The map's points nearest ``count`` evenly spaced places along a path (map coordinates), in order, each once."""
+    path = np.asarray(path, np.float64)
+    if len(path) < 2 or count < 1:
+        return []
+    lengths = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))])
+    if lengths[-1] <= 0:
+        return []
+    places = np.stack([np.interp(np.linspace(0, lengths[-1], count), lengths, path[:, k]) for k in range(2)], axis=1)
+    chosen: list[int] = []
+    for place in places:
+        nearest = int(np.argmin(np.linalg.norm(latent_map.positions - place, axis=1)))
+        if nearest not in chosen:
+            chosen.append(nearest)
+    return chosen
+
+
+def path_edit(project: Project, latent_map: LatentMap, indices: list[int]) -> Batch:
+    """One undo step: the faces at ``indices`` (sampled ones made assets) replace the anchor track, evenly spaced."""
+    if len(indices) < 2:
+        raise UserError("Draw the path across at least two faces of the map.")
+    commands, ids = [], []
+    for index in indices:
+        asset_id = latent_map.asset_ids[index] if index < len(latent_map.asset_ids) else None
+        if asset_id is None or asset_id not in project.assets:
+            asset = sampled_asset(latent_map, index)
+            commands.append(AddAsset(asset))
+            asset_id = asset.id
+        ids.append(asset_id)
+    commands += [RemoveKeyframe(ANCHOR_TRACK, key.time) for key in project.anchors]
+    times = np.linspace(0.0, project.settings.duration, len(ids))
+    settings = project.settings
+    frames = [min(settings.frame_count - 1, round(t * float(settings.rate))) for t in times]
+    if len(set(frames)) < len(frames):
+        raise UserError(f"The timeline has {settings.frame_count} frames, too few for {len(ids)} faces; draw a "
+                        "shorter path or lengthen the timeline.")
+    commands += [AddKeyframe(ANCHOR_TRACK, Keyframe(settings.frame_time(f), asset_id, Interpolation.EASE_IN_OUT))
+                 for f, asset_id in zip(frames, ids, strict=True)]
+    return Batch(commands, "Faces along a path")
 
 
 def build_map(model: LoadedModel, project: Project, samples: int, *, method: str = "pca", space: str = "pictures",
@@ -47,7 +115,8 @@ def build_map(model: LoadedModel, project: Project, samples: int, *, method: str
                     conditioning=project_conditioning(model, project.settings))
     features = picture_features(images) if space == "pictures" else bottleneck_features(model, latents, cancel=cancel)
     return LatentMap(project_2d(features, method), images, [a.name for a in assets] + [None] * samples,
-                     [None] * len(assets) + seeds)
+                     [None] * len(assets) + seeds, [a.id for a in assets] + [None] * samples, latents,
+                     model.content_hash)
 
 
 def draw_map(latent_map: LatentMap, size: int = CANVAS) -> Image.Image:

@@ -51,6 +51,7 @@ from latent_studio.ui.export_dialog import ExportDialog
 from latent_studio.ui.inference import QtInference
 from latent_studio.ui.job_status import JobStatus
 from latent_studio.ui.jobs_panel import JobsPanel
+from latent_studio.ui.map_panel import MapPanel
 from latent_studio.ui.menus import build_menus, build_transport
 from latent_studio.ui.model_flows import ModelFlows
 from latent_studio.ui.pace_flow import PaceFlow
@@ -100,6 +101,11 @@ class MainWindow(QMainWindow):
         self.models = ModelFlows(self)
         self.pace = PaceFlow(self)
         self.audio = AudioFlow(self)
+        self.map_panel = MapPanel(self)
+        self.map_dock = self._dock("Latent map", self.map_panel, Qt.RightDockWidgetArea)
+        self.tabifyDockWidget(self.directions_dock, self.map_dock)
+        self.directions_dock.raise_()
+        self.model_ready.connect(lambda model: self.map_panel.show_current())
         self._connect_views()
         build_menus(self)
         build_transport(self)
@@ -380,14 +386,19 @@ class MainWindow(QMainWindow):
             self.reset_layout()
 
     def reset_layout(self) -> None:
-        """View > Reset layout: every panel shown and docked where it starts (assets left, directions right,
-        timeline, curves and jobs below)."""
+        """View > Reset layout: every panel shown and docked where it starts (assets left, directions and the
+        latent map right, timeline, curves and jobs below)."""
         bottom = Qt.BottomDockWidgetArea
         for dock, area in ((self.assets_dock, Qt.LeftDockWidgetArea), (self.directions_dock, Qt.RightDockWidgetArea),
                            (self.timeline_dock, bottom), (self.curves_dock, bottom), (self.jobs_dock, bottom)):
             dock.setFloating(False)
             self.addDockWidget(area, dock)
             dock.show()
+        self.addDockWidget(Qt.RightDockWidgetArea, self.map_dock)
+        self.map_dock.setFloating(False)
+        self.map_dock.show()
+        self.tabifyDockWidget(self.directions_dock, self.map_dock)
+        self.directions_dock.raise_()
         self.tabifyDockWidget(self.timeline_dock, self.curves_dock)
         self.tabifyDockWidget(self.curves_dock, self.jobs_dock)
         self.timeline_dock.raise_()

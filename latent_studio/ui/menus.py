@@ -72,7 +72,7 @@ def build_menus(window) -> None:
     window.fill_cache_action = act(view, "&Fill the cache when idle", window.set_fill_cache, checkable=True)
     window.fill_cache_action.setChecked(window.cache_fill.enabled)
     view.addSeparator()
-    for dock in (window.assets_dock, window.directions_dock, window.timeline_dock, window.curves_dock,
+    for dock in (window.assets_dock, window.directions_dock, window.map_dock, window.timeline_dock, window.curves_dock,
                  window.jobs_dock):
         view.addAction(dock.toggleViewAction())
     act(view, "&Reset layout", window.reset_layout)

@@ -58,3 +58,32 @@ def test_latent_studio_map_writes_a_png_and_never_overwrites_without_force(train
     before = out.read_bytes()
     assert main(args) == 2 and "exists" in capsys.readouterr().err
     assert out.read_bytes() == before
+
+
+def test_a_path_picks_the_faces_along_it_in_order_and_strengths_follow_a_direction(trained_model, project):
+    from latent_studio.app.latent_map import faces_along, path_edit, sampled_asset, strengths_along
+    from latent_studio.core.directions import Direction
+
+    latent_map = build_map(trained_model, project, samples=8)
+    order = np.argsort(latent_map.positions[:, 0])  # left to right
+    path = latent_map.positions[order[[0, len(order) // 2, -1]]]
+    picked = faces_along(latent_map, path, 3)
+    assert picked == [int(order[0]), int(order[len(order) // 2]), int(order[-1])]
+    edit = path_edit(project, latent_map, picked)
+    edit.apply(project)
+    settings = project.settings
+    fps, last = float(settings.rate), settings.frame_count - 1
+    expected = [settings.frame_time(min(last, round(t * fps))) for t in (0.0, settings.duration / 2, settings.duration)]
+    assert [k.time for k in project.anchors] == expected  # evenly spaced, on frames, the last on the last frame
+    for key, i in zip(project.anchors, picked):  # the project's own faces are reused, sampled ones become assets
+        assert key.value == latent_map.asset_ids[i] if latent_map.asset_ids[i] else \
+            project.assets[key.value].seed == latent_map.seeds[i]
+    edit.revert(project)
+    assert len(project.assets) == 2 and project.anchors == ()
+
+    vector = latent_map.latents[3]
+    direction = Direction("d", vector, "test", (-1.0, 1.0), trained_model.content_hash)
+    values = strengths_along(latent_map, direction)
+    assert values[3] == pytest.approx(1.0) and np.abs(values[4:]).max() < 0.2  # noise latents are nearly orthogonal
+    asset = sampled_asset(latent_map, 3)
+    assert asset.seed == latent_map.seeds[3] and np.array_equal(asset.latent, latent_map.latents[3])
