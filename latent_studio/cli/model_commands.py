@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
@@ -86,6 +87,19 @@ def register(sub, parents: Parents) -> None:
                          help="keep the pairs here and reuse them on the next run with the same model and steps")
     add_force(drafter)
     drafter.set_defaults(run=cmd_train_draft)
+
+    discover = sub.add_parser("discover", parents=[common, model],
+                              help="find the model's main directions without labels: a gallery of strips (PNG), "
+                                   "and with --save the direction files")
+    discover.add_argument("-o", "--output", type=Path, required=True, help="the gallery to write (PNG)")
+    discover.add_argument("--count", type=bounded_int(1, 32), default=6, help="how many directions (default 6)")
+    discover.add_argument("--samples", type=bounded_int(16, 100_000), default=1024,
+                          help="sampled faces they are found on (default 1024)")
+    discover.add_argument("--seed", type=seed_int, default=0, help="the face each strip moves (default 0)")
+    discover.add_argument("--save", type=Path, metavar="FOLDER",
+                          help="also write each direction as FOLDER/component_K.safetensors")
+    add_force(discover)
+    discover.set_defaults(run=cmd_discover)
 
     decode = sub.add_parser("decode", parents=[common, model, steps], help="decode a latent file to a PNG")
     decode.add_argument("latent", type=Path)
@@ -246,6 +260,34 @@ def cmd_train_draft(args: argparse.Namespace) -> int:
     print(f"wrote {folder} (held-out drafts against {recipe.steps} steps: {info['held_out_psnr_mean']:.2f} dB mean, "
           f"{info['held_out_psnr_min']:.2f} dB min; loss {info['final_loss']:.4f}; "
           f"{info['training_steps_run']} steps in {info['training_seconds']:.0f} s)")
+    return 0
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    from latent_studio.app.discovery import draw_gallery, gallery
+    from latent_studio.core.atomic import atomic_write_bytes
+    from latent_studio.core.directions import save_direction
+    from latent_studio.core.seeds import noise_latent
+    from latent_studio.engine.discovery import discover_directions
+
+    check_output(args.output, ".png", force=args.force)
+    paths = [args.save / f"component_{k + 1}.safetensors" for k in range(args.count)] if args.save else []
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        check_output(path, ".safetensors", force=args.force)
+    model = load(args)
+    found = discover_directions(model, args.count, args.samples, progress=progress_bar("faces"))
+    strips = gallery(model, found, noise_latent(args.seed, model.latent_shape))
+    labels = [f"{d.name} ({100 * share:.0f}%)" for d, share in zip(found.directions, found.explained, strict=True)]
+    buffer = io.BytesIO()
+    draw_gallery(strips, labels).save(buffer, "PNG")
+    atomic_write_bytes(args.output, buffer.getvalue())
+    for direction, path in zip(found.directions, paths):  # none without --save
+        save_direction(path, direction)
+    saved = f"; the directions in {args.save}" if paths else ""
+    print(f"wrote {args.output}: {args.count} directions found on {args.samples} faces (strips from -3 to 3 "
+          f"standard deviations){saved}")
     return 0
 
 

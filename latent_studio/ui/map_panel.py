@@ -41,6 +41,7 @@ from latent_studio.core.atomic import atomic_write_bytes
 from latent_studio.core.edits import AddAsset
 from latent_studio.core.project import snapshot
 from latent_studio.engine.latent_map import METHODS
+from latent_studio.ui.canvas import to_qimage
 from latent_studio.ui.inference import QtInference
 from latent_studio.ui.theme import ACCENT
 
@@ -49,12 +50,6 @@ MARGIN = 28
 CLICK = 6  # pixels the pointer may move and still count as a click
 PATH_STEP = 48  # one face per this many pixels of a drawn path (at least two)
 HINT = "Click a sampled face to add it · drag a path to lay faces on the timeline"
-
-
-def to_qimage(pixels: np.ndarray) -> QImage:
-    pixels = np.ascontiguousarray(pixels)
-    height, width = pixels.shape[:2]
-    return QImage(pixels.data, width, height, 3 * width, QImage.Format_RGB888).copy()
 
 
 def strength_colour(value: float) -> QColor:
