@@ -1,8 +1,9 @@
 """The latent map of a project: its faces and N sampled faces placed in 2-D, drawn as a picture of thumbnails.
 
 Headless (the CLI's ``latent-studio map`` and the app's Latent map panel,
-``ui/map_panel.py``): every latent is decoded at the project's preview steps
-(the thumbnails, and the "pictures" features, ``engine.latent_map``),
+``ui/map_panel.py``): every latent is decoded in one pass of the draft
+decoder, or at the project's preview steps when the model has none (the
+thumbnails, and the "pictures" features, ``engine.latent_map``),
 projected by PCA or UMAP, and drawn: sampled faces small, the project's own
 faces larger with a frame and their name. The panel's edits are made here:
 a sampled face as an asset, and a path drawn across the map as the faces
@@ -11,7 +12,8 @@ along it, laid on the anchor track in one undo step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import io
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -22,10 +24,11 @@ from latent_studio.core.directions import Direction
 from latent_studio.core.edits import AddAsset, AddKeyframe, Batch, RemoveKeyframe
 from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Interpolation, Keyframe
-from latent_studio.core.project import ANCHOR_TRACK, Asset, Project, new_id
+from latent_studio.core.project import ANCHOR_TRACK, Asset, Project, SavedMap, new_id
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.conditioning import project_conditioning
 from latent_studio.engine.decode import decode
+from latent_studio.engine.draft_decoder import DRAFT_PASS
 from latent_studio.engine.latent_map import bottleneck_features, picture_features, project_2d
 from latent_studio.engine.models import LoadedModel
 from latent_studio.media.images import encode_png
@@ -45,6 +48,48 @@ class LatentMap:
     asset_ids: list[str | None] = field(default_factory=list)  # the project's asset at each point, if any
     latents: np.ndarray | None = None  # (N, C, H, W): for colouring by a direction
     model_hash: str = ""  # the model it was made with (a map of another model is not shown)
+    method: str = "pca"
+    features: np.ndarray | None = None  # what the positions were projected from (none for a map read from a file)
+
+
+def reproject(latent_map: LatentMap, method: str) -> LatentMap:
+    """The same faces placed by another method (the panel shows PCA at once, then UMAP when it is done)."""
+    return replace(latent_map, positions=project_2d(latent_map.features, method), method=method)
+
+
+ATLAS_THUMB = 64  # pixels per thumbnail in a saved map
+
+
+def to_saved(latent_map: LatentMap) -> SavedMap:
+    """The map as the project keeps it: positions, who is where, and the thumbnails in one PNG."""
+    count = len(latent_map.images)
+    columns = max(1, int(np.ceil(np.sqrt(count))))
+    atlas = Image.new("RGB", (columns * ATLAS_THUMB, -(-count // columns) * ATLAS_THUMB))
+    for i, image in enumerate(latent_map.images):
+        thumb = Image.fromarray(image).resize((ATLAS_THUMB, ATLAS_THUMB), Image.Resampling.LANCZOS)
+        atlas.paste(thumb, ((i % columns) * ATLAS_THUMB, (i // columns) * ATLAS_THUMB))
+    return SavedMap(latent_map.model_hash, latent_map.method, latent_map.positions.astype(np.float32),
+                    tuple(latent_map.seeds), tuple(latent_map.asset_ids), encode_png(np.asarray(atlas)))
+
+
+def from_saved(saved: SavedMap, project: Project, model: LoadedModel) -> LatentMap | None:
+    """The saved map again, for this model (None for another model's); faces of removed assets are left out."""
+    if saved.model_hash != model.content_hash:
+        return None
+    with Image.open(io.BytesIO(saved.atlas)) as opened:
+        atlas = np.asarray(opened.convert("RGB"))
+    columns = max(1, atlas.shape[1] // ATLAS_THUMB)
+    keep = [i for i, (seed, asset_id) in enumerate(zip(saved.seeds, saved.asset_ids, strict=True))
+            if seed is not None or asset_id in project.assets]
+    if (max(keep, default=0) // columns + 1) * ATLAS_THUMB > atlas.shape[0]:
+        return None  # an atlas too small for its points: compute the map again
+    images = np.stack([atlas[(i // columns) * ATLAS_THUMB:(i // columns + 1) * ATLAS_THUMB,
+                             (i % columns) * ATLAS_THUMB:(i % columns + 1) * ATLAS_THUMB] for i in keep])
+    latents = np.stack([noise_latent(saved.seeds[i], model.latent_shape) if saved.seeds[i] is not None
+                        else project.assets[saved.asset_ids[i]].latent for i in keep])
+    labels = [None if saved.seeds[i] is not None else project.assets[saved.asset_ids[i]].name for i in keep]
+    return LatentMap(saved.positions[keep], images, labels, [saved.seeds[i] for i in keep],
+                     [saved.asset_ids[i] for i in keep], latents, saved.model_hash, saved.method)
 
 
 def strengths_along(latent_map: LatentMap, direction: Direction) -> np.ndarray:
@@ -111,12 +156,14 @@ def build_map(model: LoadedModel, project: Project, samples: int, *, method: str
     assets = list(project.assets.values())
     seeds = [SAMPLE_SEEDS_FROM + i for i in range(samples)]
     latents = np.stack([a.latent for a in assets] + [noise_latent(s, model.latent_shape) for s in seeds])
-    images = decode(model, latents, steps or project.settings.preview_steps, progress=progress, cancel=cancel,
+    if steps is None:  # the draft decoder's one pass when the model has one: ten times faster than preview steps
+        steps = DRAFT_PASS if model.draft is not None else project.settings.preview_steps
+    images = decode(model, latents, steps, progress=progress, cancel=cancel,
                     conditioning=project_conditioning(model, project.settings))
     features = picture_features(images) if space == "pictures" else bottleneck_features(model, latents, cancel=cancel)
     return LatentMap(project_2d(features, method), images, [a.name for a in assets] + [None] * samples,
                      [None] * len(assets) + seeds, [a.id for a in assets] + [None] * samples, latents,
-                     model.content_hash)
+                     model.content_hash, method, features)
 
 
 def draw_map(latent_map: LatentMap, size: int = CANVAS) -> Image.Image:

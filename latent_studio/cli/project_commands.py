@@ -61,7 +61,9 @@ def register(sub, parents: Parents) -> None:
     latent_map.add_argument("--method", choices=["pca", "umap"], default="pca", help="the 2-D projection (umap needs umap-learn)")
     latent_map.add_argument("--space", choices=["pictures", "bottleneck"], default="pictures",
                             help="what distances mean: the pictures reduced to 32x32 (default) or the UNet bottleneck")
-    latent_map.add_argument("--steps", type=steps_int, default=None, help="DDIM steps of the thumbnails (default: preview steps)")
+    latent_map.add_argument("--steps", type=steps_int, default=None,
+                            help="DDIM steps of the thumbnails (default: one pass of the draft decoder, or the "
+                                 "project's preview steps)")
     add_force(latent_map)
     latent_map.set_defaults(run=cmd_map)
 

@@ -171,6 +171,18 @@ class StrengthTrack:
         return not self.keyframes and self.base == 0.0
 
 
+@dataclass(frozen=True, eq=False)
+class SavedMap:
+    """The last latent map, kept with the project so that it shows again without decoding (app.latent_map)."""
+
+    model_hash: str  # the model it was made with: a map of another model is not shown
+    method: str  # pca or umap
+    positions: np.ndarray  # (N, 2) float32 in [0, 1]
+    seeds: tuple[int | None, ...]  # a sampled face's seed
+    asset_ids: tuple[str | None, ...]  # or the project's asset at that point
+    atlas: bytes  # PNG: the thumbnails in a grid, row by row, in the points' order
+
+
 @dataclass
 class Project:
     model: ModelRef
@@ -179,6 +191,7 @@ class Project:
     directions: dict[str, Direction] = field(default_factory=dict)
     anchors: tuple[Keyframe, ...] = ()  # values are asset ids
     strengths: dict[str, StrengthTrack] = field(default_factory=dict)  # direction id -> track
+    latent_map: SavedMap | None = None  # a cache, not part of the document's edits
 
     def asset(self, asset_id: str) -> Asset:
         try:

@@ -40,6 +40,7 @@ from latent_studio.core.project import (
     ModelRef,
     Project,
     ProjectError,
+    SavedMap,
     Settings,
     StrengthTrack,
 )
@@ -50,6 +51,7 @@ SCHEMA_VERSION = 1
 SUFFIX = ".lsproj"
 MANIFEST = "manifest.json"
 LATENTS = "latents.safetensors"
+MAP_ATLAS = "map/atlas.png"  # the saved latent map's thumbnails
 # Reading is bounded: each member is decompressed only up to the size the manifest implies, then reading stops.
 MAX_MANIFEST_BYTES = 4 << 20  # a manifest of thousands of keyframes is well under 1 MiB
 MAX_IMAGE_BYTES = 16 << 20  # a thumbnail or an original: one PNG at the model's resolution
@@ -95,6 +97,8 @@ def project_bytes(project: Project) -> bytes:
                 _write_member(archive, f"originals/{asset.id}.png", asset.original, zipfile.ZIP_STORED)
             if asset.photo:
                 _write_member(archive, f"photos/{asset.id}", asset.photo, zipfile.ZIP_STORED)
+        if project.latent_map is not None:
+            _write_member(archive, MAP_ATLAS, project.latent_map.atlas, zipfile.ZIP_STORED)
     return buffer.getvalue()
 
 
@@ -167,7 +171,14 @@ def manifest(project: Project) -> dict[str, Any]:
                 if not t.is_empty  # an untouched direction has no track: the same document, the same bytes
             },
         },
+        **({"latent_map": _map_json(project.latent_map)} if project.latent_map is not None else {}),
     }
+
+
+def _map_json(saved: SavedMap) -> dict[str, Any]:
+    return {"model_hash": saved.model_hash, "method": saved.method, "atlas": MAP_ATLAS,
+            "positions": [[round(float(x), 6), round(float(y), 6)] for x, y in saved.positions],
+            "seeds": list(saved.seeds), "asset_ids": list(saved.asset_ids)}
 
 
 def _keyframe_json(key: Keyframe) -> dict[str, Any]:
@@ -234,6 +245,8 @@ def _project_from_file(handle) -> Project:
         }
         thumbnails.update({name: _read(archive, members, name, MAX_PHOTO_BYTES, budget)
                            for name in _named_photos(data_manifest) if name in members})
+        if MAP_ATLAS in members and isinstance(data_manifest, dict) and "latent_map" in data_manifest:
+            thumbnails[MAP_ATLAS] = _read(archive, members, MAP_ATLAS, MAX_IMAGE_BYTES, budget)
     try:
         return _build(data_manifest, tensors, thumbnails)
     except (ProjectError, KeyframeError) as exc:
@@ -475,8 +488,33 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
         f = _Fields(entry, where)
         base = _within(f.get("base", float, 0.0), -MAX_STRENGTH, MAX_STRENGTH, f"{where}.base")
         project.strengths[direction_id] = StrengthTrack(_keyframes(f.get("keyframes", list), where, float), base)
+    if "latent_map" in raw:
+        project.latent_map = _saved_map(_Fields(top.get("latent_map", dict), "latent_map"), thumbnails)
     _check_shapes(project)
     return project
+
+
+def _saved_map(f: "_Fields", images: dict[str, bytes]) -> SavedMap | None:
+    """The saved latent map, or None when its atlas is missing (it is a cache: the map is computed again)."""
+    positions = f.get("positions", list)
+    seeds, asset_ids = f.get("seeds", list), f.get("asset_ids", list)
+    if not (len(positions) == len(seeds) == len(asset_ids)):
+        raise ProjectFileError("latent_map: its positions, seeds and asset ids differ in number.")
+    try:
+        points = np.array(positions, np.float64).reshape(len(positions), 2)
+    except (TypeError, ValueError):
+        raise ProjectFileError("latent_map.positions should be pairs of numbers.") from None
+    if not (np.all(np.isfinite(points)) and np.all((points >= 0) & (points <= 1))):
+        raise ProjectFileError("latent_map.positions should lie between 0 and 1.")
+    if not all(s is None or (isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED) for s in seeds):
+        raise ProjectFileError("latent_map.seeds should be whole numbers or null.")
+    if not all(a is None or isinstance(a, str) for a in asset_ids):
+        raise ProjectFileError("latent_map.asset_ids should be asset ids or null.")
+    atlas = images.get(MAP_ATLAS)
+    if atlas is None:
+        return None
+    return SavedMap(f.get("model_hash", str), f.get("method", str), points.astype(np.float32), tuple(seeds),
+                    tuple(asset_ids), atlas)
 
 
 def _image_member(f: "_Fields", key: str, images: dict[str, bytes], where: str) -> str | None:

@@ -83,7 +83,7 @@ def project_2d(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.n
             import umap
         except ImportError:
             raise UserError("UMAP needs umap-learn: pip install umap-learn (or use --method pca).") from None
-        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(features) - 1), random_state=seed)
+        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(features) - 1), random_state=seed, n_jobs=1)
         points = reducer.fit_transform(centred)
     low, high = points.min(axis=0), points.max(axis=0)
     return ((points - low) / np.where(high > low, high - low, 1.0)).astype(np.float32)

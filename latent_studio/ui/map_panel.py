@@ -10,6 +10,7 @@ for the session; Export PNG writes the picture the CLI's ``map`` draws.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 from pathlib import Path
 
@@ -33,9 +34,12 @@ from latent_studio.app.latent_map import (
     build_map,
     draw_map,
     faces_along,
+    from_saved,
     path_edit,
+    reproject,
     sampled_asset,
     strengths_along,
+    to_saved,
 )
 from latent_studio.core.atomic import atomic_write_bytes
 from latent_studio.core.edits import AddAsset
@@ -197,7 +201,8 @@ class MapPanel(QWidget):
         self.samples.setToolTip("How many sampled faces to place beside the project's")
         self.method = QComboBox()
         for method in METHODS:
-            self.method.addItem(method.upper(), method)
+            if method == "pca" or importlib.util.find_spec(method) is not None:  # UMAP when umap-learn is installed
+                self.method.addItem(method.upper(), method)
         self.compute_button = QPushButton("Compute map")
         self.colour = QComboBox()
         self.export_button = QPushButton("Export PNG…")
@@ -223,15 +228,29 @@ class MapPanel(QWidget):
         self.colour.currentIndexChanged.connect(self._colour_changed)
         self.view.clicked.connect(self._clicked)
         self.view.path_drawn.connect(self._path_drawn)
-        self.session.subscribe(lambda event: self._fill_colours())
+        self._project = self.session.project  # the maps in memory belong to this document
+        self.session.subscribe(self._on_session)
         self._fill_colours()
         self.show_current()
+
+    def _on_session(self, event: str) -> None:
+        if self.session.project is not self._project:  # another document: its own saved map, if any
+            self._project = self.session.project
+            self.maps.clear()
+            self.show_current()
+        self._fill_colours()
 
     def _model_hash(self) -> str:
         model = self.window.inference.model
         return model.content_hash if model is not None else ""
 
     def show_current(self) -> None:
+        """The map for the loaded model: computed this session, or the one saved with the project."""
+        model, saved = self.window.inference.model, self.session.project.latent_map
+        if model is not None and model.content_hash not in self.maps and saved is not None:
+            restored = from_saved(saved, self.session.project, model)
+            if restored is not None:
+                self.maps[model.content_hash] = restored
         self.view.set_map(self.maps.get(self._model_hash()))
         self.export_button.setEnabled(self.view.latent_map is not None)
         self._colour_changed()
@@ -243,15 +262,26 @@ class MapPanel(QWidget):
         self.view.update()
         try:
             job = self.window.inference.submit("Latent map", lambda context: build_map(
-                context.model, project, count, method=method, progress=context.progress, cancel=context.cancel))
+                context.model, project, count, method="pca", progress=context.progress, cancel=context.cancel))
             latent_map = await QtInference.wait(job)
+            self._keep(latent_map)  # PCA first: a view at once
+            if method != "pca":
+                self.hint.setText(f"{method.upper()} is placing the faces; this is PCA's view meanwhile.")
+                job = self.window.inference.submit(f"Latent map ({method.upper()})",
+                                                   lambda context: reproject(latent_map, method))
+                latent_map = await QtInference.wait(job)
+                self._keep(latent_map)
         finally:
             self.compute_button.setEnabled(True)
             self.view.message = "Compute a map to see this project's faces among sampled ones."
             self.view.update()
-        self.maps[latent_map.model_hash] = latent_map
-        self.show_current()
         return latent_map
+
+    def _keep(self, latent_map: LatentMap) -> None:
+        """Show it, and keep it with the project (saved with the next save; computing is not an edit)."""
+        self.maps[latent_map.model_hash] = latent_map
+        self.session.project.latent_map = to_saved(latent_map)
+        self.show_current()
 
     def _fill_colours(self) -> None:
         current = self.colour.currentData()

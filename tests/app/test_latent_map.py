@@ -87,3 +87,34 @@ def test_a_path_picks_the_faces_along_it_in_order_and_strengths_follow_a_directi
     assert values[3] == pytest.approx(1.0) and np.abs(values[4:]).max() < 0.2  # noise latents are nearly orthogonal
     asset = sampled_asset(latent_map, 3)
     assert asset.seed == latent_map.seeds[3] and np.array_equal(asset.latent, latent_map.latents[3])
+
+
+def test_a_map_is_saved_with_the_project_and_shows_again_without_decoding(trained_model, project, tmp_path):
+    from latent_studio.app.latent_map import from_saved, to_saved
+    from latent_studio.core.project_file import load_project
+
+    latent_map = build_map(trained_model, project, samples=6)
+    project.latent_map = to_saved(latent_map)
+    save_project(project, tmp_path / "p.lsproj")
+    loaded = load_project(tmp_path / "p.lsproj")
+    again = from_saved(loaded.latent_map, loaded, trained_model)
+    np.testing.assert_allclose(again.positions, latent_map.positions, atol=1e-6)
+    assert again.seeds == latent_map.seeds and again.labels == latent_map.labels
+    np.testing.assert_array_equal(again.latents, latent_map.latents)
+    assert again.images.shape == (8, 64, 64, 3)  # the atlas's thumbnails
+    removed = next(iter(loaded.assets))
+    del loaded.assets[removed]
+    assert len(from_saved(loaded.latent_map, loaded, trained_model).labels) == 7  # a removed face is left out
+    other = type("Other", (), {"content_hash": "f" * 64, "latent_shape": trained_model.latent_shape})()
+    assert from_saved(loaded.latent_map, loaded, other) is None  # another model's map is not shown
+
+
+def test_umap_places_the_same_faces_from_the_same_features(trained_model, project):
+    pytest.importorskip("umap")
+    from latent_studio.app.latent_map import reproject
+
+    latent_map = build_map(trained_model, project, samples=18)
+    placed = reproject(latent_map, "umap")
+    assert placed.method == "umap" and placed.positions.shape == latent_map.positions.shape
+    assert placed.positions.min() >= 0 and placed.positions.max() <= 1
+    np.testing.assert_array_equal(reproject(latent_map, "umap").positions, placed.positions)  # seeded: repeatable

@@ -398,3 +398,19 @@ def test_an_aligned_faces_photo_and_the_paste_back_setting_round_trip_and_are_ab
     wrong = rewrite(project_bytes(plain), lambda m: m["settings"].update(paste_back="yes"))
     with pytest.raises(ProjectFileError, match="paste_back should be bool"):
         project_from_bytes(wrong)
+
+
+def test_a_saved_latent_map_round_trips_is_checked_and_is_dropped_without_its_atlas():
+    from latent_studio.core.project import SavedMap
+
+    project = make_project()
+    project.latent_map = SavedMap("ab" * 32, "pca", np.array([[0.0, 1.0], [0.5, 0.25]], np.float32), (None, 12),
+                                  ("face1", None), PNG)
+    loaded = project_from_bytes(project_bytes(project))
+    assert loaded.latent_map.seeds == (None, 12) and loaded.latent_map.asset_ids == ("face1", None)
+    np.testing.assert_array_equal(loaded.latent_map.positions, project.latent_map.positions)
+    assert loaded.latent_map.atlas == PNG
+    bad = rewrite(project_bytes(project), lambda m: m["latent_map"].update(positions=[[0.0, 2.0], [0.5, 0.25]]))
+    with pytest.raises(ProjectFileError, match="between 0 and 1"):
+        project_from_bytes(bad)
+    assert "latent_map" not in project_file.manifest(make_project())  # none: older files keep their bytes

@@ -56,3 +56,18 @@ def test_a_path_across_one_face_is_one_sentence_and_changes_nothing(window, qtbo
     window.map_panel.view.path_drawn.emit(np.array([[0.0, 0.0], [0.01, 0.0]]), 2)  # every place nearest point 0
     assert "at least two faces" in window.banner.text()
     assert window.session.project.anchors == anchors and ANCHOR_TRACK in dict(window.timeline.tracks())
+
+
+def test_a_computed_map_is_saved_with_the_project_and_shown_on_reopening(window, qtbot, tmp_path):
+    panel = window.map_panel
+    panel.samples.setValue(10)
+    qtbot.mouseClick(panel.compute_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: panel.view.latent_map is not None, timeout=120_000)
+    positions = panel.view.latent_map.positions.copy()
+    path = tmp_path / "with-map.lsproj"
+    window.session.save(path)
+    jobs = []
+    window.inference.job_added.connect(jobs.append)
+    assert window.workspace.open(path, ask_first=False)  # a new document object: the panel's memory is dropped
+    assert panel.maps and panel.view.latent_map is not None and not jobs  # read from the file, nothing decoded
+    np.testing.assert_allclose(panel.view.latent_map.positions, positions, atol=1e-6)
