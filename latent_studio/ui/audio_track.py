@@ -22,6 +22,22 @@ from latent_studio.media.audio import SAMPLE_RATE, Audio, clip, onsets, read_aud
 PEAKS_PER_SECOND = 100  # the waveform's resolution; the timeline reduces it to pixels
 
 
+def feed(interleaved: np.ndarray, start: int, loop: bool, stop: threading.Event):
+    """miniaudio's sample generator: sent how many stereo frames the device wants, yields them as float32 bytes
+    from frame ``start`` of the timeline's audio; at its end silence, or (``loop``) the timeline's start again."""
+    position = 2 * start
+    wanted = yield b""
+    while not stop.is_set():
+        chunk = interleaved[position : position + 2 * wanted]
+        position += len(chunk)
+        if len(chunk) < 2 * wanted:
+            rest = 2 * wanted - len(chunk)
+            tail = interleaved[:rest] if loop else np.zeros(0, np.float32)
+            position = len(tail) if loop else position  # looping: on from the timeline's start
+            chunk = np.concatenate([chunk, tail, np.zeros(rest - len(tail), np.float32)])
+        wanted = yield chunk.astype(np.float32).tobytes()
+
+
 class AudioTrack(QObject):
     changed = Signal()  # the audio (or its absence) the timeline should draw
     failed = Signal(str)  # a sentence: the file is missing or unreadable
@@ -95,24 +111,10 @@ class AudioTrack(QObject):
         duration = self.session.project.settings.duration
         interleaved = np.ascontiguousarray(clip(self.audio, self.offset, 0.0, duration).T).ravel()
         stop = threading.Event()
-
-        def feed():
-            position = 2 * round(start * SAMPLE_RATE)
-            wanted = yield b""
-            while not stop.is_set():
-                chunk = interleaved[position : position + 2 * wanted]
-                position += len(chunk)
-                if len(chunk) < 2 * wanted:
-                    rest = 2 * wanted - len(chunk)
-                    position = rest if loop else position  # looping: on from the timeline's start
-                    tail = interleaved[:rest] if loop else np.zeros(rest, np.float32)
-                    chunk = np.concatenate([chunk, np.zeros(rest - len(tail), np.float32), tail])
-                wanted = yield chunk.tobytes()
-
         try:
             device = miniaudio.PlaybackDevice(output_format=miniaudio.SampleFormat.FLOAT32, nchannels=2,
                                               sample_rate=SAMPLE_RATE)
-            generator = feed()
+            generator = feed(interleaved, round(start * SAMPLE_RATE), loop, stop)
             next(generator)
             device.start(generator)
         except Exception:  # no output device (a server, CI): silent playback

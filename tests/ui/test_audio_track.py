@@ -73,3 +73,29 @@ def test_a_project_whose_audio_file_is_missing_opens_with_one_sentence(window, q
     assert window.workspace.open(path, ask_first=False)
     qtbot.waitUntil(lambda: "gone.mp3 is not there" in window.banner.text(), timeout=20_000)
     assert window.session.path == path and window.session.project.settings.audio_path.endswith("gone.mp3")
+
+
+def test_the_sound_feed_plays_from_the_playhead_and_loops_to_the_start():
+    import threading
+
+    from latent_studio.ui.audio_track import feed
+
+    interleaved = np.arange(20, dtype=np.float32)  # 10 stereo frames
+    stop = threading.Event()
+    looping = feed(interleaved, start=7, loop=True, stop=stop)
+    next(looping)
+    first = np.frombuffer(looping.send(2), np.float32)
+    wrapped = np.frombuffer(looping.send(3), np.float32)
+    np.testing.assert_array_equal(first, interleaved[14:18])
+    np.testing.assert_array_equal(wrapped, np.concatenate([interleaved[18:20], interleaved[0:4]]))  # on from frame 0
+    np.testing.assert_array_equal(np.frombuffer(looping.send(1), np.float32), interleaved[4:6])
+    once = feed(interleaved, start=9, loop=False, stop=stop)
+    next(once)
+    np.testing.assert_array_equal(np.frombuffer(once.send(3), np.float32), [18, 19, 0, 0, 0, 0])  # then silence
+    stop.set()
+    try:
+        once.send(1)
+        ended = False
+    except StopIteration:
+        ended = True
+    assert ended  # stopping ends the feed
