@@ -10,19 +10,17 @@ embedding network's, turned round; the time limit lets a run fit a lease.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from latent_studio import __version__
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.metrics import psnr
 from latent_studio.engine.companions import save_companion
 from latent_studio.engine.ddim import from_uint8, make_plan
 from latent_studio.engine.decode import decode_draft
 from latent_studio.engine.draft_decoder import DRAFT_INFO, DraftDecoder, draft_folder
-from latent_studio.engine.embedder_training import Pairs, Progress, fit_regression
+from latent_studio.engine.embedder_training import Pairs, Progress, fit_regression, training_info
 from latent_studio.engine.models import LoadedModel
 
 
@@ -63,20 +61,8 @@ def train_draft_decoder(model: LoadedModel, recipe: DraftRecipe, pairs: Pairs, *
                                      progress=progress, cancel=cancel)
     held = pairs.images[train_count:]
     scores = [psnr(a, b) for a, b in zip(decode_draft(model, draft, pairs.latents[train_count:]), held, strict=True)]
-    draft.info = {
-        "model_hash": model.content_hash,
-        "steps": recipe.steps,
-        "timestep": draft.timestep,
-        "alpha": draft.alpha,
-        "prediction_type": draft.prediction_type,
-        "recipe": asdict(recipe),
-        "final_loss": float(np.mean(losses[-100:])),
-        "training_steps_run": len(losses),
-        "held_out_psnr_mean": float(np.mean(scores)),
-        "held_out_psnr_min": float(np.min(scores)),
-        "training_seconds": round(seconds, 1),
-        "app_version": __version__,
-    }
+    draft.info = training_info(model, recipe, losses, scores, seconds, timestep=draft.timestep, alpha=draft.alpha,
+                               prediction_type=draft.prediction_type)
     return draft
 
 

@@ -173,9 +173,17 @@ def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, 
     reconstructions = decode(model, network.latents(from_uint8(torch.from_numpy(held_images))).cpu().numpy(),
                              recipe.steps, cancel=cancel)
     scores = [psnr(a, b) for a, b in zip(reconstructions, held_images, strict=True)]
-    network.info = {
+    network.info = training_info(model, recipe, losses, scores, seconds)
+    return network, network.info
+
+
+def training_info(model: LoadedModel, recipe, losses: list[float], scores: list[float], seconds: float,
+                  **extra) -> dict:
+    """What a companion network's info file records: the model it serves, how it was trained, how well it does."""
+    return {
         "model_hash": model.content_hash,
         "steps": recipe.steps,
+        **extra,
         "recipe": asdict(recipe),
         "final_loss": float(np.mean(losses[-100:])),
         "training_steps_run": len(losses),
@@ -184,7 +192,6 @@ def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, 
         "training_seconds": round(seconds, 1),
         "app_version": __version__,
     }
-    return network, network.info
 
 
 def save_embedder(network: EmbedderNetwork, model_folder: Path) -> Path:
