@@ -118,6 +118,11 @@ def paste_back_plate(project: Project, model: LoadedModel, scale: float | None =
     return make_backplate(asset.photo, alignment, width, size)
 
 
+def _paste_back_record(project: Project) -> dict:
+    asset = plate_asset(project)
+    return {"asset": asset.id, "photo_size": list(Alignment.from_metadata(asset.metadata).source_size)}
+
+
 def photo_output_size(photo_size: tuple[int, int]) -> tuple[int, int]:
     """The photo's size made even (video encoders need it), scaled down when a side is over MAX_SIZE."""
     width, height = photo_size
@@ -258,9 +263,7 @@ def export_project(
             "audio": None if sound is None else {"file": project.settings.audio_path,
                                                  "offset": project.settings.audio_offset,
                                                  "codec": options.format.audio_codec or "pcm_s16le (audio.wav)"},
-            "paste_back": None if plate is None else {"asset": plate_asset(project).id,
-                                                      "photo_size": list(Alignment.from_metadata(
-                                                          plate_asset(project).metadata).source_size)},
+            "paste_back": None if plate is None else _paste_back_record(project),
             "frames": records,
         }
         try:

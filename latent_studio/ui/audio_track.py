@@ -50,6 +50,7 @@ class AudioTrack(QObject):
         self.audio: Audio | None = None
         self.peaks: np.ndarray | None = None  # (seconds * PEAKS_PER_SECOND, 2): min and max
         self.beats: np.ndarray = np.zeros(0)  # onsets, seconds into the audio
+        self.unreadable = False  # the file is missing or cannot be decoded (the banner said why)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audio")
         self._device = None
         self._loaded.connect(self._on_loaded)
@@ -66,7 +67,7 @@ class AudioTrack(QObject):
         if path == self.path:
             return
         self.stop()
-        self.path, self.audio, self.peaks, self.beats = path, None, None, np.zeros(0)
+        self.path, self.audio, self.peaks, self.beats, self.unreadable = path, None, None, np.zeros(0), False
         self.changed.emit()
         if path:
             self._pool.submit(self._load, path)
@@ -83,6 +84,8 @@ class AudioTrack(QObject):
         if path != self.path:
             return  # the project moved on to another file meanwhile
         if isinstance(result, Exception):
+            self.unreadable = True
+            self.changed.emit()
             self.failed.emit(f"{result} The project keeps its reference; File ▸ Import audio… chooses another.")
             return
         self.audio, self.peaks, self.beats = result

@@ -343,8 +343,9 @@ class TimelineView(QWidget):
         painter.setPen(palette.windowText().color())
         name = Path(self.session.project.settings.audio_path).name
         loaded = self.audio is not None and self.audio.peaks is not None
+        state = "" if loaded else " (not found)" if self.audio is not None and self.audio.unreadable else " …"
         painter.drawText(QRectF(8, top, HEADER_WIDTH - 12, AUDIO_ROW_HEIGHT), Qt.AlignVCenter | Qt.AlignLeft,
-                         f"Audio: {name}" if loaded else f"Audio: {name} …")
+                         f"Audio: {name}{state}")
         painter.restore()
         if not loaded:
             return

@@ -72,6 +72,7 @@ def test_a_project_whose_audio_file_is_missing_opens_with_one_sentence(window, q
     save_project(project, path)
     assert window.workspace.open(path, ask_first=False)
     qtbot.waitUntil(lambda: "gone.mp3 is not there" in window.banner.text(), timeout=20_000)
+    assert window.audio.track.unreadable and window.timeline.has_audio_row()  # the row says "(not found)"
     assert window.session.path == path and window.session.project.settings.audio_path.endswith("gone.mp3")
 
 
