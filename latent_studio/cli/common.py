@@ -233,12 +233,21 @@ def progress_bar(label: str):
     return show
 
 
-def landmarks_option(text: str):
-    """``--align``: none (None) or manual:X1,Y1,X2,Y2,X3,Y3 (the eyes and the mouth, as media.face_align takes)."""
-    from latent_studio.media.face_align import parse_manual
+def landmarks_option(text: str, photo: Path):
+    """``--align``: none (None), auto (the face found in ``photo``) or manual:X1,Y1,X2,Y2,X3,Y3 (the eyes and the
+    mouth, as media.face_align takes)."""
+    from latent_studio.media.face_align import open_photo, parse_manual
 
     if text == "none":
         return None
+    if text == "auto":
+        from latent_studio.media.face_detect import find_face
+
+        landmarks = find_face(open_photo(photo))
+        print(f"found a face in {Path(photo).name}: eyes at ({landmarks.eye_left[0]:.0f}, {landmarks.eye_left[1]:.0f}) "
+              f"and ({landmarks.eye_right[0]:.0f}, {landmarks.eye_right[1]:.0f}), mouth at ({landmarks.mouth[0]:.0f}, "
+              f"{landmarks.mouth[1]:.0f})")
+        return landmarks
     if not text.startswith("manual:"):
-        raise UserError(f"--align takes none or manual:X1,Y1,X2,Y2,X3,Y3 (the eyes and the mouth), not '{text}'.")
+        raise UserError(f"--align takes none, auto or manual:X1,Y1,X2,Y2,X3,Y3 (the eyes and the mouth), not '{text}'.")
     return parse_manual(text.removeprefix("manual:"))

@@ -50,10 +50,10 @@ def register(sub, parents: Parents) -> None:
                        help="Adam iterations per clamped step, for schedulers that clip (default 20; 0 turns it off)")
     embed.add_argument("--refine", type=iterations_int, default=0, help="gradient refinement iterations (default 0)")
     embed.add_argument("--fit", choices=["crop", "pad"], default="crop", help="centre crop or pad to the model's shape")
-    embed.add_argument("--align", default="none", metavar="none|manual:X1,Y1,X2,Y2,X3,Y3",
-                       help="align a face as FFHQ / CelebA-HQ faces were (for face models): manual: takes the photo's "
-                            "pixel positions of the left eye, the right eye and the centre of the mouth; none (default) "
-                            "centre-crops as --fit says")
+    embed.add_argument("--align", default="none", metavar="none|auto|manual:X1,Y1,X2,Y2,X3,Y3",
+                       help="align a face as FFHQ / CelebA-HQ faces were (for face models): auto finds the eyes and the "
+                            "mouth (needs ai-edge-litert); manual: takes the photo's pixel positions of the left eye, "
+                            "the right eye and the centre of the mouth; none (default) centre-crops as --fit says")
     embed.add_argument("--background", default="#ffffff", help="colour under transparent pixels and padding")
     embed.add_argument("--reconstruction", type=Path, help="also write the reconstruction (PNG)")
     add_force(embed)
@@ -190,7 +190,7 @@ def _embed_input(args: argparse.Namespace, size: int, background) -> tuple:
     from latent_studio.media.face_align import align_file
     from latent_studio.media.images import load_prepared
 
-    landmarks = landmarks_option(args.align)
+    landmarks = landmarks_option(args.align, args.image)
     if landmarks is None:
         prepared = load_prepared(args.image, size, args.fit, background)
         return prepared.pixels, prepared.preparation.as_metadata()

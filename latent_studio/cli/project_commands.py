@@ -33,7 +33,7 @@ def register(sub, parents: Parents) -> None:
     new = sub.add_parser("new", parents=[common, model], help="create a project from images and/or seeds")
     new.add_argument("output", type=Path, help="project file to write (.lsproj)")
     new.add_argument("--image", type=Path, action="append", default=[], help="an image to embed (repeatable)")
-    new.add_argument("--align", action="append", default=[], metavar="none|manual:X1,Y1,X2,Y2,X3,Y3",
+    new.add_argument("--align", action="append", default=[], metavar="none|auto|manual:X1,Y1,X2,Y2,X3,Y3",
                      help="align the face of the --image at the same place in the list FFHQ-style, from the eyes' and "
                           "the mouth's pixel positions (repeatable; the photo is kept for paste-back)")
     new.add_argument("--paste-back", action="store_true",
@@ -120,7 +120,8 @@ def cmd_new(args: argparse.Namespace) -> int:
     if len(args.align) > len(args.image):
         raise UserError(f"{len(args.align)} --align for {len(args.image)} --image; give one --align per image, in "
                         "the same order (none for an image to centre-crop).")
-    alignments = [landmarks_option(text) for text in args.align] + [None] * (len(args.image) - len(args.align))
+    alignments = [landmarks_option(text, path) for text, path in zip(args.align, args.image)]
+    alignments += [None] * (len(args.image) - len(args.align))
     width, height = args.size
     settings = Settings(fps=args.fps, duration=args.duration, width=width, height=height, final_steps=args.steps,
                         prompt=args.prompt, negative_prompt=args.negative_prompt, guidance=args.guidance,

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QV
 
 from latent_studio.core.errors import UserError
 from latent_studio.media.face_align import FaceLandmarks, align_face, open_photo
+from latent_studio.media.face_detect import NoFaceFound, find_face
 from latent_studio.ui.canvas import to_qimage
 
 MARKERS = (("eye_left", "left eye", QColor(235, 80, 80)), ("eye_right", "right eye", QColor(80, 200, 110)),
@@ -104,8 +105,9 @@ class FaceAlignDialog(QDialog):
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color: #e05050")
         self.problem.setFixedWidth(PREVIEW)
-        hint = QLabel("Drag the markers onto the centres of the eyes and of the mouth. The square on the right is "
-                      "what the model will see.")
+        found = self.place_detected()
+        hint = QLabel(f"{found} Drag the markers onto the centres of the eyes and of the mouth. The square on the "
+                      "right is what the model will see.")
         hint.setWordWrap(True)
         side = QVBoxLayout()
         side.addWidget(QLabel("Aligned"))
@@ -125,6 +127,17 @@ class FaceAlignDialog(QDialog):
         layout.addWidget(self.buttons)
         self.markers.moved.connect(self.update_preview)
         self.update_preview()
+
+    def place_detected(self) -> str:
+        """Put the markers where the face detector finds the eyes and the mouth; a sentence says how it went."""
+        try:
+            landmarks = find_face(self.photo)
+        except NoFaceFound as exc:
+            return str(exc).split(";")[0] + "."  # "No face was found in this photo." or "Finding faces needs LiteRT…"
+        for (name, _, _), (x, y) in zip(MARKERS, (landmarks.eye_left, landmarks.eye_right, landmarks.mouth),
+                                        strict=True):
+            self.markers.set_point(name, x, y)
+        return "The markers are where the face detector found the eyes and the mouth."
 
     def landmarks(self) -> FaceLandmarks:
         return self.markers.landmarks()

