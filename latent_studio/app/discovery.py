@@ -1,8 +1,12 @@
-"""Unsupervised directions as an artist meets them: a gallery of short strips to name and keep.
+"""Directions as an artist meets them: a gallery of unsupervised strips to name and keep, and a head turn
+discovered with the face detector's help.
 
-The finding is ``engine.discovery.discover_directions``; here each found
-direction gets a strip around one face (the project's, or a seed's) and the
-kept ones become the project's directions in one undo step.
+The unsupervised finding is ``engine.discovery.discover_directions``; here
+each found direction gets a strip around one face (the project's, or a
+seed's) and the kept ones become the project's directions in one undo step.
+``discover_head_turn`` labels sampled faces by how their heads are turned
+(the nose's offset from between the eyes, ``media.face_detect``) and fits
+the seed paper's binned-centroid regression through them.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from latent_studio.core.directions import Direction
 from latent_studio.core.edits import AddDirection, Batch
 from latent_studio.core.errors import UserError
 from latent_studio.core.project import new_id
-from latent_studio.engine.discovery import Discovery, strip
+from latent_studio.core.seeds import noise_latent
+from latent_studio.engine.decode import decode
+from latent_studio.engine.discovery import DISCOVERY_SEED, FALLBACK_STEPS, Discovery, binned_direction, strip
+from latent_studio.engine.draft_decoder import DRAFT_PASS
 from latent_studio.engine.models import LoadedModel
 
 THUMB = 96
@@ -50,3 +57,35 @@ def keep_directions(kept: list[tuple[Direction, str]]) -> Batch:
         name = name.strip() or direction.name
         commands.append(AddDirection(replace(direction, name=name, id=f"user_{new_id()}", origin="user")))
     return Batch(commands, "Keep discovered directions")
+
+
+DETECT_SIZE = 256  # pictures are enlarged to this before the face detector looks at them
+
+
+def discover_head_turn(model: LoadedModel, samples: int = 512, *, progress=None, cancel=None) -> Direction:
+    """A "Head turn" direction for any face model: sampled faces labelled by the detector's turn measure, binned,
+    and a line fitted through the bins' centroids (strength in the measure's units: eye distances of nose offset).
+    Faces the detector misses are left out; too few found is one sentence."""
+    from latent_studio.media.face_detect import detect_faces
+
+    steps = DRAFT_PASS if model.draft is not None else FALLBACK_STEPS
+    latents = np.stack([noise_latent(DISCOVERY_SEED + i, model.latent_shape) for i in range(samples)])
+    kept, turns = [], []
+    for start in range(0, samples, 32):
+        pictures = decode(model, latents[start:start + 32], steps, batch_size=32, cancel=cancel)
+        for offset, picture in enumerate(pictures):
+            found = detect_faces(Image.fromarray(picture).resize((DETECT_SIZE, DETECT_SIZE), Image.Resampling.BICUBIC))
+            if found:
+                kept.append(start + offset)
+                turns.append(found[0].turn)
+        if progress:
+            progress(min(start + 32, samples), samples)
+    if len(kept) < max(24, samples // 4):
+        raise UserError(f"The face detector found faces in only {len(kept)} of {samples} samples of this model, "
+                        "too few to fit a head turn; it works on models of photographic or drawn faces.")
+    turns = np.array(turns)
+    reach = float(np.percentile(np.abs(turns), 95))
+    direction = binned_direction("Head turn", latents[kept], turns, model.content_hash, strength_range=(-reach, reach),
+                                 unit="eye widths")
+    return replace(direction, method="binned-centroid regression on detected turn",
+                   info={**direction.info, "found": f"{len(kept)} of {samples}", "labels": "face detector (nose offset)"})

@@ -11,6 +11,7 @@ one sentence and alignment stays manual (the markers in the dialog).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
@@ -50,8 +51,22 @@ def _interpreter():
     return interpreter
 
 
-def detect_faces(photo: Image.Image, min_score: float = MIN_SCORE) -> list[tuple[float, FaceLandmarks]]:
-    """Every face found, best first: (score, landmarks in the photo's pixels)."""
+@dataclass(frozen=True)
+class Detection:
+    score: float
+    landmarks: FaceLandmarks  # the eyes and the mouth, in the photo's pixels
+    nose: tuple[float, float]  # the nose tip (how far it sits from between the eyes says how the head is turned)
+
+    @property
+    def turn(self) -> float:
+        """The nose tip's offset from the point between the eyes, in eye distances: about 0 facing the camera,
+        growing as the head turns to the image's right (negative to its left)."""
+        (lx, ly), (rx, ry) = self.landmarks.eye_left, self.landmarks.eye_right
+        return (self.nose[0] - (lx + rx) / 2) / max(1e-6, float(np.hypot(rx - lx, ry - ly)))
+
+
+def detect_faces(photo: Image.Image, min_score: float = MIN_SCORE) -> list[Detection]:
+    """Every face found, best first."""
     rgb = photo.convert("RGB")
     side = max(rgb.size)
     square = Image.new("RGB", (side, side))
@@ -70,13 +85,13 @@ def detect_faces(photo: Image.Image, min_score: float = MIN_SCORE) -> list[tuple
         if scores[i] < min_score:
             break
         centre = boxes[i, :2] / INPUT + anchors[i]
-        if any(np.abs(centre - other).max() < 0.1 for other, _, _ in found):
+        if any(np.abs(centre - other).max() < 0.1 for other, _ in found):
             continue  # the same face from a neighbouring anchor
         points = boxes[i, 4:12].reshape(4, 2) / INPUT + anchors[i]  # right eye, left eye, nose tip, mouth centre
         to_photo = [(float(x * side - left), float(y * side - top)) for x, y in points]
         eyes = sorted([to_photo[0], to_photo[1]])  # the eye on the image's left first
-        found.append((centre, float(scores[i]), FaceLandmarks(eyes[0], eyes[1], to_photo[3])))
-    return [(score, landmarks) for _, score, landmarks in found]
+        found.append((centre, Detection(float(scores[i]), FaceLandmarks(eyes[0], eyes[1], to_photo[3]), to_photo[2])))
+    return [detection for _, detection in found]
 
 
 def find_face(photo: Image.Image) -> FaceLandmarks:
@@ -85,4 +100,4 @@ def find_face(photo: Image.Image) -> FaceLandmarks:
     if not faces:
         raise NoFaceFound("No face was found in this photo; place the eyes and the mouth by hand "
                           "(--align manual:X1,Y1,X2,Y2,X3,Y3, or drag the markers in the dialog).")
-    return faces[0][1]
+    return faces[0].landmarks

@@ -1,5 +1,6 @@
 """Model ▸ Discover directions…: the model's main ways of varying, found without labels, as a gallery of strips
-around the face at the playhead; the user names the ones worth keeping, and they join the sliders in one undo step."""
+around the face at the playhead; the user names the ones worth keeping, and they join the sliders in one undo step.
+Model ▸ Discover head turn: a head turn labelled by the face detector, added as a slider."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from latent_studio.app.discovery import gallery, keep_directions
+from latent_studio.app.discovery import discover_head_turn, gallery, keep_directions
 from latent_studio.core.errors import UserError
 from latent_studio.core.project import frame_latent
 from latent_studio.core.seeds import noise_latent
@@ -25,6 +26,7 @@ from latent_studio.ui.inference import QtInference
 
 THUMB = 80
 COUNT, SAMPLES = 6, 1024
+HEAD_TURN_SAMPLES = 512
 
 
 class DiscoveryGallery(QDialog):
@@ -89,3 +91,17 @@ async def discover(window) -> DiscoveryGallery | None:
     dialog.accepted.connect(keep)
     dialog.open()
     return dialog
+
+
+async def discover_head_turn_flow(window) -> str | None:
+    """Model ▸ Discover head turn: sampled faces labelled by the face detector, a direction fitted through them,
+    added as a slider in one undo step; a plain sentence when the model's samples are not faces."""
+    job = window.inference.submit("Discover head turn", lambda context: discover_head_turn(
+        context.model, HEAD_TURN_SAMPLES, progress=context.progress, cancel=context.cancel))
+    direction = await QtInference.wait(job)
+    kept = keep_directions([(direction, "Head turn (found)")])
+    if not window.apply(kept):
+        return None
+    window.show_status(f"Added Head turn (found) from {direction.info['found']} sampled faces the detector read; "
+                       f"its strength is the nose's offset in eye widths (R² of the fit {direction.info['r2']}).")
+    return kept.commands[0].direction.id

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QStyle
 
-from latent_studio.ui.discovery_dialog import discover
+from latent_studio.ui.discovery_dialog import discover, discover_head_turn_flow
 from latent_studio.ui.dialogs import show_about
 from latent_studio.ui.timeline import ZOOM_STEP
 
@@ -98,6 +98,7 @@ def build_menus(window) -> None:
     model = bar.addMenu("&Model")
     act(model, "&Choose model…", window.models.choose)
     act(model, "&Discover directions…", lambda: window.spawn(discover(window), "Discover directions"))
+    act(model, "Discover &head turn", lambda: window.spawn(discover_head_turn_flow(window), "Discover head turn"))
     help_menu = bar.addMenu("&Help")
     act(help_menu, "&About Latent Studio", lambda: show_about(window, window.models.describe()))
     act(help_menu, "Open &log folder", window.open_log_folder)

@@ -66,6 +66,14 @@ def test_no_face_is_one_sentence():
     assert detect_faces(Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), np.uint8))) == []
 
 
+def test_the_nose_says_how_the_head_is_turned():
+    photo = Image.open(PHOTO).convert("RGB")
+    facing = detect_faces(photo)[0]
+    assert abs(facing.turn) < 0.2  # she looks nearly at the camera
+    mirrored = detect_faces(photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT))[0]
+    assert mirrored.turn == pytest.approx(-facing.turn, abs=0.08)  # a mirror image turns the other way
+
+
 def test_the_found_face_aligns_ffhq_style():
     photo = open_photo(PHOTO)
     crop, alignment = align_face(photo, find_face(photo), 64)

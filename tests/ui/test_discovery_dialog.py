@@ -20,3 +20,17 @@ def test_discovered_directions_are_named_kept_and_undone_as_one_step(window, qtb
     assert any(name.startswith("Lighting") for _, name in window.timeline.tracks())
     window.undo()
     assert dict(window.session.project.directions) == before
+
+
+def test_discover_head_turn_adds_one_slider_in_one_undo_step(window, qtbot, monkeypatch):
+    import pytest
+
+    pytest.importorskip("ai_edge_litert")
+    monkeypatch.setattr(discovery_dialog, "HEAD_TURN_SAMPLES", 64)
+    before = dict(window.session.project.directions)
+    task = window.spawn(discovery_dialog.discover_head_turn_flow(window), "Discover head turn")
+    qtbot.waitUntil(task.done, timeout=120_000)
+    added = window.session.project.directions[task.result()]
+    assert added.name == "Head turn (found)" and added.origin == "user" and added.unit == "eye widths"
+    window.undo()
+    assert dict(window.session.project.directions) == before
