@@ -71,7 +71,11 @@ class MarkerView(QWidget):
             painter.drawLine(centre - QPointF(4, 0), centre + QPointF(4, 0))
             painter.drawLine(centre - QPointF(0, 4), centre + QPointF(0, 4))
             painter.setPen(QColor(255, 255, 255))
-            painter.drawText(centre + QPointF(11, -9), label)
+            width = painter.fontMetrics().horizontalAdvance(label)
+            # each label on its own side, so that close eyes do not write over each other
+            offset = {"eye_left": QPointF(-11 - width, -9), "eye_right": QPointF(11, -9),
+                      "mouth": QPointF(-width / 2, 22)}[name]
+            painter.drawText(centre + offset, label)
         painter.end()
 
     def mousePressEvent(self, event) -> None:
