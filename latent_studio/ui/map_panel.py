@@ -41,6 +41,7 @@ from latent_studio.app.latent_map import (
     strengths_along,
     to_saved,
 )
+from latent_studio.app.session import DOCUMENT
 from latent_studio.core.atomic import atomic_write_bytes
 from latent_studio.core.edits import AddAsset
 from latent_studio.core.project import snapshot
@@ -234,6 +235,8 @@ class MapPanel(QWidget):
         self.show_current()
 
     def _on_session(self, event: str) -> None:
+        if event != DOCUMENT:
+            return  # the playhead moves every frame while playing: nothing here depends on it
         if self.session.project is not self._project:  # another document: its own saved map, if any
             self._project = self.session.project
             self.maps.clear()

@@ -353,7 +353,8 @@ class TimelineView(QWidget):
         middle, half = top + AUDIO_ROW_HEIGHT / 2, AUDIO_ROW_HEIGHT / 2 - 3
         left, right = self._span()
         xs = np.arange(int(left), int(right) + 1)
-        seconds = np.array([self.t_of(float(x)) for x in xs]) - offset  # each pixel's start, in the audio's time
+        start, end = self.visible()  # each pixel's start in the audio's time: t_of, for every pixel at once
+        seconds = start + (xs - left) / (right - left) * (end - start) - offset
         index = np.clip((seconds * PEAKS_PER_SECOND).astype(int), 0, len(peaks))
         painter.setPen(QPen(WAVEFORM, 1))
         for x, a, b in zip(xs[:-1], index[:-1], index[1:]):
@@ -361,7 +362,6 @@ class TimelineView(QWidget):
                 low, high = peaks[a:b, 0].min(), peaks[a:b, 1].max()
                 painter.drawLine(QPointF(x, middle - high * half), QPointF(x, middle - low * half))
         painter.setPen(QPen(BEAT, 1))
-        start, end = self.visible()
         for beat in self.audio.beat_times():
             if start <= beat <= end:
                 x = self.x_of(float(beat))
