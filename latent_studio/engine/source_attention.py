@@ -3,10 +3,10 @@
 A direction added to x_T moves the head, but the decode then redraws
 everything else too: light, hair colour and background drift with the turn.
 Cao et al.'s mutual self-attention (MasaCtrl, ICCV 2023) keeps appearance
-under a change of pose: the source latent is decoded beside the edited one,
-and from a chosen step on, every self-attention layer of the edited decode
-takes its keys and values from the source's decode at the same step, so the
-edited picture keeps asking the source "what is here" while its own queries
+under a change of pose: the source latent is decoded first (alone, its keys
+and values kept), and from a chosen step on, every self-attention layer of
+the edited decode takes its keys and values from the source's decode at the
+same step, so the edited picture keeps asking the source "what is here" while its own queries
 keep the new layout. On toy-heads (8 held-out heads, 50 steps,
 benchmarks/bench_directions.py) from the first step on: light drift
 32% -> 14%, hair hue 6.7% -> 0.3%, the same identity rendered at the
@@ -144,8 +144,10 @@ def decode_attending(
     """Decode edited latents, each beside its source (``sources[source_of[i]]``), reading the source's attention.
 
     ``start``: the fraction of the DDIM steps after which the edit reads its
-    source (0: from the first step). The sources themselves are decoded
-    alongside but not returned. Images come back as ``decode`` returns them.
+    source (0: from the first step). Each source is decoded once, alone, unless its
+    keys and values are already kept (``TRAJECTORIES``), and is not returned; the
+    edits then decode in batches of ``batch_size``, so a frame does not depend on
+    what was decoded before it. Images come back as ``decode`` returns them.
     Under guidance (a doubled batch the row map does not cover) the edits are decoded plainly.
     """
     if guided(conditioning):
@@ -154,22 +156,23 @@ def decode_attending(
     edits, sources = check_latents(model, latents), check_latents(model, sources)
     plan = make_plan(model.scheduler_config, steps)
     first_attending = min(plan.steps, int(round(start * plan.steps)))
-    chunks = -(-len(edits) // batch_size)
-    step_done = _step_counter(chunks * plan.steps, progress)
+    keys = {s: _trajectory_key(model, sources[s], steps, first_attending, conditioning) for s in set(source_of)}
+    chunks = [list(range(begin, min(begin + batch_size, len(edits)))) for begin in range(0, len(edits), batch_size)]
+    to_record = [s for s in dict.fromkeys(source_of) if TRAJECTORIES.get(keys[s]) is None]
+    step_done = _step_counter((len(chunks) + len(to_record)) * plan.steps, progress)
+    trajectories: dict[int, list] = {}  # held for this call, whatever the shared cache evicts meanwhile
     images = []
     with attending_to_sources(model) as processor:
-        for begin in range(0, len(edits), batch_size):
-            chunk = list(range(begin, min(begin + batch_size, len(edits))))
-            needed = list(dict.fromkeys(source_of[i] for i in chunk))
-            keys = {s: _trajectory_key(model, sources[s], steps, first_attending, conditioning) for s in needed}
-            kept = {s: TRAJECTORIES.get(keys[s]) for s in needed}
-            if all(kept[s] is not None for s in needed):
-                pictures = _decode_replaying(model, edits[chunk], [kept[source_of[i]] for i in chunk], plan,
-                                             first_attending, processor, cancel, conditioning, step_done)
-            else:
-                pictures = _decode_beside(model, edits[chunk], sources[needed],
-                                          [needed.index(source_of[i]) for i in chunk], plan, first_attending,
-                                          processor, cancel, [keys[s] for s in needed], conditioning, step_done)
+        for chunk in chunks:
+            for s in dict.fromkeys(source_of[i] for i in chunk):
+                kept = trajectories[s] if s in trajectories else TRAJECTORIES.get(keys[s])
+                if kept is None:
+                    kept = _record_source(model, sources[s], plan, first_attending, processor, cancel, conditioning,
+                                          step_done)
+                    TRAJECTORIES.put(keys[s], kept)
+                trajectories[s] = kept
+            pictures = _decode_replaying(model, edits[chunk], [trajectories[source_of[i]] for i in chunk], plan,
+                                         first_attending, processor, cancel, conditioning, step_done)
             images.append(to_uint8(pictures).numpy() if bit_depth == 8 else to_uint16(pictures))
     check(cancel)
     return np.concatenate(images, axis=0)
@@ -187,30 +190,27 @@ def _step_counter(total: int, progress: Progress | None) -> Callable[[], None]:
     return step
 
 
-def _decode_beside(model, edits, sources, rows_of_edits, plan, first_attending, processor, cancel, keys,
-                   conditioning, step_done) -> torch.Tensor:
-    """Sources and edits in one batch; the sources' keys and values are recorded and kept for next time."""
-    device = model.placement.device
-    x = torch.from_numpy(np.concatenate([sources, edits])).to(device)
-    source_rows = torch.tensor(list(range(len(sources))) + rows_of_edits, device=device)
-    recorded: list[list] = [[] for _ in sources]  # per source: per attending step, its (K, V) per call
+def _record_source(model, source, plan, first_attending, processor, cancel, conditioning, step_done) -> list:
+    """Decode one source alone and keep its keys and values at every attending step.
+
+    Alone, so that what an edit reads is a function of the source latent only: a frame comes out byte for byte
+    the same whether its source was recorded now, in an earlier preview, or on another render worker.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(source[None])).to(model.placement.device)
+    recorded = []
     for k in range(plan.steps):
         check(cancel)
         attending = k >= first_attending
-        processor.source_rows = source_rows if attending else None
-        processor.record = [[] for _ in sources] if attending else None
+        processor.source_rows = torch.zeros(1, dtype=torch.long, device=x.device) if attending else None  # itself
+        processor.record = [[]] if attending else None
         processor.call = 0
         with torch.inference_mode():
             x = ddim_step(model.family, x, plan, k, conditioning)
         step_done()
         if attending:
-            for steps, calls in zip(recorded, processor.record, strict=True):
-                steps.append(calls)
+            recorded.append(processor.record[0])
     processor.source_rows = processor.record = None
-    for key, steps in zip(keys, recorded, strict=True):
-        TRAJECTORIES.put(key, steps)
-    with torch.inference_mode():
-        return model.family.to_images(x[len(sources):])
+    return recorded
 
 
 def _decode_replaying(model, edits, trajectories, plan, first_attending, processor, cancel, conditioning,
