@@ -2,7 +2,8 @@
 
 Checks everything that can be checked before the first frame (range,
 destination, codec, model), then streams frames from the engine's renderer
-through an optional upscale into a writer, and finally writes the sidecar
+(or from a Ray cluster, ``app.cluster_render``: the same frames through the
+same code below) through an optional upscale into a writer, and finally writes the sidecar
 JSON that lets every frame be reproduced. A cancel or an error removes the
 partial output.
 """
@@ -14,7 +15,7 @@ import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -39,6 +40,9 @@ from latent_studio.media.export import (
 )
 from latent_studio.media.paste_back import Backplate, make_backplate, paste_back
 
+
+FrameSource = Callable[..., Iterator[Frame]]  # render_frames' signature: (model, project, frames, steps, *, cache,
+# batch_size, bit_depth, progress, cancel) -> the frames in the order given
 
 SIZE_ESTIMATE_AFTER = 8  # frames written before the output's size is estimated and checked against free space
 SIZE_MARGIN = 1.2  # later frames may compress worse than the first
@@ -216,7 +220,11 @@ def export_project(
     cache: FrameCache | None = None,
     progress: Callable[[RenderProgress], None] | None = None,
     cancel: CancelToken | None = None,
+    source: FrameSource = render_frames,
 ) -> ExportResult:
+    """Render ``options``' frames of ``project`` into ``output`` with its sidecar. ``source`` makes the frames:
+    ``render_frames`` here, or another with its signature (``app.cluster_render.RayFrames`` on a Ray cluster);
+    the checks, writer, paste-back and sidecar are the same whichever it is."""
     started = time.perf_counter()
     output = Path(output)
     project, frames = plan_frames(project, options)
@@ -241,8 +249,8 @@ def export_project(
         records = []
         seeds = {a.id: a.seed for a in project.assets.values() if a.seed is not None}
         with writer:
-            for frame in render_frames(model, project, frames, steps, cache=cache, batch_size=options.batch_size,
-                                       bit_depth=options.format.bit_depth, progress=progress, cancel=cancel):
+            for frame in source(model, project, frames, steps, cache=cache, batch_size=options.batch_size,
+                                bit_depth=options.format.bit_depth, progress=progress, cancel=cancel):
                 image = frame.image if plate is None else paste_back(frame.image, plate)
                 writer.write(frame_to_size(image, size, fit, project.settings.upscale))
                 records.append(_frame_record(frame, seeds, writer))

@@ -18,6 +18,7 @@ from latent_studio.cli.common import (
     frame_range,
     frame_rate,
     offset_float,
+    positive_int,
     scale_float,
     seed_int,
     size_pair,
@@ -93,6 +94,17 @@ def register(sub, parents: Parents) -> None:
     render.add_argument("--quality", choices=("high", "standard", "small"), default="standard", help="video quality preset")
     render.add_argument("--first-number", type=file_number_int, default=0, help="number of the first PNG file (default 0)")
     render.add_argument("--batch", type=batch_int, default=8, help="frames decoded together, 1 to 256 (default 8)")
+    render.add_argument("--cluster", metavar="ray|auto|ray://HOST:PORT",
+                        help="render on a Ray cluster (the cluster extra): ray = the cluster this machine runs "
+                             "(ray start --head) or else a local one for this render, auto = an existing one only, "
+                             "ray://HOST:10001 = through Ray Client; every node needs this version of latent-studio")
+    render.add_argument("--chunk", type=positive_int, help="with --cluster: frames per task, a multiple of --batch "
+                                                           "(default: --batch)")
+    render.add_argument("--workers", type=positive_int, help="with --cluster: workers, each loading the model once "
+                                                             "(default: one per GPU, else one per --worker-threads CPUs)")
+    render.add_argument("--worker-threads", type=positive_int,
+                        help="with --cluster: torch threads of a CPU worker (default: this machine's, which gives "
+                             "its bytes; fewer may land frames a grey level away)")
     render.add_argument("--set", dest="settings", type=direction_setting, action="append", default=[],
                         metavar="NAME=VALUE", help='hold a direction at a constant strength, e.g. --set "Head turn=30" '
                                                    "(repeatable; the project file is not changed)")
@@ -238,16 +250,33 @@ def cmd_render(args: argparse.Namespace) -> int:
                             fit=args.fit, steps=args.steps, draft=args.draft, paste_back=args.paste_back, audio=not args.no_audio, quality=args.quality, first_number=args.first_number, batch_size=args.batch,
                             replace=args.force)
     check_destination(args.output, fmt, replace=args.force, inputs=[args.project])  # before the model loads
+    source = _frame_source(args)
     if args.model is None:
         args.model = project.model.spec
     model = load(args)
     mismatch = model_mismatch(project, model, args.project.name)
     if mismatch:
         print(f"latent-studio: warning: {mismatch} Rendering anyway; --model chooses another.", file=sys.stderr)
-    result = export_project(project, model, args.output, options, progress=_render_progress())
+    result = export_project(project, model, args.output, options, progress=_render_progress(), **source)
     print(f"wrote {result.path} ({result.frames} frames, {result.size[0]}x{result.size[1]}, {fmt.label}) "
           f"in {result.seconds:.1f} s; frame list {result.sidecar}")
     return 0
+
+
+def _frame_source(args: argparse.Namespace) -> dict:
+    """``export_project``'s frame source for ``--cluster`` (checked before the model loads), else the local one."""
+    if args.cluster is None:
+        if args.chunk or args.workers or args.worker_threads:
+            raise UserError("--chunk, --workers and --worker-threads only apply with --cluster; add --cluster ray or "
+                            "leave them out.")
+        return {}
+    from latent_studio.app.cluster_render import RayFrames, check_chunk, ray_address, require_ray
+
+    address = ray_address(args.cluster)
+    check_chunk(args.chunk, args.batch)
+    require_ray()
+    return {"source": RayFrames(address, chunk=args.chunk, workers=args.workers, device=args.device, dtype=args.dtype,
+                                allow_pickle=args.allow_pickle, threads=args.worker_threads)}
 
 
 def _render_progress():

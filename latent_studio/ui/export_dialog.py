@@ -1,4 +1,4 @@
-"""Export: format preset, fps, range, scale, quality, steps and destination; progress, cancel, open folder.
+"""Export: format, fps, range, size, quality, steps, destination, a Ray cluster; progress, cancel, open folder.
 
 The dialog only gathers options and shows progress: the work is
 ``app.export.export_project`` on the inference executor's job lane, on a
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from latent_studio.app.cache_fill import FINAL, CacheStatus
+from latent_studio.app.cluster_render import INSTALL_HINT, RayFrames, ray_address, ray_available
 from latent_studio.app.executor import Job, JobProgress
 from latent_studio.app.export import (ExportOptions, ExportResult, check_destination, export_project, output_size,
                                       photo_output_size, plate_asset, sidecar_path)
@@ -135,6 +136,16 @@ class ExportDialog(QDialog):
                                    "alignment…)" if plate is None else
                                    "Each frame is composited into the photo through the inverse alignment, "
                                    "at the photo's size (times the size's multiple)")
+        self.cluster = QCheckBox("Render on a Ray cluster")
+        self.cluster_address = QLineEdit("ray")
+        self.cluster_address.setPlaceholderText("ray, auto or ray://HOST:10001")
+        self.cluster_address.setToolTip("ray: the cluster this machine runs (ray start --head), else a local one for "
+                                        "this export; auto: an existing one only; ray://HOST:10001: a remote head")
+        self.cluster.setToolTip("Frames are rendered by workers on the cluster, each loading the model by its name "
+                                "or shared path, and written here" if ray_available() else INSTALL_HINT)
+        cluster_row = QHBoxLayout()
+        cluster_row.addWidget(self.cluster)
+        cluster_row.addWidget(self.cluster_address, 1)
         self.destination = QLineEdit()
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -151,6 +162,7 @@ class ExportDialog(QDialog):
         form.addRow("First file number", self.first_number)
         form.addRow("Paste-back", self.paste_back)
         form.addRow("Audio", self.audio)
+        form.addRow("Farm", cluster_row)
         form.addRow("Save to", destination_row)
         self.estimate = QLabel()
         self.estimate.setWordWrap(True)
@@ -305,6 +317,12 @@ class ExportDialog(QDialog):
             paste_back=self.paste_back.isChecked(), audio=self.audio.isChecked() and self.audio.isEnabled(),
         )
 
+    def frame_source(self) -> dict:
+        """``export_project``'s frame source: the Ray cluster at the address given when the box is ticked."""
+        if not (self.cluster.isChecked() and ray_available()):
+            return {}
+        return {"source": RayFrames(ray_address(self.cluster_address.text()))}
+
     def ask_replace(self, path: Path) -> bool:
         """Whether to replace an existing destination (tests replace this method)."""
         side = sidecar_path(path)
@@ -332,12 +350,18 @@ class ExportDialog(QDialog):
             self.status.setText(f"Not exported: {path.name} was kept. Choose another name.")
             return None
         options = self.options(replace=occupied)
+        try:
+            source = self.frame_source()
+        except UserError as exc:
+            self._show_error(exc)
+            return None
         project = snapshot(self.session.project)
         self._remember_choices(path)
 
         def work(context):
             return export_project(project, context.model, path, options, cache=context.cache, cancel=context.cancel,
-                                  progress=lambda p: context.progress(p.done, p.total, f"{p.decoded} rendered"))
+                                  progress=lambda p: context.progress(p.done, p.total, f"{p.decoded} rendered"),
+                                  **source)
 
         self.result = None
         self._started = time.perf_counter()
@@ -404,6 +428,8 @@ class ExportDialog(QDialog):
             self.first_number.setEnabled(not FORMATS[self.format_key].suffix)
         self.paste_back.setEnabled(not running and plate_asset(self.session.project) is not None)
         self.audio.setEnabled(not running and bool(self.session.project.settings.audio_path) and self.format_key != "gif")
+        self.cluster.setEnabled(not running and ray_available())
+        self.cluster_address.setEnabled(not running and ray_available())
 
     def _show_error(self, error: BaseException) -> None:
         self.status.setText(f"<span style='color:#ff7070'>{describe(error)}</span>")

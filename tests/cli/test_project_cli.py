@@ -56,6 +56,9 @@ def test_render_writes_video_and_frame_list_with_range_and_scale(project_file, t
         (["--fps", "29"], "29 is not a supported frame rate"),
         (["--size", "1920x1080", "--scale", "2"], "--size or --scale, not both"),
         (["--size", "1921x1080"], "width and height must be even"),
+        (["--chunk", "4"], "only apply with --cluster"),
+        (["--cluster", "slurm"], "Cluster 'slurm' is not understood"),
+        (["--cluster", "ray", "--batch", "2", "--chunk", "3"], "not a multiple of the batch of 2 frames"),
     ],
 )
 def test_render_errors_are_one_line_and_write_nothing(project_file, trained_model_dir, tmp_path, capsys, extra, message):
@@ -63,6 +66,16 @@ def test_render_errors_are_one_line_and_write_nothing(project_file, trained_mode
     code = main(["render", str(project_file), "-o", str(out), "--model", str(trained_model_dir), "--steps", "2", *extra])
     assert code == 2 and message in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "clip.mp4.json").exists()
+
+
+def test_render_on_a_cluster_without_ray_says_how_to_install_it(project_file, trained_model_dir, tmp_path, capsys,
+                                                                monkeypatch):
+    monkeypatch.setattr("latent_studio.app.cluster_render.ray_available", lambda: False)
+    out = tmp_path / "frames"
+    code = main(["render", str(project_file), "-o", str(out), "--model", str(trained_model_dir), "--cluster", "ray"])
+    err = capsys.readouterr().err
+    assert code == 2 and 'pip install "latent-studio[cluster]"' in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
 
 
 def test_render_of_a_broken_project_is_a_clear_error(tmp_path, capsys):

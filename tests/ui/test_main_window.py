@@ -424,6 +424,25 @@ def test_the_export_dialog_numbers_png_files_and_remembers_the_projects_choices(
     again.close()
 
 
+def test_the_export_dialogs_ray_cluster_option(window, qtbot, tmp_path, monkeypatch):
+    from latent_studio.app.cluster_render import INSTALL_HINT
+
+    monkeypatch.setattr("latent_studio.ui.export_dialog.ray_available", lambda: False)
+    dialog = window.export()
+    assert not dialog.cluster.isEnabled() and dialog.cluster.toolTip() == INSTALL_HINT and dialog.frame_source() == {}
+    dialog.close()
+    monkeypatch.setattr("latent_studio.ui.export_dialog.ray_available", lambda: True)
+    dialog = window.export()
+    assert dialog.cluster.isEnabled() and dialog.frame_source() == {}  # unticked: rendered here
+    dialog.cluster.setChecked(True)
+    dialog.cluster_address.setText("ray://head:10001")
+    assert dialog.frame_source()["source"].address == "ray://head:10001"
+    dialog.cluster_address.setText("slurm")
+    dialog.destination.setText(str(tmp_path / "clip.mp4"))
+    assert dialog.start() is None and dialog.job is None and "not understood" in dialog.status.text()
+    dialog.close()
+
+
 def test_the_export_dialog_pastes_the_face_back_into_its_photo(window, qtbot, tmp_path):
     import io
     from dataclasses import replace as replaced
