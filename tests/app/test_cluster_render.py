@@ -47,9 +47,10 @@ def demo():
 @pytest.fixture(scope="module")
 def local_render(demo, tmp_path_factory):
     """The local render's files with this process's torch threads (``None``) or another count: a CPU's sums depend
-    on it, so a worker with other threads may land a grey level away. Workers are fresh processes, so the reference
-    is rendered as in one, with no source-attention trajectory kept from an earlier render (a replayed one may land
-    a grey level away from one decoded beside its edit; see engine/source_attention.py)."""
+    on it, so a worker with other threads may land a grey level away. For the same reason the source-attention
+    trajectories this process kept are dropped first: one recorded at the other thread count would be replayed
+    (a real process never changes its threads; that a kept trajectory gives the same bytes as a fresh one is
+    tests/engine/test_source_attention.py's)."""
     import torch
 
     project, model = demo
@@ -59,9 +60,9 @@ def local_render(demo, tmp_path_factory):
         if threads not in made:
             from latent_studio.engine.source_attention import TRAJECTORIES
 
+            TRAJECTORIES.clear()
             before = torch.get_num_threads()
             torch.set_num_threads(threads or before)
-            TRAJECTORIES.clear()  # as a fresh `latent-studio render` starts: no source trajectory kept from before
             try:
                 out = tmp_path_factory.mktemp("local") / "frames"
                 export_project(project, model, out, _options())
