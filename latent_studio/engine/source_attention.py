@@ -6,8 +6,8 @@ Cao et al.'s mutual self-attention (MasaCtrl, ICCV 2023) keeps appearance
 under a change of pose: the source latent is decoded first (alone, its keys
 and values kept), and from a chosen step on, every self-attention layer of
 the edited decode takes its keys and values from the source's decode at the
-same step, so the edited picture keeps asking the source "what is here" while its own queries
-keep the new layout. On toy-heads (8 held-out heads, 50 steps,
+same step, so the edited picture keeps asking the source "what is here"
+while its own queries keep the new layout. On toy-heads (8 held-out heads, 50 steps,
 benchmarks/bench_directions.py) from the first step on: light drift
 32% -> 14%, hair hue 6.7% -> 0.3%, the same identity rendered at the
 target yaw 19.3 -> 21.2 dB, the turn's span 98 -> 92 degrees; glasses drift
@@ -141,7 +141,7 @@ def decode_attending(
     cancel: CancelToken | None = None,
     progress: Progress | None = None,
 ) -> np.ndarray:
-    """Decode edited latents, each beside its source (``sources[source_of[i]]``), reading the source's attention.
+    """Decode edited latents, each reading the self-attention of its source (``sources[source_of[i]]``).
 
     ``start``: the fraction of the DDIM steps after which the edit reads its
     source (0: from the first step). Each source is decoded once, alone, unless its
@@ -158,22 +158,24 @@ def decode_attending(
     first_attending = min(plan.steps, int(round(start * plan.steps)))
     keys = {s: _trajectory_key(model, sources[s], steps, first_attending, conditioning) for s in set(source_of)}
     chunks = [list(range(begin, min(begin + batch_size, len(edits)))) for begin in range(0, len(edits), batch_size)]
-    to_record = [s for s in dict.fromkeys(source_of) if TRAJECTORIES.get(keys[s]) is None]
-    step_done = _step_counter((len(chunks) + len(to_record)) * plan.steps, progress)
-    trajectories: dict[int, list] = {}  # held for this call, whatever the shared cache evicts meanwhile
+    last_chunk = {source_of[i]: n for n, chunk in enumerate(chunks) for i in chunk}  # after it, a source is dropped
+    kept = ((s, TRAJECTORIES.get(keys[s])) for s in last_chunk)
+    trajectories = {s: t for s, t in kept if t is not None}  # held until their last chunk, whatever is evicted
+    recording = len(last_chunk) - len(trajectories)
+    step_done = _step_counter((len(chunks) + recording) * plan.steps, progress)
     images = []
     with attending_to_sources(model) as processor:
-        for chunk in chunks:
+        for n, chunk in enumerate(chunks):
             for s in dict.fromkeys(source_of[i] for i in chunk):
-                kept = trajectories[s] if s in trajectories else TRAJECTORIES.get(keys[s])
-                if kept is None:
-                    kept = _record_source(model, sources[s], plan, first_attending, processor, cancel, conditioning,
-                                          step_done)
-                    TRAJECTORIES.put(keys[s], kept)
-                trajectories[s] = kept
+                if s not in trajectories:
+                    trajectories[s] = _record_source(model, sources[s], plan, first_attending, processor, cancel,
+                                                     conditioning, step_done)
+                    TRAJECTORIES.put(keys[s], trajectories[s])
             pictures = _decode_replaying(model, edits[chunk], [trajectories[source_of[i]] for i in chunk], plan,
                                          first_attending, processor, cancel, conditioning, step_done)
             images.append(to_uint8(pictures).numpy() if bit_depth == 8 else to_uint16(pictures))
+            for s in [s for s, last in last_chunk.items() if last == n]:
+                del trajectories[s]
     check(cancel)
     return np.concatenate(images, axis=0)
 
