@@ -90,7 +90,7 @@ def model_want(model, device: str | None = None, dtype: str | None = None, allow
     import torch
 
     source = model.source
-    spec = str(source.folder) if source.kind == "folder" else source.spec
+    spec = str(source.folder) if source.kind in ("folder", "file") else source.spec
     return ModelWant(spec, model.content_hash, device, dtype, allow_pickle, threads or torch.get_num_threads())
 
 

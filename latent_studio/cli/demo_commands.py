@@ -131,7 +131,7 @@ def cmd_fit_demo_directions(args: argparse.Namespace) -> int:
 
     model = load(args)
     regressor = None if args.no_calibration else load_regressor(_regressor_path())
-    out = args.out or model.source.folder / "directions"
+    out = args.out or model.source.home / "directions"
     steps = args.steps or DEFAULT_STEPS
     if model.source.kind == "hub" and args.out is None:
         raise UserError("The model comes from the Hugging Face cache; pass --out to say where the directions go.")
@@ -169,7 +169,7 @@ def cmd_evaluate_demo(args: argparse.Namespace) -> int:
         for path in write_figures(model, directions, args.figures, steps=sizes.steps):
             print(f"wrote {path}")
     if args.update_card:
-        print(f"updated {update_model_card(model.source.folder, text)}")
+        print(f"updated {update_model_card(model.source.home, text)}")
     return 0
 
 

@@ -216,7 +216,7 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
     from latent_studio.engine.embedder_training import EmbedderRecipe, save_embedder, train_embedder
 
     model = load(args)
-    check_companion_target(model, embedder_folder(model.source.folder), "one-pass embedding network", args.force,
+    check_companion_target(model, embedder_folder(model.source.home), "one-pass embedding network", args.force,
                            "Embed with inversion (`embed --mode inversion`, the default) instead.")
     overrides = {k: v for k, v in (("pairs", args.pairs), ("training_steps", args.training_steps), ("steps", args.steps),
                                    ("time_limit", args.time_limit), ("batch", args.batch), ("channels", args.channels))
@@ -229,7 +229,7 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
           f"then {recipe.training_steps} training steps{limit}", flush=True)
     pairs = training_pairs(model, recipe, args.renders, args.pairs_cache, args.workers, show)
     network, info = train_embedder(model, recipe, pairs, progress=show)
-    folder = save_embedder(network, model.source.folder)
+    folder = save_embedder(network, model.source.home)
     print(f"wrote {folder} (held-out reconstruction {info['held_out_psnr_mean']:.2f} dB mean, "
           f"{info['held_out_psnr_min']:.2f} dB min; loss {info['final_loss']:.4f}; "
           f"{info['training_steps_run']} steps in {info['training_seconds']:.0f} s)")
@@ -243,7 +243,7 @@ def cmd_train_draft(args: argparse.Namespace) -> int:
     from latent_studio.engine.draft_training import DraftRecipe, save_draft_decoder, train_draft_decoder
 
     model = load(args)
-    folder = draft_folder(model.source.folder)
+    folder = draft_folder(model.source.home)
     check_companion_target(model, folder, "draft decoder", args.force, "Its drafts stay a few DDIM steps.")
     overrides = {k: v for k, v in (("pairs", args.pairs), ("training_steps", args.training_steps), ("steps", args.steps),
                                    ("time_limit", args.time_limit), ("batch", args.batch)) if v}
@@ -255,7 +255,7 @@ def cmd_train_draft(args: argparse.Namespace) -> int:
           f"steps{limit}", flush=True)
     pairs = training_pairs(model, recipe, 0, args.pairs_cache, None, show)
     draft = train_draft_decoder(model, recipe, pairs, progress=show)
-    save_draft_decoder(draft, model.source.folder)
+    save_draft_decoder(draft, model.source.home)
     info = draft.info
     print(f"wrote {folder} (held-out drafts against {recipe.steps} steps: {info['held_out_psnr_mean']:.2f} dB mean, "
           f"{info['held_out_psnr_min']:.2f} dB min; loss {info['final_loss']:.4f}; "

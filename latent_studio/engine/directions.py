@@ -10,7 +10,7 @@ FOLDER = "directions"
 
 def model_directions(model: LoadedModel) -> list[Direction]:
     """Every direction bundled with the model, checked against its content hash, in file-name order."""
-    folder = model.source.folder / FOLDER
+    folder = model.source.home / FOLDER
     if not folder.is_dir():
         return []
     return [load_direction(path, model.content_hash) for path in sorted(folder.glob("*.safetensors"))]

@@ -49,8 +49,16 @@ class ModelSource:
     """Where a model's files are, and how the user named it."""
 
     spec: str
-    folder: Path
-    kind: str  # "folder", "bundled" or "hub"
+    folder: Path  # the model's folder, or its single checkpoint file
+    kind: str  # "folder", "file", "bundled" or "hub"
+
+    @property
+    def home(self) -> Path:
+        """Where files made for this model live (directions, embedding network, draft decoder): its folder, or
+        ``FILE.latent-studio/`` beside a single-file checkpoint FILE."""
+        if self.kind == "file":
+            return self.folder.with_name(self.folder.name + ".latent-studio")
+        return self.folder
 
 
 @dataclass
@@ -114,9 +122,13 @@ def resolve_model(spec: str | None = None, *, allow_pickle: bool = False, cache_
     path = Path(spec).expanduser()
     if path.is_dir():
         return ModelSource(spec, path.resolve(), "folder")
+    if path.is_file():
+        return ModelSource(spec, path.resolve(), "file")
     bundled = bundled_models()
     if spec in bundled:
         return ModelSource(spec, bundled[spec], "bundled")
+    if path.suffix.lower() in (".safetensors", ".ckpt"):
+        raise ModelError(f"Checkpoint file {path} does not exist; check the path.")
     if _looks_like_path(spec):
         raise ModelError(f"Model folder {path} does not exist; check the path.")
     if _looks_like_hub_id(spec):
@@ -197,8 +209,8 @@ def load_model(
 
 def load_from_folder(source: ModelSource, placement: Placement, *, allow_pickle: bool = False) -> LoadedModel:
     family = load_family(source.folder, placement, allow_pickle=allow_pickle)
-    embedder = load_embedder(source.folder, family.content_hash, placement.device, placement.dtype)
-    draft = load_draft_decoder(source.folder, family.content_hash, placement.device, placement.dtype)
+    embedder = load_embedder(source.home, family.content_hash, placement.device, placement.dtype)
+    draft = load_draft_decoder(source.home, family.content_hash, placement.device, placement.dtype)
     return LoadedModel(family, source, embedder, draft)
 
 

@@ -33,7 +33,7 @@ from latent_studio.core.resources import bundled_models
 
 
 class ModelPicker(QDialog):
-    """A bundled model, a local folder, or a Hugging Face id; ``spec`` is what `--model` would take."""
+    """A bundled model, a local folder or checkpoint file, or a Hugging Face id; ``spec`` is what `--model` would take."""
 
     def __init__(self, current: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -41,13 +41,16 @@ class ModelPicker(QDialog):
         layout = QGridLayout(self)
         self.kind = QButtonGroup(self)
         self.bundled_choice = QRadioButton("Bundled model")
-        self.folder_choice = QRadioButton("Local folder")
+        self.folder_choice = QRadioButton("Local folder or file")
         self.hub_choice = QRadioButton("Hugging Face id")
         self.bundled = QComboBox()
         self.bundled.addItems(list(bundled_models()))
-        self.folder = QLineEdit(placeholderText="a diffusers model folder (pixel, latent-diffusion or Stable Diffusion)")
-        browse = QPushButton("Browse…")
+        self.folder = QLineEdit(placeholderText="a diffusers model folder, or a Stable Diffusion .safetensors file")
+        browse = QPushButton("Folder…")
         browse.clicked.connect(self._browse)
+        browse_file = QPushButton("File…")
+        browse_file.setToolTip("A Stable Diffusion 1.x or 2.x checkpoint in one .safetensors file")
+        browse_file.clicked.connect(self._browse_file)
         self.hub = QLineEdit(placeholderText="owner/name, e.g. google/ddpm-celebahq-256")
         for field in (self.folder, self.hub):  # wide enough to read the hint in full
             field.setMinimumWidth(field.fontMetrics().horizontalAdvance(field.placeholderText()) + 24)
@@ -57,15 +60,16 @@ class ModelPicker(QDialog):
             layout.addWidget(radio, row, 0)
             layout.addWidget(field, row, 1)
         layout.addWidget(browse, 1, 2)
+        layout.addWidget(browse_file, 1, 3)
         note = QLabel("A Hugging Face model is downloaded once into the Hugging Face cache. Offline (HF_HUB_OFFLINE=1) "
                       "only cached models load; the message says what to do otherwise.")
         note.setWordWrap(True)
         note.setObjectName("hint")
-        layout.addWidget(note, 3, 0, 1, 3)
+        layout.addWidget(note, 3, 0, 1, 4)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons, 4, 0, 1, 3)
+        layout.addWidget(buttons, 4, 0, 1, 4)
         if current in bundled_models() or not current:
             self.bundled_choice.setChecked(True)
             self.bundled.setCurrentText(current)
@@ -80,6 +84,12 @@ class ModelPicker(QDialog):
         folder = QFileDialog.getExistingDirectory(self, "Model folder")
         if folder:
             self.folder.setText(folder)
+            self.folder_choice.setChecked(True)
+
+    def _browse_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model checkpoint", "", "Checkpoints (*.safetensors)")
+        if path:
+            self.folder.setText(path)
             self.folder_choice.setChecked(True)
 
     @property

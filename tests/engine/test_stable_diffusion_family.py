@@ -187,3 +187,18 @@ def test_a_photo_is_embedded_under_the_projects_prompt_and_reconstructs_as_the_p
     frame = next(iter(render_frames(sd_model, project, [0], 4))).image
     np.testing.assert_array_equal(thumbnail, frame)  # embedded under the conditioning it is rendered with
     assert not np.array_equal(thumbnail, decode(sd_model, asset.latent, 4)[0])  # not the empty prompt's decode
+
+
+def test_a_text_encoder_file_in_either_transformers_naming_loads_the_same(sd_dir, sd_model, tmp_path):
+    """Real SD folders name CLIP's tensors ``text_model.*`` (transformers 4); transformers 5's model drops that."""
+    from safetensors.torch import load_file, save_file
+
+    folder = shutil.copytree(sd_dir, tmp_path / "renamed")
+    weights = folder / "text_encoder" / "model.safetensors"
+    state = load_file(str(weights))
+    flipped = {(k.removeprefix("text_model.") if k.startswith("text_model.") else f"text_model.{k}"): v
+               for k, v in state.items()}
+    save_file(flipped, str(weights))
+    model = load_model(str(folder), device="cpu")
+    torch.testing.assert_close(model.family.conditioning("a face").embedding,
+                               sd_model.family.conditioning("a face").embedding, rtol=0, atol=0)

@@ -11,14 +11,17 @@ from pathlib import Path
 
 from latent_studio.core.errors import ModelError
 from latent_studio.engine.devices import Placement
-from latent_studio.engine.families import latent_unet, pixel_unet, stable_diffusion
+from latent_studio.engine.families import latent_unet, pixel_unet, single_file, stable_diffusion
 from latent_studio.engine.families.autoencoder import autoencoder_dir
 from latent_studio.engine.families.base import ModelFamily
 
-FAMILIES = (pixel_unet, latent_unet, stable_diffusion)  # each has claims(folder) -> bool and load(folder, placement, allow_pickle=) -> ModelFamily
+FAMILIES = (pixel_unet, latent_unet, stable_diffusion, single_file)  # each has claims(folder) -> bool and load(folder, placement, allow_pickle=) -> ModelFamily
 
 
 def load_family(folder: Path, placement: Placement, *, allow_pickle: bool = False) -> ModelFamily:
+    """``folder`` is a model folder, or a single-file checkpoint."""
+    if folder.is_file() and not single_file.claims(folder):
+        single_file.refuse_unreadable(folder)
     for family in FAMILIES:
         if family.claims(folder):
             return family.load(folder, placement, allow_pickle=allow_pickle)

@@ -86,9 +86,13 @@ def read_safetensors(path: Path, folder: Path) -> dict[str, torch.Tensor]:
         ) from exc
 
 
+MIXED_FOLDER = "the folder mixes files from different models. Copy the complete model again."
+
+
 def build_checked(module_class, config: dict[str, Any], state_dict: dict[str, torch.Tensor], folder: Path,
-                  weights: Path) -> torch.nn.Module:
-    """``module_class.from_config(config)`` with the weights loaded strictly; a mismatch is one sentence."""
+                  weights: Path, *, mismatch: str = MIXED_FOLDER) -> torch.nn.Module:
+    """``module_class.from_config(config)`` with the weights loaded strictly; a mismatch is one sentence
+    ending in ``mismatch`` (what is wrong and what to do)."""
     try:
         module = module_class.from_config(config)
     except Exception as exc:  # diffusers raises ValueError/TypeError/AssertionError for bad configs
@@ -99,10 +103,7 @@ def build_checked(module_class, config: dict[str, Any], state_dict: dict[str, to
     wrong_shape = [k for k in expected if k in state_dict and tuple(state_dict[k].shape) != tuple(expected[k].shape)]
     if missing or unexpected or wrong_shape:
         detail = _mismatch_detail(missing, unexpected, wrong_shape, expected, state_dict)
-        raise ModelError(
-            f"The weights in {weights.name} do not match {folder}'s config.json ({detail}); "
-            "the folder mixes files from different models. Copy the complete model again."
-        )
+        raise ModelError(f"The weights in {weights.name} do not match {folder}'s config.json ({detail}); {mismatch}")
     module.load_state_dict(state_dict, strict=True)
     return module
 

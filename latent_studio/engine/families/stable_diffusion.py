@@ -121,8 +121,38 @@ class StableDiffusion(AutoencodedSpace):
 
 
 
+def build_text_encoder(config: dict[str, Any], state: dict[str, torch.Tensor], where: Path, remedy: str):
+    """transformers' ``CLIPTextModel`` from its config, with every weight present (``remedy`` says what to do if not)."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    state = {k: v for k, v in state.items() if not k.endswith("position_ids")}  # a buffer older files saved, rebuilt
+    try:
+        text_encoder = CLIPTextModel(CLIPTextConfig.from_dict(config))
+        state = in_model_naming(state, text_encoder)
+        text_encoder.load_state_dict(state, strict=False)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise ModelError(f"The text encoder in {where} does not match its config ({exc}); {remedy}.") from exc
+    missing = [k for k in text_encoder.state_dict() if k not in state and not k.endswith("position_ids")]
+    if missing:
+        raise ModelError(f"The text encoder weights in {where} lack {len(missing)} tensors (e.g. {missing[0]}); {remedy}.")
+    return text_encoder
+
+
+def in_model_naming(state: dict[str, torch.Tensor], text_encoder) -> dict[str, torch.Tensor]:
+    """Files name CLIP's tensors ``text_model.*`` (transformers 4); transformers 5's model drops the prefix."""
+    prefixed = next(iter(text_encoder.state_dict())).startswith("text_model.")
+    plain = {k.removeprefix("text_model."): v for k, v in state.items()}
+    return {f"text_model.{k}": v for k, v in plain.items()} if prefixed else plain
+
+
+def check_text_width(unet_config: dict[str, Any], text_config: dict[str, Any], where: Path) -> None:
+    if unet_config.get("cross_attention_dim") != text_config.get("hidden_size"):
+        raise ModelError(f"{where}'s UNet reads {unet_config.get('cross_attention_dim')}-wide text embeddings but its text "
+                         f"encoder makes {text_config.get('hidden_size')}-wide ones; it mixes parts of different models.")
+
+
 def load(folder: Path, placement: Placement, *, allow_pickle: bool = False) -> StableDiffusion:
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTokenizer
 
     if (folder / "text_encoder_2").is_dir():
         raise ModelError(f"{folder} is an SDXL model (two text encoders); Latent Studio loads Stable Diffusion 1.x and 2.x so far.")
@@ -140,20 +170,10 @@ def load(folder: Path, placement: Placement, *, allow_pickle: bool = False) -> S
 
     text_config = read_json(folder / "text_encoder" / "config.json", folder)
     text_weights = folder / "text_encoder" / TEXT_ENCODER_WEIGHTS
-    text_state = read_safetensors(text_weights, folder)
-    text_state.pop("text_model.embeddings.position_ids", None)  # a buffer older checkpoints saved, rebuilt by the model
-    try:
-        text_encoder = CLIPTextModel(CLIPTextConfig.from_dict(text_config))
-        text_encoder.load_state_dict(text_state, strict=False)
-    except (ValueError, TypeError, RuntimeError) as exc:
-        raise ModelError(f"The text encoder in {folder} does not match its config.json ({exc}); copy the complete model again.") from exc
-    missing = [k for k in text_encoder.state_dict() if k not in text_state and not k.endswith("position_ids")]
-    if missing:
-        raise ModelError(f"The text encoder weights in {folder} lack {len(missing)} tensors (e.g. {missing[0]}); copy the complete model again.")
+    text_encoder = build_text_encoder(text_config, read_safetensors(text_weights, folder), folder,
+                                      "copy the complete model again")
     text_encoder.to(placement.device).eval().requires_grad_(False)
-    if unet_config.get("cross_attention_dim") != text_config.get("hidden_size"):
-        raise ModelError(f"{folder}'s UNet reads {unet_config.get('cross_attention_dim')}-wide text embeddings but its text "
-                         f"encoder makes {text_config.get('hidden_size')}-wide ones; the folder mixes parts of different models.")
+    check_text_width(unet_config, text_config, folder)
     try:
         tokenizer = CLIPTokenizer.from_pretrained(str(folder / "tokenizer"), local_files_only=True)
     except (OSError, ValueError) as exc:
