@@ -22,8 +22,17 @@ from latent_studio.core.errors import UserError
 from latent_studio.core.project import new_id
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.decode import decode
-from latent_studio.engine.discovery import DISCOVERY_SEED, FALLBACK_STEPS, Discovery, binned_direction, strip
+from latent_studio.engine.discovery import (
+    CHECK_FACES,
+    DISCOVERY_SEED,
+    FALLBACK_STEPS,
+    Discovery,
+    binned_direction,
+    discover_directions,
+    strip,
+)
 from latent_studio.engine.draft_decoder import DRAFT_PASS
+from latent_studio.engine.edit_method import choose_edit_method
 from latent_studio.engine.models import LoadedModel
 
 THUMB = 96
@@ -87,5 +96,21 @@ def discover_head_turn(model: LoadedModel, samples: int = 512, *, progress=None,
     reach = float(np.percentile(np.abs(turns), 95))
     direction = binned_direction("Head turn", latents[kept], turns, model.content_hash, strength_range=(-reach, reach),
                                  unit="eye widths")
-    return replace(direction, method="binned-centroid regression on detected turn",
-                   info={**direction.info, "found": f"{len(kept)} of {samples}", "labels": "face detector (nose offset)"})
+    direction = replace(direction, method="binned-centroid regression on detected turn",
+                        info={**direction.info, "found": f"{len(kept)} of {samples}",
+                              "labels": "face detector (nose offset)"})
+    trial = (lambda done, total: progress(samples + done, samples + total)) if progress else None
+    return choose_edit_method(model, direction, latents[kept], cancel=cancel, progress=trial)
+
+
+def discover_choosing_edits(model: LoadedModel, count: int, samples: int, *, progress=None, cancel=None) -> Discovery:
+    """``discover_directions``, each found direction then decoding as its trial says (``choose_edit_method``):
+    beside its source where that keeps its change (a turn, an expression), plainly where it would undo it (a
+    colour, the light)."""
+    found = discover_directions(model, count, samples, progress=progress, cancel=cancel)
+    base = samples + CHECK_FACES * (count + 1)  # discover_directions' own total
+    chosen = []
+    for n, direction in enumerate(found.directions):
+        trial = (lambda done, total, n=n: progress(base + n * total + done, base + count * total)) if progress else None
+        chosen.append(choose_edit_method(model, direction, cancel=cancel, progress=trial))
+    return replace(found, directions=chosen)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import zip_longest
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +23,7 @@ from latent_studio.engine.conditioning import conditioned_model, project_conditi
 from latent_studio.engine.decode import decode
 from latent_studio.engine.directions import model_directions
 from latent_studio.engine.discovery import difference_direction
+from latent_studio.engine.edit_method import TRIAL_FACES, choose_edit_method
 from latent_studio.engine.embedding import embed
 from latent_studio.engine.models import LoadedModel
 from latent_studio.media.face_align import FaceLandmarks, align_file
@@ -172,6 +174,15 @@ def direction_from_groups(project: Project, name: str, with_ids: list[str], with
     direction = difference_direction(name.strip() or "New direction", latents, positive, project.model.content_hash,
                                      strength_range=(-1.5, 1.5))
     return replace(direction, id=f"user_{new_id()}", origin="user")
+
+
+def choose_group_edit(model: LoadedModel, project: Project, direction: Direction, with_ids: list[str],
+                      without_ids: list[str], *, cancel=None, progress=None) -> Direction:
+    """The new direction decoding as a trial on the groups' own faces says: beside its source, or plainly."""
+    ids = [i for pair in zip_longest(with_ids, without_ids) for i in pair if i is not None][:TRIAL_FACES]
+    faces = np.stack([project.asset(i).latent for i in ids])
+    return choose_edit_method(model, direction, faces, conditioning=project_conditioning(model, project.settings),
+                              cancel=cancel, progress=progress)
 
 
 def arithmetic_asset(model: LoadedModel, project: Project, a: str, b: str, c: str, steps: int = THUMBNAIL_STEPS) -> Asset:

@@ -264,11 +264,10 @@ def cmd_train_draft(args: argparse.Namespace) -> int:
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
-    from latent_studio.app.discovery import draw_gallery, gallery
+    from latent_studio.app.discovery import discover_choosing_edits, draw_gallery, gallery
     from latent_studio.core.atomic import atomic_write_bytes
     from latent_studio.core.directions import save_direction
     from latent_studio.core.seeds import noise_latent
-    from latent_studio.engine.discovery import discover_directions
 
     check_output(args.output, ".png", force=args.force)
     paths = [args.save / f"component_{k + 1}.safetensors" for k in range(args.count)] if args.save else []
@@ -277,7 +276,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
     for path in paths:
         check_output(path, ".safetensors", force=args.force)
     model = load(args)
-    found = discover_directions(model, args.count, args.samples, progress=progress_bar("faces"))
+    found = discover_choosing_edits(model, args.count, args.samples, progress=progress_bar("faces"))
     strips = gallery(model, found, noise_latent(args.seed, model.latent_shape))
     labels = [f"{d.name} ({100 * share:.0f}%)" for d, share in zip(found.directions, found.explained, strict=True)]
     buffer = io.BytesIO()

@@ -13,7 +13,14 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog
 
-from latent_studio.app.projects import arithmetic_asset, direction_from_groups, image_asset, place_face, seed_asset
+from latent_studio.app.projects import (
+    arithmetic_asset,
+    choose_group_edit,
+    direction_from_groups,
+    image_asset,
+    place_face,
+    seed_asset,
+)
 from latent_studio.core.edits import AddAsset, AddDirection, Batch, RemoveAsset
 from latent_studio.core.errors import Cancelled
 from latent_studio.core.metrics import describe_psnr
@@ -159,13 +166,32 @@ class AssetFlows:
         dialog = DirectionFromGroups(self.session.project, self.window)
         if dialog.exec() != DirectionFromGroups.Accepted:
             return
+        with_ids, without_ids = checked_ids(dialog.with_feature), checked_ids(dialog.without_feature)
         try:
-            entry = direction_from_groups(self.session.project, dialog.name.text(), checked_ids(dialog.with_feature),
-                                          checked_ids(dialog.without_feature))
+            entry = direction_from_groups(self.session.project, dialog.name.text(), with_ids, without_ids)
         except EDIT_ERRORS as exc:
             self.window.show_error(describe(exc))
             return
-        self.window.apply(AddDirection(entry, f"New direction {entry.name}"))
+        self.window.spawn(self.add_direction(entry, with_ids, without_ids), "New direction")
+
+    async def add_direction(self, entry, with_ids: list[str], without_ids: list[str]) -> str | None:
+        """Try the new direction on the groups' faces (a job: progress, cancel), then add it in one undo step,
+        decoding beside its source when that keeps its change (engine/edit_method.py)."""
+        project = snapshot(self.session.project)
+        job = self.inference.submit(f"New direction {entry.name}", lambda context: choose_group_edit(
+            context.model, project, entry, with_ids, without_ids, cancel=context.cancel,
+            progress=lambda done, total: context.progress(done, total, f"Trying {entry.name} on your faces")))
+        try:
+            entry = await QtInference.wait(job)
+        except Cancelled:
+            self.show_status(f"New direction {entry.name} was cancelled; nothing was added.")
+            return None
+        if not self.window.apply(AddDirection(entry, f"New direction {entry.name}")):
+            return None
+        how = ("beside the unedited face, so the rest of the picture stays" if entry.source_attention_from is not None
+               else "plainly, since keeping the face's look would undo it")
+        self.show_status(f"Added {entry.name}; it decodes {how}.")
+        return entry.id
 
     def arithmetic(self) -> None:
         if not self.session.project.assets:

@@ -16,11 +16,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from latent_studio.app.discovery import discover_head_turn, gallery, keep_directions
+from latent_studio.app.discovery import discover_choosing_edits, discover_head_turn, gallery, keep_directions
 from latent_studio.core.errors import UserError
 from latent_studio.core.project import frame_latent
 from latent_studio.core.seeds import noise_latent
-from latent_studio.engine.discovery import STRIP_STRENGTHS, Discovery, discover_directions
+from latent_studio.engine.discovery import STRIP_STRENGTHS, Discovery
 from latent_studio.ui.canvas import to_qimage
 from latent_studio.ui.inference import QtInference
 
@@ -75,7 +75,7 @@ async def discover(window) -> DiscoveryGallery | None:
 
     def work(context):
         model = context.model
-        found = discover_directions(model, COUNT, SAMPLES, progress=context.progress, cancel=context.cancel)
+        found = discover_choosing_edits(model, COUNT, SAMPLES, progress=context.progress, cancel=context.cancel)
         around = latent if latent is not None else noise_latent(0, model.latent_shape)
         return found, gallery(model, found, around)
 

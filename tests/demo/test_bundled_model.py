@@ -63,3 +63,17 @@ def test_a_head_turn_read_against_its_source_keeps_closer_to_the_face(demo):
     attended = decode_attending(demo, edits, sources, [0, 1], 0.0, 20).astype(float)
     for i in range(2):
         assert np.mean((attended[i] - originals[i]) ** 2) < np.mean((plain[i] - originals[i]) ** 2)
+
+
+def test_the_measured_edit_choice_agrees_with_the_shipped_directions(demo):
+    """User directions get the shipped method by measurement (engine/edit_method.py): on toy-heads the trial
+    keeps the head turn beside its source and leaves the hair hue plain, as the shipped files do."""
+    from dataclasses import replace
+
+    from latent_studio.engine.edit_method import KEEPS, choose_edit_method
+
+    directions = {d.name: replace(d, source_attention_from=None) for d in model_directions(demo)}
+    turn = choose_edit_method(demo, directions["Head turn"])
+    hue = choose_edit_method(demo, directions["Hair hue"])
+    assert turn.source_attention_from == 0.0 and float(turn.info["kept_beside_source"]) >= KEEPS + 0.1
+    assert hue.source_attention_from is None and float(hue.info["kept_beside_source"]) <= KEEPS - 0.1

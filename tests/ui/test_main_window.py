@@ -341,15 +341,18 @@ def test_close_during_a_job_asks_cancels_and_leaves_no_thread(window, qtbot, tmp
 
 def test_new_direction_from_two_groups_and_arithmetic(window, qtbot):
     from latent_studio.app.projects import direction_from_groups
-    from latent_studio.core.edits import AddDirection
 
     for _ in range(2):
         window.spawn(window.flows.random_face(), "test")
     qtbot.waitUntil(lambda: len(window.session.project.assets) == 3, timeout=30_000)
     a, b, c = list(window.session.project.assets)
     entry = direction_from_groups(window.session.project, "Mine", [a], [b, c])
-    window.apply(AddDirection(entry))
-    assert entry.id in window.directions.rows and entry.id in [t for t, _ in window.timeline.tracks()]
+    task = window.spawn(window.flows.add_direction(entry, [a], [b, c]), "test")  # tried on the faces, then added
+    qtbot.waitUntil(task.done, timeout=60_000)
+    assert task.result() == entry.id and entry.id in window.directions.rows
+    assert entry.id in [t for t, _ in window.timeline.tracks()]
+    added = window.session.project.direction(entry.id)
+    assert "kept_beside_source" in added.info and "decodes" in window.statusBar().currentMessage()
     task = window.spawn(window.flows.arithmetic_face(a, b, c), "test")
     qtbot.waitUntil(task.done, timeout=30_000)
     made = window.session.project.assets[task.result()]
