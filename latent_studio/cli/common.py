@@ -91,6 +91,16 @@ iterations_int = bounded_int(0, MAX_ITERATIONS)
 file_number_int = bounded_int(0, MAX_FILE_NUMBER)
 
 
+def batch_option(text: str) -> int | str:
+    """``auto`` (chosen from free memory after the model loads: engine.batch_size) or a batch_int."""
+    if text == "auto":
+        return text
+    try:
+        return batch_int(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, or auto") from None
+
+
 def frame_rate(text: str) -> str:
     if text not in FRAME_RATES:
         raise argparse.ArgumentTypeError(f"{text} is not a supported frame rate; choose one of {', '.join(FRAME_RATES)}")
@@ -169,6 +179,35 @@ def print_model(model) -> None:
         info = model.draft.info
         quality = f", {info['held_out_psnr_mean']:.1f} dB against them held out" if "held_out_psnr_mean" in info else ""
         print(f"  draft decoder: one pass for the picture of {model.draft.steps} DDIM steps{quality} (render --draft)")
+
+
+def add_prompt_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """--prompt, --negative-prompt and --guidance, for text-conditioned models (Stable Diffusion)."""
+    parser.add_argument("--prompt", help=f"what a text-conditioned model (Stable Diffusion) reads {what}")
+    parser.add_argument("--negative-prompt", help="what guidance steers away from (with --guidance above 1)")
+    parser.add_argument("--guidance", type=bounded_float(1.0, 30.0),
+                        help="classifier-free guidance scale, 1 to 30 (default 1, where DDIM inversion is exact)")
+
+
+def prompt_conditioning(model, args: argparse.Namespace, recorded: dict[str, str] | None = None):
+    """The family's conditioning for the prompt options, each defaulting to what ``recorded`` (a latent file's
+    metadata) says; None for the empty prompt at guidance 1. A prompt for a model that reads none is one sentence."""
+    from latent_studio.core.project import Settings
+    from latent_studio.engine.conditioning import project_conditioning
+
+    recorded = recorded or {}
+    prompt = args.prompt if args.prompt is not None else recorded.get("prompt", "")
+    negative = args.negative_prompt if args.negative_prompt is not None else recorded.get("negative_prompt", "")
+    guidance = args.guidance if args.guidance is not None else float(recorded.get("guidance", 1.0))
+    return project_conditioning(model, Settings(prompt=prompt, negative_prompt=negative, guidance=guidance))
+
+
+def conditioning_metadata(conditioning) -> dict[str, str]:
+    """What a latent file records of the conditioning it was embedded under (nothing for the default)."""
+    if conditioning is None:
+        return {}
+    return {"prompt": conditioning.prompt, "negative_prompt": conditioning.negative_prompt,
+            "guidance": f"{conditioning.guidance:g}"}
 
 
 def latent_metadata(model, steps: int, source: str) -> dict[str, str]:

@@ -11,8 +11,10 @@ from latent_studio import __version__
 from latent_studio.cli.common import (
     Parents,
     add_force,
+    add_prompt_options,
     bounded_int,
     check_output,
+    conditioning_metadata,
     iterations_int,
     landmarks_option,
     latent_metadata,
@@ -21,6 +23,7 @@ from latent_studio.cli.common import (
     parse_colour,
     print_model,
     progress_bar,
+    prompt_conditioning,
     seed_int,
 )
 from latent_studio.core.errors import UserError
@@ -55,6 +58,7 @@ def register(sub, parents: Parents) -> None:
                             "mouth (needs ai-edge-litert); manual: takes the photo's pixel positions of the left eye, "
                             "the right eye and the centre of the mouth; none (default) centre-crops as --fit says")
     embed.add_argument("--background", default="#ffffff", help="colour under transparent pixels and padding")
+    add_prompt_options(embed, "while the image is inverted (decode uses it again)")
     embed.add_argument("--reconstruction", type=Path, help="also write the reconstruction (PNG)")
     add_force(embed)
     embed.set_defaults(run=cmd_embed)
@@ -104,6 +108,7 @@ def register(sub, parents: Parents) -> None:
     decode = sub.add_parser("decode", parents=[common, model, steps], help="decode a latent file to a PNG")
     decode.add_argument("latent", type=Path)
     decode.add_argument("-o", "--output", type=Path, required=True, help="PNG to write (numbered if the file holds several)")
+    add_prompt_options(decode, "(default: what the latent file was embedded under)")
     add_force(decode)
     decode.set_defaults(run=cmd_decode)
 
@@ -150,6 +155,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     from latent_studio.core.latent_file import save_latent
     from latent_studio.core.metrics import out_of_domain_sentence
+    from latent_studio.engine.conditioning import conditioned_model, guided
     from latent_studio.engine.decode import DEFAULT_STEPS
     from latent_studio.engine.embedding import embed
     from latent_studio.engine.inversion import DEFAULT_CLAMP_ITERATIONS
@@ -166,12 +172,17 @@ def cmd_embed(args: argparse.Namespace) -> int:
     pixels, preparation = _embed_input(args, height, background)
     steps = args.steps or DEFAULT_STEPS
     clamp = DEFAULT_CLAMP_ITERATIONS if args.clamp_matching is None else args.clamp_matching
+    conditioning = prompt_conditioning(model, args)
+    if guided(conditioning):
+        print(f"Guidance {conditioning.guidance:g}: DDIM inversion is exact only at guidance 1, so the image is "
+              "inverted by fixed-point iterations of the guided step; the PSNR below says how closely it comes back.")
     result = embed(
-        model, pixels, steps, mode=args.mode, fixed_point_iterations=args.fixed_point, clamp_iterations=clamp,
-        refine_iterations=args.refine, progress=progress_bar("embed"),
+        conditioned_model(model, conditioning), pixels, steps, mode=args.mode, fixed_point_iterations=args.fixed_point,
+        clamp_iterations=clamp, refine_iterations=args.refine, progress=progress_bar("embed"),
     )
     metadata = latent_metadata(model, steps, source=args.image.name)
     metadata.update(preparation)
+    metadata.update(conditioning_metadata(conditioning))
     metadata.update(psnr=f"{result.psnr:.3f}", embedding_mode=result.mode, fixed_point_iterations=str(result.fixed_point_iterations),
                     clamp_iterations=str(result.clamp_iterations), refine_iterations=str(args.refine))
     save_latent(args.output, result.latent, metadata)
@@ -360,7 +371,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
         if warning:
             print(f"latent-studio: warning: {warning}", file=sys.stderr)
     steps = args.steps or int(latent_file.metadata.get("steps", DEFAULT_STEPS))
-    images = decode(model, latent_file.latent, steps, progress=progress_bar("decode"))
+    conditioning = prompt_conditioning(model, args, latent_file.metadata)  # as embedded, unless told otherwise
+    images = decode(model, latent_file.latent, steps, conditioning=conditioning, progress=progress_bar("decode"))
     outputs = numbered(args.output, len(images))
     for path in outputs:
         check_output(path, ".png", inputs=[args.latent], force=args.force)

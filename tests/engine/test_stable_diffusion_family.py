@@ -202,3 +202,39 @@ def test_a_text_encoder_file_in_either_transformers_naming_loads_the_same(sd_dir
     model = load_model(str(folder), device="cpu")
     torch.testing.assert_close(model.family.conditioning("a face").embedding,
                                sd_model.family.conditioning("a face").embedding, rtol=0, atol=0)
+
+
+def test_embed_and_decode_on_the_command_line_carry_the_prompt(sd_dir, sd_model, tmp_path, capsys):
+    """`embed --prompt` inverts under it and records it; `decode` uses the recorded prompt unless told another."""
+    from PIL import Image
+
+    from latent_studio.cli import main
+    from latent_studio.core.latent_file import load_latent
+
+    face = tmp_path / "face.png"
+    Image.fromarray(decode(sd_model, noise_latent(6, sd_model.latent_shape), 4)[0]).save(face)
+    latent = tmp_path / "face.safetensors"
+    assert main(["embed", str(face), "-o", str(latent), "--model", str(sd_dir), "--device", "cpu", "--steps", "4",
+                 "--prompt", "a face", "--guidance", "2", "--reconstruction", str(tmp_path / "r.png")]) == 0
+    assert "Guidance 2: DDIM inversion is exact only at guidance 1" in capsys.readouterr().out
+    metadata = load_latent(latent).metadata
+    assert (metadata["prompt"], metadata["negative_prompt"], metadata["guidance"]) == ("a face", "", "2")
+    assert main(["decode", str(latent), "-o", str(tmp_path / "d.png"), "--model", str(sd_dir), "--device", "cpu"]) == 0
+    same = np.asarray(Image.open(tmp_path / "d.png"))
+    np.testing.assert_array_equal(same, np.asarray(Image.open(tmp_path / "r.png")))  # decoded under the same prompt
+    assert main(["decode", str(latent), "-o", str(tmp_path / "plain.png"), "--model", str(sd_dir), "--device", "cpu",
+                 "--prompt", "", "--guidance", "1"]) == 0
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "plain.png")), same)
+
+
+def test_a_prompt_for_a_model_that_reads_none_is_one_sentence(trained_model_dir, tmp_path, capsys):
+    from PIL import Image
+
+    from latent_studio.cli import main
+
+    face = tmp_path / "face.png"
+    Image.new("RGB", (16, 16), (120, 90, 60)).save(face)
+    assert main(["embed", str(face), "-o", str(tmp_path / "f.safetensors"), "--model", str(trained_model_dir),
+                 "--device", "cpu", "--prompt", "a face"]) == 2
+    assert "does not read prompts" in capsys.readouterr().err
+    assert not (tmp_path / "f.safetensors").exists()
