@@ -158,7 +158,7 @@ def load(path: Path, placement: Placement, *, allow_pickle: bool = False) -> Sta
     configs = read_configs(version, path)
     weights = convert(state, version, configs, path)
     del state
-    check_text_width(configs["unet"], configs["text_encoder"], path)
+    check_text_width(configs["unet"], [configs["text_encoder"]], path)
     unet = build_checked(UNet2DConditionModel, configs["unet"], weights["unet"], path, path, mismatch=NOT_STANDARD)
     place(unet, placement)
     vae = build_checked(AutoencoderKL, configs["vae"], weights["vae"], path, path, mismatch=NOT_STANDARD)
