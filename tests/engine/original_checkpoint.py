@@ -14,7 +14,8 @@ import torch
 RESNET = (("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("norm2", "out_layers.0"), ("conv2", "out_layers.3"),
           ("time_emb_proj", "emb_layers.1"), ("conv_shortcut", "skip_connection"))
 UNET_TOP = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
-            "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2"}
+            "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2",
+            "add_embedding.linear_1": "label_emb.0.0", "add_embedding.linear_2": "label_emb.0.2"}  # SDXL's
 VAE_ATTENTION = (("group_norm.", "norm."), ("to_q.", "q."), ("to_k.", "k."), ("to_v.", "v."), ("to_out.0.", "proj_out."))
 
 
@@ -68,20 +69,21 @@ def vae_to_original(state: dict[str, torch.Tensor], config: dict) -> dict[str, t
     return original
 
 
-def clip_to_original(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """SD 1.x: transformers' CLIP text model under ``cond_stage_model.transformer.``."""
-    return {"cond_stage_model.transformer." + k: v for k, v in state.items()}
+def clip_to_original(state: dict[str, torch.Tensor], prefix: str = "cond_stage_model.transformer.") -> dict[str, torch.Tensor]:
+    """SD 1.x (SDXL's first encoder: ``conditioner.embedders.0.transformer.``): transformers' CLIP text model."""
+    return {prefix + k: v for k, v in state.items() if k != "text_projection.weight"}
 
 
-def open_clip_to_original(state: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
-    """SD 2.x: OpenCLIP's text tower (fused attention projections, one more layer than diffusers keeps)."""
-    prefix = "cond_stage_model.model."
+def open_clip_to_original(state: dict[str, torch.Tensor], layers: int, prefix: str = "cond_stage_model.model.", *,
+                          extra_layer: bool = True) -> dict[str, torch.Tensor]:
+    """SD 2.x: OpenCLIP's text tower (fused attention projections, one more layer than diffusers keeps);
+    SDXL's second encoder (``conditioner.embedders.1.model.``) uses every layer and its projection."""
     original = {prefix + "positional_embedding": state["text_model.embeddings.position_embedding.weight"],
                 prefix + "token_embedding.weight": state["text_model.embeddings.token_embedding.weight"],
                 prefix + "ln_final.weight": state["text_model.final_layer_norm.weight"],
                 prefix + "ln_final.bias": state["text_model.final_layer_norm.bias"]}
     width = original[prefix + "ln_final.weight"].shape[0]
-    for i in range(layers + 1):  # OpenCLIP's last layer, which SD 2.x skips, is in the file too
+    for i in range(layers + extra_layer):  # OpenCLIP's last layer, which SD 2.x skips, is in its files too
         source = min(i, layers - 1)
         layer = f"text_model.encoder.layers.{source}."
         block = f"{prefix}transformer.resblocks.{i}."
@@ -93,5 +95,6 @@ def open_clip_to_original(state: dict[str, torch.Tensor], layers: int) -> dict[s
             original[f"{block}ln_2.{kind}"] = state[f"{layer}layer_norm2.{kind}"]
             original[f"{block}mlp.c_fc.{kind}"] = state[f"{layer}mlp.fc1.{kind}"]
             original[f"{block}mlp.c_proj.{kind}"] = state[f"{layer}mlp.fc2.{kind}"]
-    original[prefix + "text_projection"] = torch.zeros(width, width)
+    projection = state.get("text_projection.weight")
+    original[prefix + "text_projection"] = torch.zeros(width, width) if projection is None else projection.T
     return original

@@ -37,23 +37,32 @@ from tests.engine.test_stable_diffusion_family import TOKENS, save_tiny_sd
 pytest.importorskip("transformers")
 
 
-def original_checkpoint(unet, vae, text_encoder, version: str) -> dict[str, torch.Tensor]:
+def file_naming(text_encoder) -> dict[str, torch.Tensor]:
+    """The text encoder's tensors as files name them (``text_model.*``), whatever transformers' own naming."""
+    return {k if k.startswith("text_projection") else f"text_model.{k.removeprefix('text_model.')}": v
+            for k, v in text_encoder.state_dict().items() if not k.endswith("position_ids")}
+
+
+def original_checkpoint(unet, vae, text_encoder, version: str, text_encoder_2=None) -> dict[str, torch.Tensor]:
     state = unet_to_original(unet.state_dict(), dict(unet.config))
     state.update(vae_to_original(vae.state_dict(), dict(vae.config)))
-    text = {f"text_model.{k.removeprefix('text_model.')}": v  # the files' naming, whatever transformers' own
-            for k, v in text_encoder.state_dict().items() if not k.endswith("position_ids")}
+    text = file_naming(text_encoder)
     if version == "1":
         state.update(clip_to_original(text))
-    else:
+    elif version == "2":
         state.update(open_clip_to_original(text, text_encoder.config.num_hidden_layers))
+    else:
+        state.update(clip_to_original(text, "conditioner.embedders.0.transformer."))
+        state.update(open_clip_to_original(file_naming(text_encoder_2), text_encoder_2.config.num_hidden_layers,
+                                           "conditioner.embedders.1.model.", extra_layer=False))
     return state
 
 
-@pytest.mark.parametrize("version", ["1", "2"])
+@pytest.mark.parametrize("version", ["1", "2", "xl"])
 def test_the_shipped_configs_read_a_full_size_original_checkpoint(version):
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.loaders.single_file_utils import infer_diffusers_model_type
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     path = Path(f"sd-{version}.safetensors")
     configs = single_file.read_configs(version, path)
@@ -61,14 +70,17 @@ def test_the_shipped_configs_read_a_full_size_original_checkpoint(version):
         unet = UNet2DConditionModel.from_config(configs["unet"])
         vae = AutoencoderKL.from_config(configs["vae"])
         text_encoder = CLIPTextModel(CLIPTextConfig.from_dict(configs["text_encoder"]))
-    checkpoint = original_checkpoint(unet, vae, text_encoder, version)
-    assert sum(p.numel() for p in unet.parameters()) == {"1": 859_520_964, "2": 865_910_724}[version]
-    assert infer_diffusers_model_type(checkpoint) == f"v{version}"  # diffusers takes it for the real thing
+        second = (CLIPTextModelWithProjection(CLIPTextConfig.from_dict(configs["text_encoder_2"]))
+                  if version == "xl" else None)
+    checkpoint = original_checkpoint(unet, vae, text_encoder, version, second)
+    assert sum(p.numel() for p in unet.parameters()) == {"1": 859_520_964, "2": 865_910_724, "xl": 2_567_463_684}[version]
+    assert infer_diffusers_model_type(checkpoint) == {"1": "v1", "2": "v2", "xl": "xl_base"}[version]  # as real files
     assert single_file.detect_version(checkpoint, path) == version
     converted = single_file.convert(checkpoint, version, configs, path)
-    for part, module in (("unet", unet), ("vae", vae), ("text_encoder", text_encoder)):
+    parts = [("unet", unet), ("vae", vae), ("text_encoder", text_encoder)] + ([("text_encoder_2", second)] if second else [])
+    for part, module in parts:
         expected = {k: tuple(v.shape) for k, v in module.state_dict().items() if not k.endswith("position_ids")}
-        weights = in_model_naming(converted[part], module) if part == "text_encoder" else converted[part]
+        weights = in_model_naming(converted[part], module) if part.startswith("text_encoder") else converted[part]
         assert {k: tuple(v.shape) for k, v in weights.items()} == expected, part
 
 
@@ -151,8 +163,8 @@ UNET_CONV = "model.diffusion_model.input_blocks.0.0.weight"
 
 
 @pytest.mark.parametrize("state, message", [
-    ({"conditioner.embedders.1.model.ln_final.weight": torch.zeros(4), UNET_CONV: torch.zeros(8, 4, 3, 3)},
-     "is an SDXL checkpoint"),
+    ({"conditioner.embedders.0.model.ln_final.weight": torch.zeros(4), UNET_CONV: torch.zeros(8, 4, 3, 3)},
+     "is an SDXL refiner checkpoint"),
     ({"down_blocks.0.resnets.0.conv1.weight": torch.zeros(2)}, "holds a UNet alone in diffusers' naming"),
     ({"decoder.conv_in.weight": torch.zeros(2)}, "holds an autoencoder alone"),
     ({"lora_unet_down.alpha": torch.zeros(1)}, "holds no diffusion model Latent Studio knows"),
@@ -201,3 +213,31 @@ def test_pickled_truncated_missing_and_unknown_files_are_one_sentence_and_exit_2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
         assert re.search(message, err), err
+
+
+def test_an_sdxl_single_file_loads_as_the_same_model_as_its_folder(tmp_path, monkeypatch):
+    from tests.engine.test_stable_diffusion_xl_family import save_tiny_sdxl
+
+    folder = save_tiny_sdxl(tmp_path / "tiny-sdxl")
+    folder_model = load_model(str(folder), device="cpu")
+    family = folder_model.family
+    state = original_checkpoint(family.unet, family.autoencoder.module, family.text_encoder, "xl", family.text_encoder_2)
+    path = tmp_path / "tiny-sdxl.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    configs = tmp_path / "configs" / "stable-diffusion-xl"
+    for part in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        (configs / part).mkdir(parents=True)
+        shutil.copy(folder / part / "config.json", configs / part / "config.json")
+    shutil.copytree(folder / "scheduler", configs / "scheduler")
+    for part in ("tokenizer", "tokenizer_2"):
+        (configs / part).mkdir()
+        (configs / part / "tokenizer_config.json").write_text(json.dumps({"model_max_length": TOKENS}))
+    shutil.copytree(folder / "tokenizer", tmp_path / "configs" / "clip-tokenizer")
+    monkeypatch.setattr(single_file, "config_folder", lambda version: configs)
+    model = load_model(str(path), device="cpu")
+    assert model.family.name == "Stable Diffusion XL"
+    for ours, theirs in ((model.family.conditioning("a face", "", 2.0), family.conditioning("a face", "", 2.0)),):
+        torch.testing.assert_close(ours.embedding, theirs.embedding, rtol=0, atol=0)
+        torch.testing.assert_close(ours.pooled, theirs.pooled, rtol=0, atol=0)
+    latents = np.stack([noise_latent(seed, model.latent_shape) for seed in (1, 2)])
+    np.testing.assert_array_equal(decode(model, latents, 4), decode(folder_model, latents, 4))

@@ -1,9 +1,10 @@
-"""Stable Diffusion 1.x / 2.x from one ``.safetensors`` checkpoint, the form model sites share.
+"""Stable Diffusion 1.x / 2.x / XL from one ``.safetensors`` checkpoint, the form model sites share.
 
-A single file keeps the original (CompVis) names: ``model.diffusion_model.``
-(the UNet), ``first_stage_model.`` (the KL autoencoder) and
-``cond_stage_model.`` (CLIP ViT-L for 1.x, OpenCLIP ViT-H for 2.x), and
-carries no configs and no tokenizer. The version is read from the keys; the
+A single file keeps the original (CompVis / Stability) names:
+``model.diffusion_model.`` (the UNet), ``first_stage_model.`` (the KL
+autoencoder) and ``cond_stage_model.`` (CLIP ViT-L for 1.x, OpenCLIP ViT-H
+for 2.x) or ``conditioner.embedders.0/1.`` (SDXL's two), and carries no
+configs and no tokenizer. The version is read from the keys; the
 configs and CLIP's tokenizer ship in ``resources/configs`` (nothing is
 fetched); diffusers' own converters rename the weights, and every module is
 then built and checked strictly, like a folder's. A 2.x file is taken as
@@ -30,12 +31,14 @@ from latent_studio.engine.families.stable_diffusion import (
     build_text_encoder,
     check_text_width,
 )
+from latent_studio.engine.families.stable_diffusion_xl import StableDiffusionXL
 
 SUFFIX = ".safetensors"
 PICKLED_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 UNET, VAE = "model.diffusion_model.", "first_stage_model."
 CLIP_TEXT, OPEN_CLIP_TEXT = "cond_stage_model.transformer.", "cond_stage_model.model."
-VERSIONS = {"1": "stable-diffusion-1", "2": "stable-diffusion-2"}  # version -> its configs in resources/configs
+XL_CLIP_TEXT, XL_OPEN_CLIP_TEXT = "conditioner.embedders.0.transformer.", "conditioner.embedders.1.model."
+VERSIONS = {"1": "stable-diffusion-1", "2": "stable-diffusion-2", "xl": "stable-diffusion-xl"}  # -> resources/configs
 NOT_STANDARD = "it is not a standard Stable Diffusion checkpoint, or it is damaged. Use the model's diffusers folder instead."
 
 
@@ -54,10 +57,10 @@ def refuse_unreadable(path: Path) -> None:
 
 
 def detect_version(state: dict[str, torch.Tensor], path: Path) -> str:
-    """"1" or "2" from the checkpoint's keys, or one sentence naming what the file is instead."""
+    """"1", "2" or "xl" from the checkpoint's keys, or one sentence naming what the file is instead."""
     keys = list(state)
-    if any(k.startswith("conditioner.embedders.") for k in keys):
-        raise ModelError(f"{path.name} is an SDXL checkpoint; Latent Studio loads Stable Diffusion 1.x and 2.x so far.")
+    if any(k.startswith("conditioner.embedders.") for k in keys) and not any(k.startswith(XL_CLIP_TEXT) for k in keys):
+        raise ModelError(f"{path.name} is an SDXL refiner checkpoint; Latent Studio loads SDXL base models.")
     if not any(k.startswith(UNET) for k in keys):
         kind = ("a UNet alone in diffusers' naming" if any(k.startswith("down_blocks.") for k in keys)
                 else "an autoencoder alone" if any(k.startswith(("encoder.", "decoder.")) for k in keys)
@@ -71,6 +74,8 @@ def detect_version(state: dict[str, torch.Tensor], path: Path) -> str:
     if not any(k.startswith(VAE) for k in keys):
         raise ModelError(f"{path.name} lacks the autoencoder (no first_stage_model weights; some sites ship it as a "
                          "separate file); use a checkpoint that includes it, or the model's diffusers folder.")
+    if any(k.startswith(XL_CLIP_TEXT) for k in keys) and any(k.startswith(XL_OPEN_CLIP_TEXT) for k in keys):
+        return "xl"
     if any(k.startswith(CLIP_TEXT) for k in keys):
         return "1"
     if any(k.startswith(OPEN_CLIP_TEXT) for k in keys):
@@ -90,9 +95,12 @@ def config_folder(version: str) -> Path:
 
 def read_configs(version: str, path: Path) -> dict[str, dict[str, Any]]:
     folder = config_folder(version)
-    configs = {part: read_json(folder / part / "config.json", folder) for part in ("unet", "vae", "text_encoder")}
+    parts = ("unet", "vae", "text_encoder", "text_encoder_2")
+    configs = {part: read_json(folder / part / "config.json", folder) for part in parts if (folder / part).is_dir()}
     configs["scheduler"] = read_json(folder / "scheduler" / "scheduler_config.json", folder)
-    configs["tokenizer"] = read_json(folder / "tokenizer" / "tokenizer_config.json", folder)
+    for part in ("tokenizer", "tokenizer_2"):
+        if (folder / part).is_dir():
+            configs[part] = read_json(folder / part / "tokenizer_config.json", folder)
     prediction = prediction_beside(path)
     if prediction is not None and prediction != configs["scheduler"]["prediction_type"]:
         configs["scheduler"] = dict(configs["scheduler"], prediction_type=prediction)
@@ -118,7 +126,7 @@ def prediction_beside(path: Path) -> str | None:
 
 def convert(state: dict[str, torch.Tensor], version: str, configs: dict[str, dict[str, Any]],
             path: Path) -> dict[str, dict[str, torch.Tensor]]:
-    """The UNet's, autoencoder's and text encoder's weights under diffusers' and transformers' names."""
+    """The UNet's, autoencoder's and text encoders' weights under diffusers' and transformers' names."""
     from diffusers.loaders.single_file_utils import (
         convert_ldm_clip_checkpoint,
         convert_ldm_unet_checkpoint,
@@ -131,16 +139,21 @@ def convert(state: dict[str, torch.Tensor], version: str, configs: dict[str, dic
     try:
         unet = convert_ldm_unet_checkpoint(state, configs["unet"], extract_ema=with_ema)
         vae = convert_ldm_vae_checkpoint(state, configs["vae"])
-        if version == "1":
+        if version in ("1", "xl"):
             text = {k if k.startswith("text_model.") else f"text_model.{k}": v  # older files lack the prefix
                     for k, v in convert_ldm_clip_checkpoint(state).items()}
         else:
             shape = _ConfigOnly(CLIPTextConfig.from_dict(configs["text_encoder"]))
             text = convert_open_clip_checkpoint(shape, state)
             text.pop("text_projection.weight", None)  # the pooled projection; the UNet reads the hidden states
+        weights = {"unet": unet, "vae": vae, "text_encoder": text}
+        if version == "xl":  # the second encoder keeps its projection: SDXL reads the pooled embedding
+            shape = _ConfigOnly(CLIPTextConfig.from_dict(configs["text_encoder_2"]))
+            weights["text_encoder_2"] = convert_open_clip_checkpoint(shape, state, prefix=XL_OPEN_CLIP_TEXT)
     except (KeyError, IndexError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"{path.name} cannot be read as Stable Diffusion {version}.x ({exc!r}); {NOT_STANDARD}") from exc
-    return {"unet": unet, "vae": vae, "text_encoder": text}
+        raise ModelError(f"{path.name} cannot be read as Stable Diffusion {version}{'.x' * (version != 'xl')} "
+                         f"({exc!r}); {NOT_STANDARD}") from exc
+    return weights
 
 
 class _ConfigOnly:
@@ -151,32 +164,39 @@ class _ConfigOnly:
 
 
 def load(path: Path, placement: Placement, *, allow_pickle: bool = False) -> StableDiffusion:
-    from transformers import CLIPTokenizer
-
     state = read_safetensors(path, path.parent)
     version = detect_version(state, path)
     configs = read_configs(version, path)
     weights = convert(state, version, configs, path)
     del state
-    check_text_width(configs["unet"], [configs["text_encoder"]], path)
+    encoders = ["text_encoder", "text_encoder_2"] if version == "xl" else ["text_encoder"]
+    check_text_width(configs["unet"], [configs[e] for e in encoders], path)
     unet = build_checked(UNet2DConditionModel, configs["unet"], weights["unet"], path, path, mismatch=NOT_STANDARD)
     place(unet, placement)
     vae = build_checked(AutoencoderKL, configs["vae"], weights["vae"], path, path, mismatch=NOT_STANDARD)
     vae_placement = upcast_placement(configs["vae"], placement)
     place(vae, vae_placement)
-    text_encoder = build_text_encoder(configs["text_encoder"], weights["text_encoder"], path, NOT_STANDARD.rstrip("."))
-    text_encoder.to(placement.device).eval().requires_grad_(False)
+    texts = []
+    for encoder, tokenizer in zip(encoders, ("tokenizer", "tokenizer_2")):
+        text_encoder = build_text_encoder(configs[encoder], weights[encoder], path, NOT_STANDARD.rstrip("."),
+                                          projection=encoder == "text_encoder_2")
+        texts += [text_encoder.to(placement.device).eval().requires_grad_(False), _tokenizer(version, configs[tokenizer])]
+    digest = content_hash([path], [configs[k] for k in sorted(configs)])
+    autoencoder = Autoencoder(vae, configs["vae"], path, vae_placement)
+    if version == "xl":
+        return StableDiffusionXL(unet, autoencoder, *texts, force_zeros_for_empty_prompt=True,
+                                 scheduler_config=configs["scheduler"], placement=placement, content_hash=digest,
+                                 weights_file=path)
+    return StableDiffusion(unet, autoencoder, *texts, configs["scheduler"], placement, digest, path)
+
+
+def _tokenizer(version: str, config: dict[str, Any]):
+    from transformers import CLIPTokenizer
+
     tokens = config_folder(version).parent / "clip-tokenizer"
+    keep = ("bos_token", "eos_token", "pad_token", "unk_token", "model_max_length", "do_lower_case")
     try:
-        tokenizer = CLIPTokenizer.from_pretrained(str(tokens), local_files_only=True, **_tokenizer_options(configs))
+        return CLIPTokenizer.from_pretrained(str(tokens), local_files_only=True,
+                                             **{k: v for k, v in config.items() if k in keep})
     except (OSError, ValueError) as exc:
         raise ModelError(f"CLIP's tokenizer in {tokens} cannot be read ({exc}); reinstall Latent Studio.") from exc
-    digest = content_hash([path], [configs["unet"], configs["vae"], configs["text_encoder"], configs["scheduler"],
-                                   configs["tokenizer"]])
-    autoencoder = Autoencoder(vae, configs["vae"], path, vae_placement)
-    return StableDiffusion(unet, autoencoder, text_encoder, tokenizer, configs["scheduler"], placement, digest, path)
-
-
-def _tokenizer_options(configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    keep = ("bos_token", "eos_token", "pad_token", "unk_token", "model_max_length", "do_lower_case")
-    return {k: v for k, v in configs["tokenizer"].items() if k in keep}
