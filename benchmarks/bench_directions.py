@@ -17,6 +17,8 @@ Methods so far:
   src-attn    the linear edit decoded beside its source, reading the source's
               self-attention keys and values from the first step on (MasaCtrl;
               engine/source_attention.py); the head turn ships with it
+  src-attn@F  the same, reading the source only from fraction F of the steps on
+              (the early, coarse steps are the edit's own)
 
     python benchmarks/bench_directions.py [--heads 50] [--strengths 9] [--steps 50] [--methods linear,src-attn]
         [--directions "Head turn,Smile"]
@@ -78,7 +80,8 @@ def main() -> None:
     parser.add_argument("--strengths", type=int, default=9)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--methods", default="linear,orthogonal,src-attn", help="comma-separated subset")
+    parser.add_argument("--methods", default="linear,orthogonal,src-attn",
+                        help="comma-separated subset; src-attn@F reads the source from fraction F of the steps on")
     parser.add_argument("--directions", default="", help="comma-separated names (default: every direction)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
     parser.add_argument("--dtype", default="float32", help="float32 (default; the directions were fitted in it)")
@@ -99,8 +102,10 @@ def main() -> None:
         factor = DIRECTION_FACTORS[direction.name]
         others = [d for d in directions if d is not direction]
         linear = dataclasses.replace(direction, source_attention_from=None)
-        variants = (("linear", linear), ("orthogonal", orthogonal(linear, others)),
-                    ("src-attn", dataclasses.replace(linear, source_attention_from=0.0)))
+        variants = [("linear", linear), ("orthogonal", orthogonal(linear, others)),
+                    ("src-attn", dataclasses.replace(linear, source_attention_from=0.0))]
+        variants += [(m, dataclasses.replace(linear, source_attention_from=float(m.split("@")[1])))
+                     for m in args.methods.split(",") if m.startswith("src-attn@")]
         for name, variant in (v for v in variants if v[0] in args.methods.split(",")):
             started = time.perf_counter()
             table = direction_table(model, regressor, heads, variant, factor, sizes)

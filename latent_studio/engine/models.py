@@ -37,9 +37,9 @@ _HUB_FILES = [
     f"{WEIGHTS_SAFETENSORS}*",
     f"unet/{WEIGHTS_SAFETENSORS}*",
     *(f"{autoencoder}/{name}" for autoencoder in ("vae", "vqvae") for name in ("config.json", f"{WEIGHTS_SAFETENSORS}*")),
-    "text_encoder/config.json",
-    "text_encoder/model.safetensors",
+    *(f"{encoder}/{name}" for encoder in ("text_encoder", "text_encoder_2") for name in ("config.json", "model.safetensors")),
     "tokenizer/*",
+    "tokenizer_2/*",  # SDXL's second
 ]
 _HUB_PICKLE_FILES = [WEIGHTS_PICKLE, f"unet/{WEIGHTS_PICKLE}", f"vae/{WEIGHTS_PICKLE}", f"vqvae/{WEIGHTS_PICKLE}"]
 

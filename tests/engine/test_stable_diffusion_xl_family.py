@@ -137,3 +137,15 @@ def test_text_encoders_of_another_model_are_one_sentence(sdxl_dir, tmp_path):
                                                projection_dim=WIDTH)).save_pretrained(folder / "text_encoder_2")
     with pytest.raises(ModelError, match="text encoders make 16 \\+ 24-wide ones"):
         load_model(str(folder), device="cpu")
+
+
+@pytest.mark.parametrize("kind", ["sd", "sdxl"])
+def test_sd_and_sdxl_load_from_the_hugging_face_cache_offline(kind, sdxl_dir, tmp_path, monkeypatch):
+    from tests.engine.test_models import populate_hub_cache
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    source = sdxl_dir if kind == "sdxl" else save_tiny_sd(tmp_path / "tiny-sd")
+    populate_hub_cache(tmp_path / "hub", f"someone/tiny-{kind}", source)
+    model = load_model(f"someone/tiny-{kind}", device="cpu", cache_dir=tmp_path / "hub")
+    assert model.source.kind == "hub"
+    assert model.family.name == {"sd": "Stable Diffusion", "sdxl": "Stable Diffusion XL"}[kind]
