@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from latent_studio import __version__
+from latent_studio.app.write_behind import WriteBehind
 from latent_studio.core.atomic import atomic_write_bytes, check_not_an_input, check_writable_destination
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.errors import OutputError, UserError
@@ -46,6 +47,7 @@ FrameSource = Callable[..., Iterator[Frame]]  # render_frames' signature: (model
 
 SIZE_ESTIMATE_AFTER = 8  # frames written before the output's size is estimated and checked against free space
 SIZE_MARGIN = 1.2  # later frames may compress worse than the first
+WRITE_AHEAD_BATCHES = 2  # frames decoded and waiting for the writer thread, in batches
 
 
 @dataclass(frozen=True)
@@ -221,10 +223,12 @@ def export_project(
     progress: Callable[[RenderProgress], None] | None = None,
     cancel: CancelToken | None = None,
     source: FrameSource = render_frames,
+    writer_thread: bool = True,
 ) -> ExportResult:
     """Render ``options``' frames of ``project`` into ``output`` with its sidecar. ``source`` makes the frames:
     ``render_frames`` here, or another with its signature (``app.cluster_render.RayFrames`` on a Ray cluster);
-    the checks, writer, paste-back and sidecar are the same whichever it is."""
+    the checks, writer, paste-back and sidecar are the same whichever it is. The writer runs on its own thread
+    (``writer_thread``; False writes on the caller's), a batch or two behind the decode (``app.write_behind``)."""
     started = time.perf_counter()
     output = Path(output)
     project, frames = plan_frames(project, options)
@@ -248,14 +252,20 @@ def export_project(
                              replace_folder=not output.suffix and is_earlier_render(output), audio=sound)
         records = []
         seeds = {a.id: a.seed for a in project.assets.values() if a.seed is not None}
+
+        def write(frame: Frame) -> None:  # on the writer's thread: paste-back, resize, encode, the frame's record
+            image = frame.image if plate is None else paste_back(frame.image, plate)
+            writer.write(frame_to_size(image, size, fit, project.settings.upscale))
+            records.append(_frame_record(frame, seeds, writer))
+            if len(records) == SIZE_ESTIMATE_AFTER:
+                check_disk_space(output, writer.written_bytes(), len(records), len(frames))
+
         with writer:
-            for frame in source(model, project, frames, steps, cache=cache, batch_size=options.batch_size,
-                                bit_depth=options.format.bit_depth, progress=progress, cancel=cancel):
-                image = frame.image if plate is None else paste_back(frame.image, plate)
-                writer.write(frame_to_size(image, size, fit, project.settings.upscale))
-                records.append(_frame_record(frame, seeds, writer))
-                if len(records) == SIZE_ESTIMATE_AFTER:
-                    check_disk_space(output, writer.written_bytes(), len(records), len(frames))
+            with WriteBehind(write, WRITE_AHEAD_BATCHES * max(1, options.batch_size) if writer_thread else 0) as behind:
+                for frame in source(model, project, frames, steps, cache=cache, batch_size=options.batch_size,
+                                    bit_depth=options.format.bit_depth, progress=progress, cancel=cancel):
+                    behind.put(frame)
+                behind.finish()
             path = writer.finish()
         sidecar = {
             "app_version": __version__,

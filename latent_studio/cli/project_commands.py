@@ -11,7 +11,7 @@ from pathlib import Path
 from latent_studio.cli.common import (
     Parents,
     add_force,
-    batch_int,
+    batch_option,
     direction_setting,
     duration_float,
     file_number_int,
@@ -93,7 +93,13 @@ def register(sub, parents: Parents) -> None:
                              "decoder, or the project's preview steps when the model has none)")
     render.add_argument("--quality", choices=("high", "standard", "small"), default="standard", help="video quality preset")
     render.add_argument("--first-number", type=file_number_int, default=0, help="number of the first PNG file (default 0)")
-    render.add_argument("--batch", type=batch_int, default=8, help="frames decoded together, 1 to 256 (default 8)")
+    render.add_argument("--batch", type=batch_option, default="auto",
+                        help="frames decoded together, 1 to 256, or auto: as many as half the free memory holds, "
+                             "at most 16 on a CPU and 64 on CUDA (default auto; 8 with --cluster)")
+    render.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
+                        help="torch.compile the denoiser: auto = on CUDA only (default; on a CPU compiling costs more than a "
+                             "short render gains), "
+                             "on, off; compiling fails over to plain decoding with a warning")
     render.add_argument("--cluster", metavar="ray|auto|ray://HOST:PORT",
                         help="render on a Ray cluster (the cluster extra): ray = the cluster this machine runs "
                              "(ray start --head) or else a local one for this render, auto = an existing one only, "
@@ -226,6 +232,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     from latent_studio.cli.common import load
     from latent_studio.core.latent_math import latent_warning
     from latent_studio.core.project_file import load_project
+    from latent_studio.engine.batch_size import auto_batch
+    from latent_studio.engine.compilation import set_compile
+    from latent_studio.engine.decode import DEFAULT_BATCH
     from latent_studio.media.export import export_format, guess_format
 
     project = load_project(args.project)
@@ -246,9 +255,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.draft and args.steps:
         raise UserError("Give --draft or --steps, not both: --draft renders the canvas's drafts, --steps the final frames "
                         "at that many steps.")
+    if args.batch == "auto" and args.cluster is not None:
+        args.batch = DEFAULT_BATCH  # the workers' memory is not this machine's; the batch must match theirs
     options = ExportOptions(fmt, fps=args.fps, first_frame=first, last_frame=last, scale=args.scale, size=args.size,
-                            fit=args.fit, steps=args.steps, draft=args.draft, paste_back=args.paste_back, audio=not args.no_audio, quality=args.quality, first_number=args.first_number, batch_size=args.batch,
-                            replace=args.force)
+                            fit=args.fit, steps=args.steps, draft=args.draft, paste_back=args.paste_back, audio=not args.no_audio, quality=args.quality, first_number=args.first_number,
+                            batch_size=DEFAULT_BATCH if args.batch == "auto" else args.batch, replace=args.force)
     check_destination(args.output, fmt, replace=args.force, inputs=[args.project])  # before the model loads
     source = _frame_source(args)
     if args.model is None:
@@ -257,6 +268,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     mismatch = model_mismatch(project, model, args.project.name)
     if mismatch:
         print(f"latent-studio: warning: {mismatch} Rendering anyway; --model chooses another.", file=sys.stderr)
+    if args.batch == "auto":
+        options = replace(options, batch_size=auto_batch(model))
+    set_compile(model, args.compile)
     result = export_project(project, model, args.output, options, progress=_render_progress(), **source)
     print(f"wrote {result.path} ({result.frames} frames, {result.size[0]}x{result.size[1]}, {fmt.label}) "
           f"in {result.seconds:.1f} s; frame list {result.sidecar}")

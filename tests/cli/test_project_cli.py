@@ -59,6 +59,9 @@ def test_render_writes_video_and_frame_list_with_range_and_scale(project_file, t
         (["--chunk", "4"], "only apply with --cluster"),
         (["--cluster", "slurm"], "Cluster 'slurm' is not understood"),
         (["--cluster", "ray", "--batch", "2", "--chunk", "3"], "not a multiple of the batch of 2 frames"),
+        (["--cluster", "ray", "--chunk", "3"], "not a multiple of the batch of 8 frames"),  # auto: 8 on a cluster
+        (["--batch", "many"], "from 1 to 256, or auto"),
+        (["--compile", "maybe"], "invalid choice: 'maybe'"),
     ],
 )
 def test_render_errors_are_one_line_and_write_nothing(project_file, trained_model_dir, tmp_path, capsys, extra, message):
@@ -66,6 +69,31 @@ def test_render_errors_are_one_line_and_write_nothing(project_file, trained_mode
     code = main(["render", str(project_file), "-o", str(out), "--model", str(trained_model_dir), "--steps", "2", *extra])
     assert code == 2 and message in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "clip.mp4.json").exists()
+
+
+def test_render_batch_auto_comes_from_free_memory_and_a_failed_compile_still_renders(project_file, trained_model_dir,
+                                                                                       tmp_path, monkeypatch, caplog):
+    import latent_studio.app.export as export_module
+    from latent_studio.engine import batch_size, compilation
+
+    batches = []
+    plain_export = export_module.export_project
+
+    def spy(project, model, output, options, **kwargs):
+        batches.append(options.batch_size)
+        return plain_export(project, model, output, options, **kwargs)
+
+    monkeypatch.setattr(export_module, "export_project", spy)
+    monkeypatch.setattr(batch_size, "auto_batch", lambda model: 5)
+    monkeypatch.setattr(compilation.torch, "compile", lambda fn, **kw: (_ for _ in ()).throw(RuntimeError("no cc")))
+    out = tmp_path / "frames"
+    code = main(["render", str(project_file), "-o", str(out), "--model", str(trained_model_dir), "--device", "cpu",
+                 "--steps", "2", "--format", "png", "--compile", "on"])
+    assert code == 0 and batches == [5] and len(list(out.glob("frame_*.png"))) == 12
+    assert "torch.compile of the denoiser failed (RuntimeError: no cc); decoding without it." in caplog.text
+    assert main(["render", str(project_file), "-o", str(out), "--model", str(trained_model_dir), "--device", "cpu",
+                 "--steps", "2", "--format", "png", "--batch", "3", "--compile", "off"]) == 0
+    assert batches == [5, 3]
 
 
 def test_render_on_a_cluster_without_ray_says_how_to_install_it(project_file, trained_model_dir, tmp_path, capsys,
