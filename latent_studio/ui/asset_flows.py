@@ -59,7 +59,10 @@ class AssetFlows:
                 continue
             added.append(asset.id)
             self.window.selection.select([asset.id])
-            self.show_status(f"Embedded {path.name}: reconstruction PSNR {describe_psnr(asset.psnr)}")
+            guidance = asset.metadata.get("guidance", "1")
+            guided = (f"; under guidance {guidance} inversion is not exact, so it was found by fixed-point iterations "
+                      "of the guided step" if guidance != "1" else "")
+            self.show_status(f"Embedded {path.name}: reconstruction PSNR {describe_psnr(asset.psnr)}{guided}")
             if "out_of_domain" in asset.metadata:
                 self.window.show_error(asset.metadata["out_of_domain"])
             if not self.session.project.anchors:

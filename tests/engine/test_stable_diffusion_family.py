@@ -125,7 +125,7 @@ def test_info_names_every_component(sd_dir, capsys):
     [
         (lambda f: shutil.rmtree(f / "tokenizer"), "incomplete Stable Diffusion model: tokenizer is missing"),
         (lambda f: (f / "text_encoder" / "model.safetensors").unlink(), "no weights file model.safetensors"),
-        (lambda f: (f / "text_encoder_2").mkdir(), "two text encoders but its UNet does not read SDXL's size"),
+        (lambda f: (f / "text_encoder_2").mkdir(), "incomplete Stable Diffusion model: text_encoder_2/config.json"),
         (lambda f: (f / "text_encoder" / "model.safetensors").write_bytes(b"\0" * 64), "damaged or incompletely copied"),
     ],
 )

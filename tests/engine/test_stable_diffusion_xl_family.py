@@ -115,10 +115,16 @@ def test_decode_batches_and_embedding_round_trips(sdxl):
     assert result.latent.shape == (4, 16, 16) and np.isfinite(result.psnr)
 
 
+def _edit_unet_config(folder: Path, **changes) -> None:
+    config = json.loads((folder / "unet" / "config.json").read_text())
+    (folder / "unet" / "config.json").write_text(json.dumps({**config, **changes}))
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda f: shutil.rmtree(f / "text_encoder"), "is an SDXL refiner"),
     (lambda f: shutil.rmtree(f / "tokenizer_2"), "incomplete Stable Diffusion model: tokenizer_2 is missing"),
     (lambda f: (f / "text_encoder_2" / "model.safetensors").write_bytes(b"\0" * 64), "damaged or incompletely copied"),
+    (lambda f: _edit_unet_config(f, addition_embed_type=None), "its UNet does not read SDXL's size conditions"),
 ])
 def test_a_broken_sdxl_folder_is_one_sentence(sdxl_dir, tmp_path, damage, message):
     folder = shutil.copytree(sdxl_dir, tmp_path / "broken")

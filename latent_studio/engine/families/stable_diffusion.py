@@ -138,7 +138,6 @@ class StableDiffusion(AutoencodedSpace):
         return {}
 
 
-
 def build_text_encoder(config: dict[str, Any], state: dict[str, torch.Tensor], where: Path, remedy: str, *,
                        projection: bool = False):
     """transformers' ``CLIPTextModel`` (``CLIPTextModelWithProjection`` with ``projection``) from its config, with
@@ -188,13 +187,20 @@ class TextPart:
     files: list[Path]
 
 
+def require_text_parts(folder: Path, parts: list[tuple[str, str]]) -> None:
+    """Every text encoder's config and tokenizer is there: checked before the heavy parts load."""
+    for encoder_dir, tokenizer_dir in parts:
+        for part in (f"{encoder_dir}/config.json", tokenizer_dir):
+            if not (folder / part).exists():
+                raise ModelError(f"{folder} is an incomplete Stable Diffusion model: {part} is missing. "
+                                 "Copy the complete model folder.")
+
+
 def load_text_part(folder: Path, encoder_dir: str, tokenizer_dir: str, placement: Placement, *,
                    projection: bool = False) -> TextPart:
     from transformers import CLIPTokenizer
 
-    for part in (f"{encoder_dir}/config.json", tokenizer_dir):
-        if not (folder / part).exists():
-            raise ModelError(f"{folder} is an incomplete Stable Diffusion model: {part} is missing. Copy the complete model folder.")
+    require_text_parts(folder, [(encoder_dir, tokenizer_dir)])
     config = read_json(folder / encoder_dir / "config.json", folder)
     weights = folder / encoder_dir / TEXT_ENCODER_WEIGHTS
     encoder = build_text_encoder(config, read_safetensors(weights, folder), folder / encoder_dir,
@@ -221,6 +227,7 @@ def load_denoising_parts(folder: Path, placement: Placement, allow_pickle: bool)
 
 
 def load(folder: Path, placement: Placement, *, allow_pickle: bool = False) -> StableDiffusion:
+    require_text_parts(folder, [("text_encoder", "tokenizer")])
     unet, unet_config, unet_weights, autoencoder, scheduler_config = load_denoising_parts(folder, placement, allow_pickle)
     text = load_text_part(folder, "text_encoder", "tokenizer", placement)
     check_text_width(unet_config, [text.config], folder)

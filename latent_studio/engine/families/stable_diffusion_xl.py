@@ -29,6 +29,7 @@ from latent_studio.engine.families.stable_diffusion import (
     check_text_width,
     load_denoising_parts,
     load_text_part,
+    require_text_parts,
 )
 
 NAME = "Stable Diffusion XL"
@@ -77,10 +78,11 @@ class StableDiffusionXL(StableDiffusion):
 def load(folder: Path, placement: Placement, *, allow_pickle: bool = False) -> StableDiffusionXL:
     if not (folder / "text_encoder").is_dir():
         raise ModelError(f"{folder} is an SDXL refiner (one text encoder); Latent Studio loads SDXL base models.")
-    unet, unet_config, unet_weights, autoencoder, scheduler_config = load_denoising_parts(folder, placement, allow_pickle)
-    if unet_config.get("addition_embed_type") != "text_time":
+    require_text_parts(folder, [("text_encoder", "tokenizer"), ("text_encoder_2", "tokenizer_2")])
+    if read_json(folder / "unet" / "config.json", folder).get("addition_embed_type") != "text_time":
         raise ModelError(f"{folder} has two text encoders but its UNet does not read SDXL's size conditions; "
                          "it is a kind of model Latent Studio does not load.")
+    unet, unet_config, unet_weights, autoencoder, scheduler_config = load_denoising_parts(folder, placement, allow_pickle)
     first = load_text_part(folder, "text_encoder", "tokenizer", placement)
     second = load_text_part(folder, "text_encoder_2", "tokenizer_2", placement, projection=True)
     check_text_width(unet_config, [first.config, second.config], folder)
