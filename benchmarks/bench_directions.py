@@ -17,7 +17,8 @@ Methods so far:
   src-attn    the linear edit decoded beside its source, reading the source's
               self-attention keys and values from the first step on (MasaCtrl;
               engine/source_attention.py); the head turn ships with it
-  src-attn@F  the same, reading the source only from fraction F of the steps on
+  orth+src    the orthogonal vector, decoded beside its source
+  src-attn@F  the same as src-attn, reading the source only from fraction F of the steps on
               (the early, coarse steps are the edit's own)
 
     python benchmarks/bench_directions.py [--heads 50] [--strengths 9] [--steps 50] [--methods linear,src-attn]
@@ -103,7 +104,8 @@ def main() -> None:
         others = [d for d in directions if d is not direction]
         linear = dataclasses.replace(direction, source_attention_from=None)
         variants = [("linear", linear), ("orthogonal", orthogonal(linear, others)),
-                    ("src-attn", dataclasses.replace(linear, source_attention_from=0.0))]
+                    ("src-attn", dataclasses.replace(linear, source_attention_from=0.0)),
+                    ("orth+src", dataclasses.replace(orthogonal(linear, others), source_attention_from=0.0))]
         variants += [(m, dataclasses.replace(linear, source_attention_from=float(m.split("@")[1])))
                      for m in args.methods.split(",") if m.startswith("src-attn@")]
         for name, variant in (v for v in variants if v[0] in args.methods.split(",")):
