@@ -32,9 +32,8 @@ COMPILE_MODES = ("auto", "on", "off")
 
 
 def should_compile(mode: str, device_type: str) -> bool:
-    """``auto`` compiles on CUDA only: on the 2-core CPU a compiled render is 15-20% faster, but compiling costs
-    about a minute the first time and 9 s from the cache, more than a short render gains
-    (benchmarks/bench_render.py --compile --repeat 3)."""
+    """``auto`` compiles on CUDA only: on the 2-core CPU it gave no reliable gain (15-20% faster at batch 8 in two
+    runs, 9% slower at batch 16 in a third) for 9-54 s of compiling (benchmarks/bench_render.py --compile)."""
     if mode not in COMPILE_MODES:
         raise ValueError(f"compile mode must be one of {COMPILE_MODES}, not {mode!r}")
     return mode == "on" or (mode == "auto" and device_type == "cuda")
