@@ -16,6 +16,7 @@ checkpoints (``.ckpt``) are refused: loading them can run code.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace  # what diffusers' OpenCLIP converter reads of a text model: .config
 from typing import Any
 
 import torch
@@ -139,28 +140,20 @@ def convert(state: dict[str, torch.Tensor], version: str, configs: dict[str, dic
     try:
         unet = convert_ldm_unet_checkpoint(state, configs["unet"], extract_ema=with_ema)
         vae = convert_ldm_vae_checkpoint(state, configs["vae"])
+        # Text encoders' names with or without ``text_model.`` are settled by build_text_encoder (in_model_naming).
         if version in ("1", "xl"):
-            text = {k if k.startswith("text_model.") else f"text_model.{k}": v  # older files lack the prefix
-                    for k, v in convert_ldm_clip_checkpoint(state).items()}
-        else:
-            shape = _ConfigOnly(CLIPTextConfig.from_dict(configs["text_encoder"]))
-            text = convert_open_clip_checkpoint(shape, state)
-            text.pop("text_projection.weight", None)  # the pooled projection; the UNet reads the hidden states
+            text = convert_ldm_clip_checkpoint(state)
+        else:  # OpenCLIP; diffusers' converter leaves out 2.x's unused last layer and pooled projection
+            text = convert_open_clip_checkpoint(SimpleNamespace(config=CLIPTextConfig.from_dict(configs["text_encoder"])),
+                                                state)
         weights = {"unet": unet, "vae": vae, "text_encoder": text}
         if version == "xl":  # the second encoder keeps its projection: SDXL reads the pooled embedding
-            shape = _ConfigOnly(CLIPTextConfig.from_dict(configs["text_encoder_2"]))
+            shape = SimpleNamespace(config=CLIPTextConfig.from_dict(configs["text_encoder_2"]))
             weights["text_encoder_2"] = convert_open_clip_checkpoint(shape, state, prefix=XL_OPEN_CLIP_TEXT)
     except (KeyError, IndexError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{path.name} cannot be read as Stable Diffusion {version}{'.x' * (version != 'xl')} "
                          f"({exc!r}); {NOT_STANDARD}") from exc
     return weights
-
-
-class _ConfigOnly:
-    """What diffusers' OpenCLIP converter reads of a text model: its config."""
-
-    def __init__(self, config) -> None:
-        self.config = config
 
 
 def load(path: Path, placement: Placement, *, allow_pickle: bool = False) -> StableDiffusion:
