@@ -8,7 +8,7 @@ one denoiser call and one autoencoder decode per frame; the matrix rate is the b
 products in the placement's dtype. Runs on CPU too, where the defaults are small.
 
     python benchmarks/bench_roofline.py [--models demo,celebahq,sd] [--frames N] [--steps 10] [--batch B]
-        [--device cuda] [--dtype bfloat16] [--sd-size 256]
+        [--device cuda] [--dtype bfloat16] [--sd-size 256] [--compile default,reduce-overhead]
 """
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ from diffusers import DDIMScheduler  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from latent_studio.core.seeds import noise_latent  # noqa: E402
+from latent_studio.engine.batch_size import auto_batch  # noqa: E402
+from latent_studio.engine.compilation import compile_failed, set_compile  # noqa: E402
 from latent_studio.engine.decode import decode  # noqa: E402
 from latent_studio.engine.models import load_model  # noqa: E402
 
 
 def matmul_rate(device: torch.device, dtype: torch.dtype) -> float:
     """FLOP/s of the best of five large square matrix products."""
-    n = 4096 if device.type == "cuda" else 1024
+    n = 8192 if device.type == "cuda" else 1024
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     best = float("inf")
@@ -75,12 +77,13 @@ def plain_loop(model, latents: np.ndarray, steps: int) -> None:
             model.family.to_images(x).cpu()
 
 
-def timed(fn, device) -> float:
+def timed(fn, device) -> tuple[float, object]:
+    """(seconds, result) of one call, the device synchronised on both sides."""
     synchronize(device)
     start = time.perf_counter()
-    fn()
+    result = fn()
     synchronize(device)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, result
 
 
 def bench(name: str, folder: str, args, rate: float) -> None:
@@ -93,17 +96,44 @@ def bench(name: str, folder: str, args, rate: float) -> None:
     latents = np.stack([noise_latent(seed, model.latent_shape) for seed in range(frames)])
     decode(model, latents[:2], 2, batch_size=2)  # warm-up
     plain_loop(model, latents[:1], 2)
-    rows = [("plain loop (per frame)", timed(lambda: plain_loop(model, latents, args.steps), device)),
-            (f"engine, batch {batch}", timed(lambda: decode(model, latents, args.steps, batch_size=batch), device))]
+    plain_seconds, _ = timed(lambda: plain_loop(model, latents, args.steps), device)
+    engine_seconds, reference = timed(lambda: decode(model, latents, args.steps, batch_size=batch), device)
+    rows = [("plain loop (per frame)", plain_seconds, ""), (f"engine, batch {batch}", engine_seconds, "")]
+    auto = auto_batch(model)
+    if auto != batch:
+        seconds, pictures = timed(lambda: decode(model, latents, args.steps, batch_size=auto), device)
+        rows.append((f"engine, batch auto ({auto})", seconds, difference(pictures, reference)))
+    for torch_mode in filter(None, (args.compile or "").split(",")):
+        rows.append(compiled_row(model, latents, args, batch, torch_mode, reference))
     height, width = model.image_size
     print(f"\n{name}: {model.family.name}, {width}x{height}, {model.parameter_count / 1e6:.0f} M parameters, "
           f"{model.placement.describe()}; {per_call / 1e9:.1f} GFLOP per denoiser call, {per_decode / 1e9:.1f} GFLOP "
           f"per decoder pass, {per_frame / 1e12:.3f} TFLOP per frame at {args.steps} steps; {frames} frames")
-    print(f"  {'method':<26}{'frames/s':>10}{'TFLOP/s':>10}{'of matmul':>11}{'vs plain':>10}")
-    for label, seconds in rows:
+    print(f"  {'method':<44}{'frames/s':>10}{'TFLOP/s':>10}{'of matmul':>11}{'vs plain':>10}  pixels vs engine")
+    for label, seconds, note in rows:
         achieved = per_frame * frames / seconds
-        print(f"  {label:<26}{frames / seconds:>10.2f}{achieved / 1e12:>10.3f}{achieved / rate:>10.1%}"
-              f"{rows[0][1] / seconds:>9.2f}x")
+        print(f"  {label:<44}{frames / seconds:>10.2f}{achieved / 1e12:>10.3f}{achieved / rate:>10.1%}"
+              f"{rows[0][1] / seconds:>9.2f}x  {note}", flush=True)
+
+
+def compiled_row(model, latents, args, batch: int, torch_mode: str, reference: np.ndarray) -> tuple[str, float, str]:
+    """The engine with its denoiser compiled in ``torch_mode`` (engine.compilation); the first decode, which
+    compiles, is timed apart and not counted."""
+    set_compile(model, "on", torch_mode)
+    try:
+        compile_seconds, _ = timed(lambda: decode(model, latents[:batch], args.steps, batch_size=batch),
+                                   model.placement.device)
+        seconds, pictures = timed(lambda: decode(model, latents, args.steps, batch_size=batch), model.placement.device)
+        failed = " FAILED, ran eagerly" if compile_failed(model) else ""
+    finally:
+        set_compile(model, "off")
+        torch._dynamo.reset()
+    return (f"engine, batch {batch}, compiled {torch_mode}{failed}", seconds,
+            f"{difference(pictures, reference)} (compiling {compile_seconds:.0f} s)")
+
+
+def difference(pictures: np.ndarray, reference: np.ndarray) -> str:
+    return f"max {int(np.abs(pictures.astype(np.int32) - reference.astype(np.int32)).max())} levels"
 
 
 def main() -> None:
@@ -113,6 +143,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch", type=int, help="the engine's batch (default 4 on CPU, 32 on a GPU)")
     parser.add_argument("--sd-size", type=int, default=512, help="picture size of the SD-shaped model (default 512)")
+    parser.add_argument("--compile", metavar="MODES",
+                        help="rows with the denoiser compiled, one per torch.compile mode, e.g. default,reduce-overhead "
+                             "(reduce-overhead records CUDA graphs)")
     parser.add_argument("--device")
     parser.add_argument("--dtype")
     args = parser.parse_args()

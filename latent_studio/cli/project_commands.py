@@ -97,8 +97,9 @@ def register(sub, parents: Parents) -> None:
                         help="frames decoded together, 1 to 256, or auto: as many as half the free memory holds, "
                              "at most 16 on a CPU and 64 on CUDA (default auto; 8 with --cluster)")
     render.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
-                        help="torch.compile the denoiser: auto = on CUDA only (default; on a CPU it gave no reliable gain), "
-                             "on, off; compiling fails over to plain decoding with a warning")
+                        help="torch.compile the denoiser (CUDA graphs on CUDA): auto = on CUDA once the render has spent 30 s "
+                             "decoding (default; on a CPU it gave no reliable gain), on, off; compiling fails over to "
+                             "plain decoding with a warning")
     render.add_argument("--cluster", metavar="ray|auto|ray://HOST:PORT",
                         help="render on a Ray cluster (the cluster extra): ray = the cluster this machine runs "
                              "(ray start --head) or else a local one for this render, auto = an existing one only, "

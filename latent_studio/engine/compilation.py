@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -29,51 +30,94 @@ import torch
 log = logging.getLogger(__name__)
 
 COMPILE_MODES = ("auto", "on", "off")
+CUDA_GRAPHS = "reduce-overhead"  # torch.compile's mode that records CUDA graphs
+AUTO_EAGER_SECONDS = 30.0  # auto: eager denoiser time a model spends before compiling starts to pay
 
 
-def should_compile(mode: str, device_type: str) -> bool:
-    """``auto`` compiles on CUDA only: on the 2-core CPU it gave no reliable gain (15-20% faster at batch 8 in two
+@dataclass(frozen=True)
+class CompilePlan:
+    """How a model's denoiser is compiled: torch.compile's ``torch_mode``, after ``eager_seconds`` of eager calls.
+
+    Why CUDA graphs on CUDA: on one H200 in bfloat16 (benchmarks/bench_roofline.py --compile
+    default,reduce-overhead) they gave the demo model 3,127 frames/s against 831 compiled without them and
+    292 eager (batch 64, 10 steps), and the 256x256 celebahq-shaped UNet 53 against 53 and 20 frames/s, and
+    compiled in 15 and 28 s against 29 and 51 s. Why ``auto`` waits: a short render never earns its compile
+    back (the 96-frame head-turn example: 3.2 s eager, 9.7 s compiled), so ``auto`` decodes eagerly until
+    ``AUTO_EAGER_SECONDS`` of denoiser time were spent, about what a compile costs, and only then compiles: a
+    render at most about twice as slow as the better choice, never the short one made slow (the ski-rental
+    rule)."""
+
+    torch_mode: str | None = None
+    eager_seconds: float = 0.0
+
+
+def compile_plan(mode: str, device_type: str) -> CompilePlan | None:
+    """What ``mode`` (``auto``, ``on``, ``off``) means on ``device_type``; None: stay eager.
+
+    ``auto`` compiles on CUDA only: on the 2-core CPU it gave no reliable gain (15-20% faster at batch 8 in two
     runs, 9% slower at batch 16 in a third) for 9-54 s of compiling (benchmarks/bench_render.py --compile)."""
     if mode not in COMPILE_MODES:
         raise ValueError(f"compile mode must be one of {COMPILE_MODES}, not {mode!r}")
-    return mode == "on" or (mode == "auto" and device_type == "cuda")
+    if mode == "off" or (mode == "auto" and device_type != "cuda"):
+        return None
+    torch_mode = CUDA_GRAPHS if device_type == "cuda" else None
+    return CompilePlan(torch_mode, AUTO_EAGER_SECONDS if mode == "auto" else 0.0)
 
 
 @dataclass
 class _Compiled:
-    """One denoiser's compiled forward; ``failed`` sends every later call to the eager forward."""
+    """One denoiser's compiled forward: eager calls until the plan's eager seconds are spent, then compiled;
+    ``failed`` sends every later call to the eager forward."""
 
     eager: Callable[..., Any]
+    plan: CompilePlan
+    spent: float = 0.0  # seconds of eager calls so far
     compiled: Callable[..., Any] | None = None
     failed: bool = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not self.failed:
-            try:
-                if self.compiled is None:
-                    self.compiled = torch.compile(self.eager)  # static, then dynamic on a second batch size
-                return self.compiled(*args, **kwargs)
-            except torch.cuda.OutOfMemoryError:
-                raise  # not a compilation problem: the renderer halves the batch
-            except Exception as exc:  # noqa: BLE001 - anything compilation raises: fall back, never fail the render
-                self.failed = True
-                log.warning("torch.compile of the denoiser failed (%s: %s); decoding without it.",
-                            type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "no message")
+        if self.failed:
+            return self.eager(*args, **kwargs)
+        if self.compiled is None and self.spent < self.plan.eager_seconds:
+            return self._timed_eager(*args, **kwargs)
+        try:
+            if self.compiled is None:
+                self.compiled = torch.compile(self.eager, mode=self.plan.torch_mode)  # static, then dynamic
+            return self.compiled(*args, **kwargs)
+        except torch.cuda.OutOfMemoryError:
+            raise  # not a compilation problem: the renderer halves the batch
+        except Exception as exc:  # noqa: BLE001 - anything compilation raises: fall back, never fail the render
+            self.failed = True
+            log.warning("torch.compile of the denoiser failed (%s: %s); decoding without it.",
+                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "no message")
         return self.eager(*args, **kwargs)
+
+    def _timed_eager(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        output = self.eager(*args, **kwargs)
+        if torch.cuda.is_available() and any(isinstance(a, torch.Tensor) and a.is_cuda for a in args):
+            torch.cuda.synchronize()  # the call's real time, not its launch's
+        self.spent += time.perf_counter() - started
+        return output
 
 
 _chosen: weakref.WeakKeyDictionary[torch.nn.Module, _Compiled] = weakref.WeakKeyDictionary()
 
 
-def set_compile(model: Any, mode: str) -> bool:
-    """Choose compilation for ``model``'s denoiser (``auto``, ``on``, ``off``); True when it will be compiled.
-    Nothing compiles until the first decode; choosing again after a failure tries again."""
+def set_compile(model: Any, mode: str, torch_mode: str | None = None) -> bool:
+    """Choose compilation for ``model``'s denoiser (``auto``, ``on``, ``off``); True when it may be compiled.
+    ``torch_mode`` overrides the plan's torch.compile mode ("default", "reduce-overhead", ...; benchmarks compare them). Nothing compiles before
+    the first decode (under ``auto``, before its eager budget is spent); choosing again after a failure tries
+    again."""
     module = model.family.denoiser
-    if should_compile(mode, model.placement.device.type):
-        _chosen[module] = _Compiled(type(module).forward.__get__(module))
-        return True
-    _chosen.pop(module, None)
-    return False
+    plan = compile_plan(mode, model.placement.device.type)
+    if plan is None:
+        _chosen.pop(module, None)
+        return False
+    if torch_mode is not None:
+        plan = CompilePlan(torch_mode, plan.eager_seconds)
+    _chosen[module] = _Compiled(type(module).forward.__get__(module), plan)
+    return True
 
 
 def compile_failed(model: Any) -> bool:

@@ -1,6 +1,7 @@
 """torch.compile of the denoiser: chosen per model, used only inside decode, and any failure decodes eagerly."""
 
 import logging
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from latent_studio.core.cancel import CancelToken
 from latent_studio.core.errors import Cancelled
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine import compilation
-from latent_studio.engine.compilation import compile_failed, set_compile, should_compile
+from latent_studio.engine.compilation import AUTO_EAGER_SECONDS, CUDA_GRAPHS, CompilePlan, compile_failed, compile_plan, set_compile
 from latent_studio.engine.decode import decode
 from latent_studio.engine.models import load_model
 
@@ -27,16 +28,39 @@ def latents(model, count=3):
 
 
 @pytest.mark.parametrize("mode, device, expected", [
-    ("auto", "cpu", False), ("auto", "cuda", True), ("auto", "mps", False),
-    ("on", "cpu", True), ("off", "cuda", False),
+    ("auto", "cpu", None), ("auto", "mps", None), ("off", "cuda", None),
+    ("auto", "cuda", CompilePlan(CUDA_GRAPHS, AUTO_EAGER_SECONDS)),  # CUDA graphs, once compiling pays
+    ("on", "cuda", CompilePlan(CUDA_GRAPHS, 0.0)),
+    ("on", "cpu", CompilePlan(None, 0.0)),
 ])
-def test_auto_compiles_on_cuda_only(mode, device, expected):
-    assert should_compile(mode, device) is expected
+def test_the_plan_per_mode_and_device(mode, device, expected):
+    assert compile_plan(mode, device) == expected
 
 
 def test_an_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="compile mode"):
-        should_compile("fast", "cpu")
+        compile_plan("fast", "cpu")
+
+
+def test_auto_decodes_eagerly_until_its_eager_budget_is_spent(model, monkeypatch):
+    """The ski-rental rule: a short render never pays for a compile; a long one compiles once it has spent about
+    what compiling costs."""
+    expected = decode(model, latents(model), STEPS, batch_size=2)
+    readings = iter(range(1000))
+    monkeypatch.setattr(compilation, "time", SimpleNamespace(perf_counter=lambda: next(readings) * 0.5))
+    monkeypatch.setattr(compilation, "compile_plan", lambda mode, device: CompilePlan(None, 1.0))
+    compiled_calls = []
+
+    def fake_compile(fn, **kwargs):
+        def compiled(*args, **kw):
+            compiled_calls.append(args[0].shape[0])
+            return fn(*args, **kw)
+        return compiled
+
+    monkeypatch.setattr(compilation.torch, "compile", fake_compile)
+    assert set_compile(model, "auto") is True
+    np.testing.assert_array_equal(decode(model, latents(model), STEPS, batch_size=2), expected)
+    assert compiled_calls == [2, 1, 1, 1]  # two eager calls of 0.5 s spent the budget; the other four compiled
 
 
 def test_auto_and_off_leave_the_cpu_model_eager(model, monkeypatch):
