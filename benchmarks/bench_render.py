@@ -14,6 +14,9 @@ A row with the UNet's weights in the contiguous layout says what channels-last
 (the engine's default) buys. --compile adds a row with the denoiser compiled by
 torch.compile (engine.compilation; its one-off compile time is printed apart,
 not counted in the row).
+
+On a CPU the process's malloc is tuned when the model loads (engine/cpu_malloc.py); run it once more with
+LATENT_STUDIO_MALLOC=default for the same rows without that (the plain loop gains from it too, less).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from bench_decode import plain_diffusers_loop, print_rows, timed  # noqa: E402
 from latent_studio.core.project import evaluate, frame_latent  # noqa: E402
 from latent_studio.core.project_file import load_project  # noqa: E402
 from latent_studio.core.resources import resources_dir  # noqa: E402
+from latent_studio.engine import cpu_malloc  # noqa: E402
 from latent_studio.engine.compilation import compile_failed, set_compile  # noqa: E402
 from latent_studio.engine.families.files import use_fast_layout  # noqa: E402
 from latent_studio.engine.models import load_model  # noqa: E402
@@ -60,7 +64,8 @@ def main() -> None:
     frames = list(range(min(args.frames, project.settings.frame_count)))
     latents = np.stack([frame_latent(project, evaluate(project, project.settings.frame_time(i))) for i in frames])
     print(f"{args.project.name}: {len(frames)} frames x {args.steps} DDIM steps on {model.source.spec} "
-          f"({model.parameter_count / 1e6:.1f} M params, {model.placement.describe()}, torch threads {torch.get_num_threads()})\n")
+          f"({model.parameter_count / 1e6:.1f} M params, {model.placement.describe()}, torch threads {torch.get_num_threads()}, "
+          f"malloc {'tuned' if cpu_malloc._tuned else 'as the C library has it'})\n")
 
     list(render_frames(model, project, frames[:2], 2, batch_size=2))  # warm-up
     model.family.unet.to(memory_format=torch.contiguous_format)  # as diffusers loads it for the user

@@ -19,6 +19,7 @@ from diffusers import DDIMScheduler
 
 from latent_studio.core.errors import ModelError
 from latent_studio.core.resources import bundled_models
+from latent_studio.engine.cpu_malloc import tune_malloc
 from latent_studio.engine.devices import Placement, choose_placement
 from latent_studio.engine.draft_decoder import load_draft_decoder
 from latent_studio.engine.embedder import load_embedder
@@ -208,6 +209,8 @@ def load_model(
 
 
 def load_from_folder(source: ModelSource, placement: Placement, *, allow_pickle: bool = False) -> LoadedModel:
+    if placement.device.type == "cpu":
+        tune_malloc()  # 15% faster decoding on a CPU (engine/cpu_malloc.py)
     family = load_family(source.folder, placement, allow_pickle=allow_pickle)
     embedder = load_embedder(source.home, family.content_hash, placement.device, placement.dtype)
     draft = load_draft_decoder(source.home, family.content_hash, placement.device, placement.dtype)
