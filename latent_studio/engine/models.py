@@ -51,13 +51,13 @@ class ModelSource:
 
     spec: str
     folder: Path  # the model's folder, or its single checkpoint file
-    kind: str  # "folder", "file", "bundled" or "hub"
+    kind: str  # "folder", "file", "bundled" or "hub" (a hub repo's folder, or one checkpoint file of it)
 
     @property
     def home(self) -> Path:
         """Where files made for this model live (directions, embedding network, draft decoder): its folder, or
         ``FILE.latent-studio/`` beside a single-file checkpoint FILE."""
-        if self.kind == "file":
+        if self.folder.suffix.lower() == ".safetensors" and self.kind in ("file", "hub"):
             return self.folder.with_name(self.folder.name + ".latent-studio")
         return self.folder
 
@@ -128,6 +128,9 @@ def resolve_model(spec: str | None = None, *, allow_pickle: bool = False, cache_
     bundled = bundled_models()
     if spec in bundled:
         return ModelSource(spec, bundled[spec], "bundled")
+    hub_file = _hub_file_parts(spec)
+    if hub_file is not None:
+        return ModelSource(spec, _hub_file(*hub_file, cache_dir), "hub")
     if path.suffix.lower() in (".safetensors", ".ckpt"):
         raise ModelError(f"Checkpoint file {path} does not exist; check the path.")
     if _looks_like_path(spec):
@@ -158,36 +161,93 @@ def _looks_like_hub_id(spec: str) -> bool:
     return len(parts) == 2 and all(parts) and not any(p in (".", "..") for p in parts)
 
 
+def _hub_file_parts(spec: str) -> tuple[str, str] | None:
+    """(repo id, file in it) for ``owner/name/FILE.safetensors`` (a single-file checkpoint on the hub), else None."""
+    parts = spec.split("/")
+    if len(parts) < 3 or spec.startswith((".", "~", "/")) or Path(spec).suffix.lower() not in (".safetensors", ".ckpt"):
+        return None
+    repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:])
+    if Path(parts[0]).expanduser().exists():  # a relative path here whose file is missing, not a hub id
+        return None
+    if not _looks_like_hub_id(repo_id) or any(p in ("", ".", "..") for p in parts[2:]):
+        return None
+    return repo_id, filename
+
+
+def _hub_file(repo_id: str, filename: str, cache_dir: Path | None) -> Path:
+    """One checkpoint file of a hub repo, from the cache first; pickled ones are refused before anything downloads."""
+    from huggingface_hub import hf_hub_download
+
+    from latent_studio.engine.families.single_file import refuse_unreadable
+
+    if Path(filename).suffix.lower() != ".safetensors":
+        refuse_unreadable(Path(filename))
+    return _from_hub(f"{repo_id}/{filename}", lambda local_only: hf_hub_download(
+        repo_id, filename, cache_dir=str(cache_dir) if cache_dir else None, local_files_only=local_only))
+
+
 def _hub_snapshot(repo_id: str, allow_pickle: bool, cache_dir: Path | None) -> Path:
     from huggingface_hub import snapshot_download
+
+    patterns = _HUB_FILES + (_HUB_PICKLE_FILES if allow_pickle else [])
+    kwargs = dict(allow_patterns=patterns, cache_dir=str(cache_dir) if cache_dir else None)
+    folder = _from_hub(repo_id, lambda local_only: snapshot_download(repo_id, local_files_only=local_only, **kwargs))
+    if not any((folder / name).is_file() for name in ("model_index.json", "config.json", "unet/config.json")):
+        _refuse_checkpoint_repo(repo_id, folder)
+    return folder
+
+
+def _refuse_checkpoint_repo(repo_id: str, folder: Path) -> None:
+    """A hub repo without a diffusers model: one sentence naming its single-file checkpoints, if it has any."""
+    names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.safetensors"))
+    if not names and not hub_offline():
+        try:
+            from huggingface_hub import HfApi
+
+            names = sorted(n for n in HfApi().list_repo_files(repo_id) if n.lower().endswith(".safetensors"))
+        except Exception:  # noqa: BLE001 - only a better sentence is lost
+            names = []
+    if names:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        raise ModelError(f"'{repo_id}' holds single-file checkpoints, not a diffusers model folder ({shown}); load one "
+                         f"with --model {repo_id}/{names[0]}.")
+    raise ModelError(f"'{repo_id}' holds no model Latent Studio can load (no model_index.json, config.json or "
+                     "single-file .safetensors checkpoint).")
+
+
+def _from_hub(name: str, fetch) -> Path:
+    """``fetch(local_only)`` from the Hugging Face cache, then (unless offline) the hub; every failure one sentence."""
     from huggingface_hub.errors import (
+        EntryNotFoundError,
         GatedRepoError,
         HfHubHTTPError,
         LocalEntryNotFoundError,
         RepositoryNotFoundError,
     )
 
-    patterns = _HUB_FILES + (_HUB_PICKLE_FILES if allow_pickle else [])
-    kwargs = dict(allow_patterns=patterns, cache_dir=str(cache_dir) if cache_dir else None)
+    repo_id, filename = "/".join(name.split("/")[:2]), "/".join(name.split("/")[2:])
+    download = f"hf download {repo_id}" + (f" {filename}" if filename else "")
     try:
-        return Path(snapshot_download(repo_id, local_files_only=True, **kwargs))
+        return Path(fetch(True))
     except (LocalEntryNotFoundError, FileNotFoundError, OSError):
         pass
     if hub_offline():
         raise ModelError(
-            f"Model '{repo_id}' is not in the Hugging Face cache and HF_HUB_OFFLINE is set; run once online "
-            f"(or `hf download {repo_id}`) to cache it, or pass a local folder with --model."
+            f"Model '{name}' is not in the Hugging Face cache and HF_HUB_OFFLINE is set; run once online "
+            f"(or `{download}`) to cache it, or pass a local folder with --model."
         )
     try:
-        return Path(snapshot_download(repo_id, **kwargs))
+        return Path(fetch(False))
     except GatedRepoError as exc:
         raise ModelError(f"Model '{repo_id}' is gated: accept its licence on huggingface.co and log in with `hf auth login`.") from exc
     except RepositoryNotFoundError as exc:
         raise ModelError(f"Model '{repo_id}' does not exist on the Hugging Face hub (or is private); check the id.") from exc
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+        if isinstance(exc, EntryNotFoundError) and not isinstance(exc, LocalEntryNotFoundError):
+            raise ModelError(f"'{repo_id}' on the Hugging Face hub has no file '{filename}'; check the file name.") from exc
         raise ModelError(
-            f"Model '{repo_id}' is not in the Hugging Face cache and the hub cannot be reached; connect to the "
-            f"internet once (or run `hf download {repo_id}` on a connected machine and copy the cache), "
+            f"Model '{name}' is not in the Hugging Face cache and the hub cannot be reached; connect to the "
+            f"internet once (or run `{download}` on a connected machine and copy the cache), "
             "or pass a local folder with --model."
         ) from exc
 

@@ -51,7 +51,7 @@ class ModelPicker(QDialog):
         browse_file = QPushButton("File…")
         browse_file.setToolTip("A Stable Diffusion 1.x or 2.x checkpoint in one .safetensors file")
         browse_file.clicked.connect(self._browse_file)
-        self.hub = QLineEdit(placeholderText="owner/name, e.g. google/ddpm-celebahq-256")
+        self.hub = QLineEdit(placeholderText="owner/name (or owner/name/FILE.safetensors), e.g. google/ddpm-celebahq-256")
         for field in (self.folder, self.hub):  # wide enough to read the hint in full
             field.setMinimumWidth(field.fontMetrics().horizontalAdvance(field.placeholderText()) + 24)
         for row, (radio, field) in enumerate(((self.bundled_choice, self.bundled), (self.folder_choice, self.folder),

@@ -158,3 +158,10 @@ def test_device_and_dtype_choice():
         with pytest.raises(UserError, match="no CUDA GPU"):
             choose_placement("cuda")
         assert choose_placement().device.type in ("cpu", "mps")
+
+
+def test_a_missing_file_under_a_local_folder_is_not_taken_for_a_hub_id(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    with pytest.raises(ModelError, match="Checkpoint file models/sd/v1.safetensors does not exist"):
+        resolve_model("models/sd/v1.safetensors")

@@ -241,3 +241,36 @@ def test_an_sdxl_single_file_loads_as_the_same_model_as_its_folder(tmp_path, mon
         torch.testing.assert_close(ours.pooled, theirs.pooled, rtol=0, atol=0)
     latents = np.stack([noise_latent(seed, model.latent_shape) for seed in (1, 2)])
     np.testing.assert_array_equal(decode(model, latents, 4), decode(folder_model, latents, 4))
+
+
+def test_a_hub_repos_single_file_loads_from_the_cache_offline(tiny_configs, tmp_path, monkeypatch):
+    """owner/name/FILE.safetensors: one checkpoint of a repo that has no diffusers folder (as model sites share)."""
+    from tests.engine.test_models import populate_hub_cache
+
+    _, path, _, folder_model = tiny_configs
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(path, repo / "tiny-v1.safetensors")
+    populate_hub_cache(tmp_path / "hub", "someone/tiny-checkpoints", repo)
+    model = load_model("someone/tiny-checkpoints/tiny-v1.safetensors", device="cpu", cache_dir=tmp_path / "hub")
+    assert model.source.kind == "hub" and model.family.name == "Stable Diffusion"
+    assert model.source.home.name == "tiny-v1.safetensors.latent-studio"
+    latents = np.stack([noise_latent(1, model.latent_shape)])
+    np.testing.assert_array_equal(decode(model, latents, 4), decode(folder_model, latents, 4))
+
+    with pytest.raises(ModelError) as info:  # the repo's name alone: which file to take, in one sentence
+        load_model("someone/tiny-checkpoints", device="cpu", cache_dir=tmp_path / "hub")
+    assert str(info.value) == ("'someone/tiny-checkpoints' holds single-file checkpoints, not a diffusers model folder "
+                               "(tiny-v1.safetensors); load one with --model someone/tiny-checkpoints/tiny-v1.safetensors.")
+    with pytest.raises(ModelError, match="not in the Hugging Face cache and HF_HUB_OFFLINE is set.*"
+                                         "hf download someone/tiny-checkpoints other.safetensors"):
+        load_model("someone/tiny-checkpoints/other.safetensors", device="cpu", cache_dir=tmp_path / "hub")
+
+
+def test_a_pickled_hub_checkpoint_is_refused_before_anything_downloads(monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: pytest.fail("downloaded a pickle"))
+    with pytest.raises(ModelError, match="pickled checkpoint"):
+        load_model("someone/old-model/v1-5-pruned.ckpt", device="cpu")
