@@ -93,10 +93,11 @@ class _Compiled:
         return self.eager(*args, **kwargs)
 
     def _timed_eager(self, *args: Any, **kwargs: Any) -> Any:
+        """The call's wall time, unsynchronised: on CUDA that is its launch time until the launch queue fills,
+        after which launches wait for the GPU, so over a long render it sums to the GPU's time (a synchronise per
+        call would slow every short render)."""
         started = time.perf_counter()
         output = self.eager(*args, **kwargs)
-        if torch.cuda.is_available() and any(isinstance(a, torch.Tensor) and a.is_cuda for a in args):
-            torch.cuda.synchronize()  # the call's real time, not its launch's
         self.spent += time.perf_counter() - started
         return output
 
