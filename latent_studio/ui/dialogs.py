@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import Qt, qVersion
@@ -49,7 +50,7 @@ class ModelPicker(QDialog):
         browse = QPushButton("Folder…")
         browse.clicked.connect(self._browse)
         browse_file = QPushButton("File…")
-        browse_file.setToolTip("A Stable Diffusion 1.x or 2.x checkpoint in one .safetensors file")
+        browse_file.setToolTip("A Stable Diffusion 1.x, 2.x or XL checkpoint in one .safetensors file")
         browse_file.clicked.connect(self._browse_file)
         self.hub = QLineEdit(placeholderText="owner/name (or owner/name/FILE.safetensors), e.g. google/ddpm-celebahq-256")
         for field in (self.folder, self.hub):  # wide enough to read the hint in full
@@ -73,7 +74,7 @@ class ModelPicker(QDialog):
         if current in bundled_models() or not current:
             self.bundled_choice.setChecked(True)
             self.bundled.setCurrentText(current)
-        elif "/" in current and not current.startswith((".", "/", "~")) and current.count("/") == 1:
+        elif "/" in current and not current.startswith((".", "/", "~")) and not Path(current).exists():  # a hub id
             self.hub_choice.setChecked(True)
             self.hub.setText(current)
         else:

@@ -23,6 +23,20 @@ def model(untrained_model_dir):
     return load_model(str(untrained_model_dir), device="cpu")  # a fresh one per test: the choice is per model
 
 
+def record_compiled_calls(monkeypatch) -> list[int]:
+    """torch.compile replaced by a pass-through that records each compiled call's batch size."""
+    calls = []
+
+    def fake_compile(fn, **kwargs):
+        def compiled(*args, **kw):
+            calls.append(args[0].shape[0])
+            return fn(*args, **kw)
+        return compiled
+
+    monkeypatch.setattr(compilation.torch, "compile", fake_compile)
+    return calls
+
+
 def latents(model, count=3):
     return np.stack([noise_latent(s, model.latent_shape) for s in range(count)])
 
@@ -49,15 +63,7 @@ def test_auto_decodes_eagerly_until_its_eager_budget_is_spent(model, monkeypatch
     readings = iter(range(1000))
     monkeypatch.setattr(compilation, "time", SimpleNamespace(perf_counter=lambda: next(readings) * 0.5))
     monkeypatch.setattr(compilation, "compile_plan", lambda mode, device: CompilePlan(None, 1.0))
-    compiled_calls = []
-
-    def fake_compile(fn, **kwargs):
-        def compiled(*args, **kw):
-            compiled_calls.append(args[0].shape[0])
-            return fn(*args, **kw)
-        return compiled
-
-    monkeypatch.setattr(compilation.torch, "compile", fake_compile)
+    compiled_calls = record_compiled_calls(monkeypatch)
     assert set_compile(model, "auto") is True
     np.testing.assert_array_equal(decode(model, latents(model), STEPS, batch_size=2), expected)
     assert compiled_calls == [2, 1, 1, 1]  # two eager calls of 0.5 s spent the budget; the other four compiled
@@ -71,15 +77,7 @@ def test_auto_and_off_leave_the_cpu_model_eager(model, monkeypatch):
 
 def test_the_compiled_forward_runs_inside_decode_only(model, monkeypatch):
     expected = decode(model, latents(model), STEPS, batch_size=2)
-    calls = []
-
-    def fake_compile(fn, **kwargs):
-        def compiled(*args, **kw):
-            calls.append(args[0].shape[0])
-            return fn(*args, **kw)
-        return compiled
-
-    monkeypatch.setattr(compilation.torch, "compile", fake_compile)
+    calls = record_compiled_calls(monkeypatch)
     assert set_compile(model, "on") is True
     np.testing.assert_array_equal(decode(model, latents(model), STEPS, batch_size=2), expected)
     assert calls == [2] * STEPS + [1] * STEPS  # every UNet call of both batches went through it

@@ -537,6 +537,23 @@ def test_the_choose_model_dialog_shows_its_hints_in_full(window, qtbot):
     picker.close()
 
 
+def test_the_choose_model_dialog_opens_on_the_kind_of_model_in_use(window, tmp_path):
+    from latent_studio.ui.dialogs import ModelPicker
+
+    checkpoint = tmp_path / "model.safetensors"
+    checkpoint.write_bytes(b"")
+    for current, choice, field in (("toy-heads", "bundled_choice", None),
+                                   ("someone/faces", "hub_choice", "hub"),
+                                   ("someone/checkpoints/v1.safetensors", "hub_choice", "hub"),
+                                   (str(checkpoint), "folder_choice", "folder")):
+        picker = ModelPicker(current, window)
+        assert getattr(picker, choice).isChecked(), current
+        assert picker.spec == current
+        if field:
+            assert getattr(picker, field).text() == current
+        picker.close()
+
+
 def test_a_slider_edit_leaves_the_asset_thumbnails_alone_and_a_rename_shows(window):
     from latent_studio.core.edits import RenameAsset, SetBaseStrength
 
