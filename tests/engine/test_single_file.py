@@ -274,3 +274,12 @@ def test_a_pickled_hub_checkpoint_is_refused_before_anything_downloads(monkeypat
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: pytest.fail("downloaded a pickle"))
     with pytest.raises(ModelError, match="pickled checkpoint"):
         load_model("someone/old-model/v1-5-pruned.ckpt", device="cpu")
+
+
+def test_without_the_text_extra_a_checkpoint_is_one_sentence(tiny, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(ModelError, match=r"tiny-sd.safetensors is a Stable Diffusion model, and its text encoder needs "
+                                         r"transformers, which is not installed: pip install \"latent-studio\[text\]\""):
+        load_model(str(tiny[1]), device="cpu")

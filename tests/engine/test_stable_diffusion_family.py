@@ -120,6 +120,19 @@ def test_info_names_every_component(sd_dir, capsys):
     assert "UNet2DConditionModel" in out and "AutoencoderKL" in out and "CLIPTextModel" in out
 
 
+def test_without_the_text_extra_it_is_one_sentence_and_exit_2(sd_dir, monkeypatch, capsys):
+    """As a pip install without transformers, or the desktop bundle built without it, meets a Stable Diffusion model."""
+    import sys
+
+    from latent_studio.cli import main
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers now raises ImportError
+    assert main(["info", "--model", str(sd_dir), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "tiny-sd is a Stable Diffusion model, and its text encoder needs transformers" in err
+    assert 'pip install "latent-studio[text]"' in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     "damage, message",
     [

@@ -31,6 +31,7 @@ from latent_studio.engine.families.stable_diffusion import (
     StableDiffusion,
     build_text_encoder,
     check_text_width,
+    require_transformers,
 )
 from latent_studio.engine.families.stable_diffusion_xl import StableDiffusionXL
 
@@ -159,6 +160,7 @@ def convert(state: dict[str, torch.Tensor], version: str, configs: dict[str, dic
 def load(path: Path, placement: Placement, *, allow_pickle: bool = False) -> StableDiffusion:
     state = read_safetensors(path, path.parent)
     version = detect_version(state, path)
+    require_transformers(path)
     configs = read_configs(version, path)
     weights = convert(state, version, configs, path)
     del state

@@ -18,6 +18,7 @@ this one.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,16 @@ class TextPart:
     files: list[Path]
 
 
+def require_transformers(model: Path) -> None:
+    """The text encoders come from transformers, an optional extra: one sentence when it is not installed."""
+    try:
+        importlib.import_module("transformers")
+    except ImportError:
+        raise ModelError(f"{model.name} is a Stable Diffusion model, and its text encoder needs transformers, which is "
+                         "not installed: pip install \"latent-studio[text]\" (the desktop bundle is built without it "
+                         "unless LATENT_STUDIO_BUNDLE_TEXT=1).") from None
+
+
 def require_text_parts(folder: Path, parts: list[tuple[str, str]]) -> None:
     """Every text encoder's config and tokenizer is there: checked before the heavy parts load."""
     for encoder_dir, tokenizer_dir in parts:
@@ -228,6 +239,7 @@ def load_denoising_parts(folder: Path, placement: Placement, allow_pickle: bool)
 
 def load(folder: Path, placement: Placement, *, allow_pickle: bool = False) -> StableDiffusion:
     require_text_parts(folder, [("text_encoder", "tokenizer")])
+    require_transformers(folder)
     unet, unet_config, unet_weights, autoencoder, scheduler_config = load_denoising_parts(folder, placement, allow_pickle)
     text = load_text_part(folder, "text_encoder", "tokenizer", placement)
     check_text_width(unet_config, [text.config], folder)
