@@ -6,6 +6,7 @@ itself prints the bundle's size and start-up time.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -34,3 +35,10 @@ def test_the_bundle_builds_and_passes_its_self_test_without_a_display(tmp_path):
     weights = [p for p in bundle.rglob("*.safetensors") if "resources" not in p.parts]
     assert not weights, f"model weights outside resources/: {weights}"
     print(next(line for line in out.splitlines() if line.startswith("bundle size")))
+    if importlib.util.find_spec("transformers") is not None:  # built with the text extra: Stable Diffusion loads
+        from tests.engine.test_stable_diffusion_family import save_tiny_sd
+
+        model = save_tiny_sd(tmp_path / "models" / "tiny-sd")
+        info = subprocess.run([str(bundle / "latent-studio"), "info", "--model", str(model)], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert info.returncode == 0 and "32x32 RGB Stable Diffusion" in info.stdout, info.stdout + info.stderr
