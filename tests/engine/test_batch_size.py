@@ -16,6 +16,9 @@ GB = 1024 * MB
     (100 * MB, 1 * GB, "cuda", 1),  # less than one frame's worth: still one (out of memory then halves nothing)
     (24 * GB, 10 * MB, "cpu", CPU_CAP),  # plenty of RAM: the CPU cap
     (60 * MB, 10 * MB, "cpu", 3),  # a tight machine: what half its RAM holds
+    (24 * GB, 417 * MB, "cpu", 4),  # a bigger model on a CPU: what CPU_BATCH_BYTES holds, not what RAM does
+    (24 * GB, 2200 * MB, "cpu", 1),  # a 256x256 pixel UNet: one frame at a time
+    (None, 2200 * MB, "cpu", 1),  # free memory unknown: the same cap
     (None, 10 * MB, "cpu", CPU_CAP),  # RAM unknown: the cap
     (None, 10 * MB, "cuda", CUDA_CAP),
     (64 * GB, 1, "mps", CPU_CAP),  # no CUDA: the CPU's cap
