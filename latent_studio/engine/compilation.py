@@ -8,6 +8,11 @@ its Python timestep and recompile every step. Instead the denoiser module's
 and everything else that calls the same module (inversion, source attention,
 which swaps the module's attention processors) runs it eagerly as before.
 
+On CUDA the compiled forward replays CUDA graphs (``reduce-overhead``); the
+DDIM step consumes each output before the next call overwrites the graph's
+buffers. ``auto`` compiles only once a model has spent ``AUTO_EAGER_SECONDS``
+decoding eagerly (``CompilePlan`` says why).
+
 A failure to compile (no C++ compiler, an unsupported operation, any
 exception from the compiled call) logs one sentence, turns compilation off for
 that model and reruns the call eagerly: a render never fails because of it.
@@ -107,9 +112,9 @@ _chosen: weakref.WeakKeyDictionary[torch.nn.Module, _Compiled] = weakref.WeakKey
 
 def set_compile(model: Any, mode: str, torch_mode: str | None = None) -> bool:
     """Choose compilation for ``model``'s denoiser (``auto``, ``on``, ``off``); True when it may be compiled.
-    ``torch_mode`` overrides the plan's torch.compile mode ("default", "reduce-overhead", ...; benchmarks compare them). Nothing compiles before
-    the first decode (under ``auto``, before its eager budget is spent); choosing again after a failure tries
-    again."""
+    ``torch_mode`` overrides the plan's torch.compile mode ("default", "reduce-overhead", ...; benchmarks compare
+    them). Nothing compiles before the first decode (under ``auto``, before its eager budget is spent); choosing
+    again after a failure tries again."""
     module = model.family.denoiser
     plan = compile_plan(mode, model.placement.device.type)
     if plan is None:

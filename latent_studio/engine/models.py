@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from diffusers import DDIMScheduler
 
@@ -215,7 +215,7 @@ def _refuse_checkpoint_repo(repo_id: str, folder: Path) -> None:
                      "single-file .safetensors checkpoint).")
 
 
-def _from_hub(name: str, fetch) -> Path:
+def _from_hub(name: str, fetch: Callable[[bool], str]) -> Path:
     """``fetch(local_only)`` from the Hugging Face cache, then (unless offline) the hub; every failure one sentence."""
     from huggingface_hub.errors import (
         EntryNotFoundError,
