@@ -4,10 +4,11 @@ Why: glibc serves an allocation above its mmap threshold (128 KiB at first)
 with a fresh ``mmap`` and returns it with ``munmap``, so each of the UNet's
 activations (1 to 16 MB at 64x64) costs page faults and zeroing on every call.
 Raising the threshold to glibc's largest (32 MiB) and the trim threshold to
-256 MiB lets freed activations be reused. On the 2-core development CPU
-decoding ran 15% faster (32 frames at batch 16, 10 steps: 13.1-13.9 against
-15.2-16.2 frames/s, two runs each; ``python benchmarks/bench_render.py``
-prints both). The cost: the process may keep up to 256 MiB of freed memory
+256 MiB lets freed activations be reused. On the 2-core development CPU a
+bare decode ran 15% faster (32 frames at batch 16, 10 steps: 13.1-13.9
+against 15.2-16.2 frames/s, two runs each) and the head-turn render 14-17%
+(``python benchmarks/bench_render.py``, run again with
+``LATENT_STUDIO_MALLOC=default``). The cost: the process may keep up to 256 MiB of freed memory
 instead of handing it back. ``LATENT_STUDIO_MALLOC=default`` leaves glibc as
 it is; other C libraries (musl, macOS, Windows) are left alone.
 """

@@ -194,8 +194,8 @@ def require_transformers(model: Path) -> None:
         importlib.import_module("transformers")
     except ImportError:
         raise ModelError(f"{model.name} is a Stable Diffusion model, and its text encoder needs transformers, which is "
-                         "not installed: pip install \"latent-studio[text]\" (or, for the desktop bundle, build it "
-                         "without LATENT_STUDIO_BUNDLE_TEXT=0).") from None
+                         "not installed: pip install \"latent-studio[text]\" (a desktop bundle built with "
+                         "LATENT_STUDIO_BUNDLE_TEXT=0 leaves it out).") from None
 
 
 def require_text_parts(folder: Path, parts: list[tuple[str, str]]) -> None:
