@@ -36,8 +36,8 @@ from bench_decode import plain_diffusers_loop, print_rows, timed  # noqa: E402
 from latent_studio.core.project import evaluate, frame_latent  # noqa: E402
 from latent_studio.core.project_file import load_project  # noqa: E402
 from latent_studio.core.resources import resources_dir  # noqa: E402
-from latent_studio.engine import cpu_malloc  # noqa: E402
 from latent_studio.engine.compilation import compile_failed, set_compile  # noqa: E402
+from latent_studio.engine.cpu_malloc import malloc_tuned  # noqa: E402
 from latent_studio.engine.families.files import use_fast_layout  # noqa: E402
 from latent_studio.engine.models import load_model  # noqa: E402
 from latent_studio.engine.render import FrameCache, render_frames  # noqa: E402
@@ -65,7 +65,7 @@ def main() -> None:
     latents = np.stack([frame_latent(project, evaluate(project, project.settings.frame_time(i))) for i in frames])
     print(f"{args.project.name}: {len(frames)} frames x {args.steps} DDIM steps on {model.source.spec} "
           f"({model.parameter_count / 1e6:.1f} M params, {model.placement.describe()}, torch threads {torch.get_num_threads()}, "
-          f"malloc {'tuned' if cpu_malloc._tuned else 'as the C library has it'})\n")
+          f"malloc {'tuned' if malloc_tuned() else 'as the C library has it'})\n")
 
     list(render_frames(model, project, frames[:2], 2, batch_size=2))  # warm-up
     model.family.unet.to(memory_format=torch.contiguous_format)  # as diffusers loads it for the user

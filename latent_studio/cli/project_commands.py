@@ -95,7 +95,7 @@ def register(sub, parents: Parents) -> None:
     render.add_argument("--first-number", type=file_number_int, default=0, help="number of the first PNG file (default 0)")
     render.add_argument("--batch", type=batch_option, default="auto",
                         help="frames decoded together, 1 to 256, or auto: as many as half the free memory holds, "
-                             "at most 16 on a CPU and 64 on CUDA (default auto; 8 with --cluster)")
+                             "at most 64 on CUDA and on a CPU at most 16 within 2 GiB (default auto; 8 with --cluster)")
     render.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
                         help="torch.compile the denoiser (CUDA graphs on CUDA): auto = on CUDA once the render has spent 30 s "
                              "decoding (default; on a CPU it gave no reliable gain), on, off; compiling fails over to "

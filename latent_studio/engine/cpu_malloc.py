@@ -42,3 +42,8 @@ def tune_malloc() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     _tuned = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
     return _tuned
+
+
+def malloc_tuned() -> bool:
+    """Whether this process's malloc was tuned (benchmarks print it beside their figures)."""
+    return _tuned

@@ -5,7 +5,7 @@ import ctypes
 import pytest
 
 from latent_studio.engine import cpu_malloc, models
-from latent_studio.engine.cpu_malloc import tune_malloc
+from latent_studio.engine.cpu_malloc import malloc_tuned, tune_malloc
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,7 @@ def glibc() -> bool:
 
 @pytest.mark.skipif(not glibc(), reason="needs glibc's mallopt")
 def test_glibc_is_tuned_once_per_process(monkeypatch):
-    assert tune_malloc() is True
+    assert not malloc_tuned() and tune_malloc() is True and malloc_tuned()
     monkeypatch.setattr(cpu_malloc.ctypes, "CDLL", lambda name: pytest.fail("tuned a second time"))
     assert tune_malloc() is True
 
