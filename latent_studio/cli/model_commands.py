@@ -76,6 +76,9 @@ def register(sub, parents: Parents) -> None:
     trainer.add_argument("--pairs-cache", type=Path, metavar="FILE.npz",
                          help="keep the pairs here and reuse them on the next run with the same model and steps")
     trainer.add_argument("--workers", type=bounded_int(0, 256), help="render processes for --renders (default: cores - 1)")
+    trainer.add_argument("--init-from", type=Path, metavar="MODEL_FOLDER",
+                         help="start from the embedder/ of this model folder (e.g. the model before a fine-tune) "
+                              "instead of from scratch")
     add_force(trainer)
     trainer.set_defaults(run=cmd_train_embedder)
 
@@ -89,6 +92,9 @@ def register(sub, parents: Parents) -> None:
     drafter.add_argument("--batch", type=bounded_int(2, 4096), help="training batch (default 64)")
     drafter.add_argument("--pairs-cache", type=Path, metavar="FILE.npz",
                          help="keep the pairs here and reuse them on the next run with the same model and steps")
+    drafter.add_argument("--init-from", type=Path, metavar="MODEL_FOLDER",
+                         help="start from the draft/ of this model folder (e.g. the model before a fine-tune) "
+                              "instead of from scratch")
     add_force(drafter)
     drafter.set_defaults(run=cmd_train_draft)
 
@@ -230,8 +236,8 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
     check_companion_target(model, embedder_folder(model.source.home), "one-pass embedding network", args.force,
                            "Embed with inversion (`embed --mode inversion`, the default) instead.")
     overrides = {k: v for k, v in (("pairs", args.pairs), ("training_steps", args.training_steps), ("steps", args.steps),
-                                   ("time_limit", args.time_limit), ("batch", args.batch), ("channels", args.channels))
-                 if v}
+                                   ("time_limit", args.time_limit), ("batch", args.batch), ("channels", args.channels),
+                                   ("init_from", args.init_from and str(args.init_from))) if v}
     recipe = dataclasses.replace(EmbedderRecipe(), **overrides)
     check_pair_count(recipe, args.renders)
     show = phase_printer()
@@ -257,7 +263,8 @@ def cmd_train_draft(args: argparse.Namespace) -> int:
     folder = draft_folder(model.source.home)
     check_companion_target(model, folder, "draft decoder", args.force, "Its drafts stay a few DDIM steps.")
     overrides = {k: v for k, v in (("pairs", args.pairs), ("training_steps", args.training_steps), ("steps", args.steps),
-                                   ("time_limit", args.time_limit), ("batch", args.batch)) if v}
+                                   ("time_limit", args.time_limit), ("batch", args.batch),
+                                   ("init_from", args.init_from and str(args.init_from))) if v}
     recipe = dataclasses.replace(DraftRecipe(), **overrides)
     check_pair_count(recipe, 0)
     show = phase_printer()

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.metrics import psnr
-from latent_studio.engine.companions import save_companion
+from latent_studio.engine.companions import save_companion, start_from_companion
 from latent_studio.engine.ddim import from_uint8, make_plan
 from latent_studio.engine.decode import decode_draft
 from latent_studio.engine.draft_decoder import DRAFT_INFO, DraftDecoder, draft_folder
@@ -34,6 +35,7 @@ class DraftRecipe:
     time_limit: float | None = None  # seconds of training; the schedule stretches over whichever ends first
     held_out: int = 16  # pairs kept back to report the draft's PSNR against the final picture
     seed: int = 0
+    init_from: str | None = None  # a model folder whose draft/ starts the training instead of the model's UNet
 
 
 def new_draft_decoder(model: LoadedModel, steps: int) -> DraftDecoder:
@@ -55,6 +57,8 @@ def train_draft_decoder(model: LoadedModel, recipe: DraftRecipe, pairs: Pairs, *
     if train_count < recipe.batch:
         raise ValueError(f"{len(pairs.images)} pairs leave fewer than one batch after {recipe.held_out} held out")
     draft = new_draft_decoder(model, recipe.steps)
+    if recipe.init_from:
+        start_from_companion(draft_folder(Path(recipe.init_from)), draft.unet, name="draft decoder")
     latents = torch.from_numpy(pairs.latents[:train_count])
     pictures = from_uint8(torch.from_numpy(pairs.images[:train_count]))
     losses, seconds = fit_regression(draft.unet, draft.clean, latents, pictures, recipe,

@@ -27,7 +27,7 @@ from latent_studio.core.metrics import psnr
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.ddim import from_uint8, make_plan
 from latent_studio.engine.decode import decode
-from latent_studio.engine.companions import save_companion
+from latent_studio.engine.companions import save_companion, start_from_companion
 from latent_studio.engine.embedder import (
     EMBEDDER_INFO,
     DEFAULT_CHANNELS,
@@ -53,6 +53,7 @@ class EmbedderRecipe:
     time_limit: float | None = None  # seconds of training; the schedule stretches over whichever ends first
     held_out: int = 16  # pairs kept back to report the network's reconstruction PSNR
     seed: int = 0
+    init_from: str | None = None  # a model folder whose embedder/ starts the training (same widths)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,8 @@ def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, 
     torch.manual_seed(recipe.seed)
     channels = model.latent_shape[0]
     unet = build_embedder_unet(model.image_size[0], channels, recipe.channels)
+    if recipe.init_from:
+        start_from_companion(embedder_folder(Path(recipe.init_from)), unet, name="embedding network")
     device = model.placement.device
     unet.to(device)
     train_count = len(pairs.images) - recipe.held_out

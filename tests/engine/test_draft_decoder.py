@@ -94,3 +94,21 @@ def test_the_bundled_model_drafts_in_one_pass_close_to_its_final_frames():
     drafts = [psnr(a, b) for a, b in zip(decode(model, latents, DRAFT_PASS), finals)]
     four_steps = [psnr(a, b) for a, b in zip(decode(model, latents, 4), finals)]
     assert min(drafts) >= 24.0 and min(drafts) > max(four_steps) + 3.0, (drafts, four_steps)
+
+
+def test_train_draft_can_start_from_the_draft_an_earlier_model_had(model_with_draft, trained_model_dir, tmp_path, capsys):
+    """--init-from: a draft retrained after its model was fine-tuned starts from the old draft, not the UNet."""
+    import torch
+
+    old, _ = model_with_draft
+    folder = tmp_path / "model"
+    shutil.copytree(trained_model_dir, folder)
+    model = load_model(str(folder), device="cpu")
+    still = DraftRecipe(pairs=24, steps=STEPS, training_steps=1, batch=8, learning_rate=0.0, held_out=8,
+                        init_from=str(old.source.folder))
+    draft = train_draft_decoder(model, still, sample_pairs(model, still.pairs, STEPS))
+    for name, value in old.draft.unet.state_dict().items():
+        torch.testing.assert_close(draft.unet.state_dict()[name].to(value.dtype), value)
+    args = ["train-draft", "--model", str(folder), "--device", "cpu", "--pairs", "64", "--steps", "4",
+            "--training-steps", "2", "--batch", "16", "--init-from", str(trained_model_dir)]
+    assert main(args) == 2 and "There is no draft decoder in" in capsys.readouterr().err

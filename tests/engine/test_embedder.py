@@ -149,3 +149,21 @@ def test_discovery_embeds_through_the_same_seam_in_either_mode(model_with_embedd
 
     assert min(psnr(a, b) for a, b in zip(reconstructions, images)) > max(
         psnr(a, b) for a, b in zip(decode(model, by_network, STEPS), images))
+
+
+def test_a_network_can_start_from_the_one_an_earlier_model_had(model_with_embedder, trained_model):
+    """--init-from: after a fine-tune the network is retrained from the old one; widths must match."""
+    import dataclasses
+
+    import torch
+
+    old, _ = model_with_embedder
+    pairs = sample_pairs(trained_model, 24, STEPS)
+    still = dataclasses.replace(RECIPE, training_steps=1, batch=8, learning_rate=0.0, init_from=str(old.source.folder))
+    network, _ = train_embedder(trained_model, still, pairs)
+    for name, value in old.embedder.unet.state_dict().items():
+        torch.testing.assert_close(network.unet.state_dict()[name].to(value.dtype), value)
+    with pytest.raises(ModelError, match="another architecture"):
+        train_embedder(trained_model, dataclasses.replace(still, channels=(16, 16, 32, 32)), pairs)
+    with pytest.raises(ModelError, match="no embedding network in .* to start from"):
+        train_embedder(trained_model, dataclasses.replace(still, init_from=str(trained_model.source.folder)), pairs)
