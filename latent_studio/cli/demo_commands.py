@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from latent_studio.cli.common import Parents, check_output, load, non_negative_int, positive_int
+from latent_studio.cli.common import Parents, channel_list, check_output, level_list, load, non_negative_int, positive_int
 from latent_studio.core.errors import UserError
 
 
@@ -35,6 +35,12 @@ def register(sub, parents: Parents) -> None:
                        help="clamp the predicted clean image when sampling (needed by epsilon models; breaks exact inversion)")
     train.add_argument("--init-from", type=Path, metavar="MODEL_FOLDER",
                        help="start a fresh run from this model's weights (same architecture), e.g. to fine-tune to another prediction type")
+    train.add_argument("--channels", type=channel_list,
+                       help="the UNet's widths per level, e.g. 32,32,64,128 (default from the recipe; a new architecture "
+                            "starts from random weights)")
+    train.add_argument("--layers-per-block", type=positive_int, help="resnet layers per level (default from the recipe)")
+    train.add_argument("--attention-levels", type=level_list, metavar="LEVELS",
+                       help="levels with self-attention, 0 at full resolution, e.g. 2,3 (default from the recipe)")
     train.add_argument("--export", action="store_true", help="export the EMA model even if the run stops early")
     train.set_defaults(run=cmd_train_demo)
 
@@ -81,6 +87,7 @@ def cmd_train_demo(args: argparse.Namespace) -> int:
         overrides["pool_batches"] = args.pool_batches
     if args.clip_sample:
         overrides["clip_sample"] = True
+    overrides.update(architecture_overrides(recipe, args))
     recipe = dataclasses.replace(recipe, **overrides)
     out = args.out or (resources_dir() or Path("resources")) / "models" / "toy-heads"
     workers = args.workers if args.workers is not None else max(0, (os.cpu_count() or 1) - 1)
@@ -217,6 +224,23 @@ def _step_logger():
             print(f"step {step}/{total} loss {loss:.5f}", file=sys.stderr, flush=True)
 
     return log
+
+
+def architecture_overrides(recipe, args: argparse.Namespace) -> dict:
+    """--channels, --layers-per-block and --attention-levels as recipe fields; the norm groups shrink to divide
+    every width (32 groups cannot split 24 channels)."""
+    import math
+
+    overrides = {k: v for k, v in (("block_out_channels", args.channels), ("layers_per_block", args.layers_per_block),
+                                   ("attention_levels", args.attention_levels)) if v}
+    channels = overrides.get("block_out_channels", recipe.block_out_channels)
+    levels = overrides.get("attention_levels", recipe.attention_levels)
+    if max(levels) >= len(channels):
+        raise UserError(f"--attention-levels {','.join(map(str, levels))} names a level the UNet does not have "
+                        f"(it has {len(channels)}: 0 to {len(channels) - 1}).")
+    if "block_out_channels" in overrides:
+        overrides["norm_num_groups"] = math.gcd(recipe.norm_num_groups, *channels)
+    return overrides
 
 
 def _training_progress():

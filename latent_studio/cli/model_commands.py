@@ -13,6 +13,7 @@ from latent_studio.cli.common import (
     add_force,
     add_prompt_options,
     bounded_int,
+    channel_list,
     check_output,
     conditioning_metadata,
     iterations_int,
@@ -213,17 +214,6 @@ def _embed_input(args: argparse.Namespace, size: int, background) -> tuple:
         return prepared.pixels, prepared.preparation.as_metadata()
     pixels, alignment = align_file(args.image, landmarks, size)
     return pixels, alignment.as_metadata()
-
-
-def channel_list(text: str) -> tuple[int, ...]:
-    """An argparse type: '16,32,64,128', two to six widths, each a multiple of 8."""
-    try:
-        widths = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        widths = ()
-    if not 2 <= len(widths) <= 6 or any(w < 8 or w > 1024 or w % 8 for w in widths):
-        raise argparse.ArgumentTypeError(f"'{text}' is not a list of widths; give 2 to 6 multiples of 8, e.g. 16,32,64,128")
-    return widths
 
 
 def cmd_train_embedder(args: argparse.Namespace) -> int:

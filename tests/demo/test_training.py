@@ -173,3 +173,20 @@ def test_checkpoints_from_before_the_prediction_type_read_as_epsilon_with_clip()
     del old["prediction_type"], old["clip_sample"]
     recipe = Recipe.from_json(json.dumps(old))
     assert recipe.prediction_type == "epsilon" and recipe.clip_sample
+
+
+def test_train_demo_takes_another_architecture_on_the_command_line(tmp_path, capsys):
+    """--channels, --layers-per-block, --attention-levels: the next model's shape without editing code."""
+    import json
+
+    from latent_studio.cli import main
+
+    base = ["train-demo", "--recipe", "cpu", "--device", "cpu", "--steps", "2", "--batch", "2", "--pool-batches", "0",
+            "--workers", "0", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "toy"), "--export"]
+    assert main(base + ["--channels", "24,48", "--attention-levels", "1", "--layers-per-block", "1"]) == 0, capsys.readouterr().err
+    config = json.loads((tmp_path / "toy" / "unet" / "config.json").read_text())
+    assert config["block_out_channels"] == [24, 48] and config["norm_num_groups"] == 8
+    assert config["down_block_types"] == ["DownBlock2D", "AttnDownBlock2D"] and config["layers_per_block"] == 1
+    assert load_model(str(tmp_path / "toy"), device="cpu").latent_shape == (3, 64, 64)
+    assert main(base + ["--channels", "24,48", "--attention-levels", "3", "--no-resume"]) == 2
+    assert "names a level the UNet does not have (it has 2: 0 to 1)" in capsys.readouterr().err
