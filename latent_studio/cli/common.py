@@ -91,12 +91,17 @@ iterations_int = bounded_int(0, MAX_ITERATIONS)
 file_number_int = bounded_int(0, MAX_FILE_NUMBER)
 
 
+def _integers(text: str) -> tuple[int, ...]:
+    """'16,32,64' as integers; () when it is not such a list."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        return ()
+
+
 def channel_list(text: str) -> tuple[int, ...]:
     """An argparse type: '16,32,64,128', two to six widths, each a multiple of 8."""
-    try:
-        widths = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        widths = ()
+    widths = _integers(text)
     if not 2 <= len(widths) <= 6 or any(w < 8 or w > 1024 or w % 8 for w in widths):
         raise argparse.ArgumentTypeError(f"'{text}' is not a list of widths; give 2 to 6 multiples of 8, e.g. 16,32,64,128")
     return widths
@@ -104,10 +109,7 @@ def channel_list(text: str) -> tuple[int, ...]:
 
 def level_list(text: str) -> tuple[int, ...]:
     """An argparse type: '2,3', UNet levels counted from 0 at full resolution."""
-    try:
-        levels = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        levels = ()
+    levels = _integers(text)
     if not levels or any(not 0 <= level < 6 for level in levels):
         raise argparse.ArgumentTypeError(f"'{text}' is not a list of levels; give numbers from 0 (full resolution), e.g. 2,3")
     return levels

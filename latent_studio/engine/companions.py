@@ -62,9 +62,7 @@ def start_from_companion(folder: Path, unet: UNet2DModel, *, name: str) -> None:
     if not (folder / WEIGHTS).is_file():
         raise ModelError(f"There is no {name} in {folder} to start from (no {WEIGHTS}).")
     try:
-        state = load_safetensors(str(folder / WEIGHTS), device="cpu")
-        mine = unet.state_dict()
-        unet.load_state_dict({k: v.to(mine[k].dtype) if k in mine else v for k, v in state.items()}, strict=True)
+        unet.load_state_dict(load_safetensors(str(folder / WEIGHTS), device="cpu"), strict=True)  # fp16 cast up
     except (OSError, SafetensorError) as exc:
         raise ModelError(f"The {name} in {folder} cannot be read ({exc}).") from exc
     except RuntimeError as exc:
