@@ -19,6 +19,7 @@ from latent_studio.demo.training import CPU_RECIPE, RECIPES, build_unet
 CANDIDATES = {
     "shipped cpu recipe (16,32,64,128), 1 layer, attention 8x8": CPU_RECIPE,
     "(32,32,64,128), 1 layer, attention 8x8": dataclasses.replace(CPU_RECIPE, block_out_channels=(32, 32, 64, 128)),
+    "(32,32,64,128), 1 layer, attention 16x16 and 8x8": dataclasses.replace(CPU_RECIPE, block_out_channels=(32, 32, 64, 128), attention_levels=(2, 3)),
     "(24,48,96,128), 1 layer, attention 8x8": dataclasses.replace(CPU_RECIPE, block_out_channels=(24, 48, 96, 128), norm_num_groups=8),
     "(32,64,128,128), 1 layer, attention 8x8": dataclasses.replace(CPU_RECIPE, block_out_channels=(32, 64, 128, 128)),
     "(32,64,128,128), 1 layer, attention 16x16 and 8x8": dataclasses.replace(CPU_RECIPE, block_out_channels=(32, 64, 128, 128), attention_levels=(2, 3)),
