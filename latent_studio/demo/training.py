@@ -32,6 +32,7 @@ from latent_studio.core.cancel import CancelToken, check
 from latent_studio.core.errors import UserError
 from latent_studio.core.safetensors_header import read_metadata
 from latent_studio.demo.data import Prefetcher
+from latent_studio.engine.companions import start_from_weights
 from latent_studio.engine.ddim import from_uint8
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -277,14 +278,7 @@ def _describe_model(folder: Path) -> str:
 
 def load_initial_weights(folder: Path, unet, ema) -> None:
     """Copy an exported model's UNet weights into a fresh run (both the model and its EMA)."""
-    path = folder / "unet" / "diffusion_pytorch_model.safetensors"
-    if not path.is_file():
-        raise UserError(f"{folder} has no unet/diffusion_pytorch_model.safetensors to start from.")
-    weights = st_load(path.read_bytes())
-    try:
-        unet.load_state_dict({k: v.float() for k, v in weights.items()})
-    except RuntimeError as exc:
-        raise UserError(f"The weights in {folder} do not fit this recipe's architecture ({str(exc).splitlines()[0]}).") from exc
+    start_from_weights(folder / "unet", unet, name="toy-heads UNet")
     ema.load_state_dict(unet.state_dict())
 
 

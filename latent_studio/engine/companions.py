@@ -52,12 +52,10 @@ def load_companion(folder: Path, info_name: str, model_hash: str, device: torch.
     return unet, info
 
 
-def start_from_companion(folder: Path, unet: UNet2DModel, *, name: str) -> None:
-    """Copy the weights of the companion in ``folder`` into ``unet``, whatever model it was trained for.
-
-    Why: after its model is fine-tuned a little, a companion is retrained in a fraction of the time from the one
-    it had (``train-embedder`` / ``train-draft --init-from``). Its weights must fit ``unet``'s architecture.
-    """
+def start_from_weights(folder: Path, unet: UNet2DModel, *, name: str) -> None:
+    """Copy the weights saved in ``folder`` (a companion's, or a model's ``unet/``) into ``unet``, whatever model
+    they were trained for: the start of a fine-tune (``train-demo``, ``train-embedder``, ``train-draft
+    --init-from``). They must fit ``unet``'s architecture."""
     folder = Path(folder)
     if not (folder / WEIGHTS).is_file():
         raise ModelError(f"There is no {name} in {folder} to start from (no {WEIGHTS}).")
@@ -66,8 +64,8 @@ def start_from_companion(folder: Path, unet: UNet2DModel, *, name: str) -> None:
     except (OSError, SafetensorError) as exc:
         raise ModelError(f"The {name} in {folder} cannot be read ({exc}).") from exc
     except RuntimeError as exc:
-        raise ModelError(f"The {name} in {folder} has another architecture than the one being trained "
-                         f"({str(exc).splitlines()[0]}).") from exc
+        raise ModelError(f"The {name} in {folder} has another architecture: its weights do not fit the one being "
+                         f"trained ({str(exc).splitlines()[0]}).") from exc
 
 
 def save_companion(folder: Path, unet: UNet2DModel, info: dict, info_name: str) -> Path:

@@ -17,7 +17,7 @@ import torch
 
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.metrics import psnr
-from latent_studio.engine.companions import save_companion, start_from_companion
+from latent_studio.engine.companions import save_companion, start_from_weights
 from latent_studio.engine.ddim import from_uint8, make_plan
 from latent_studio.engine.decode import decode_draft
 from latent_studio.engine.draft_decoder import DRAFT_INFO, DraftDecoder, draft_folder
@@ -58,7 +58,7 @@ def train_draft_decoder(model: LoadedModel, recipe: DraftRecipe, pairs: Pairs, *
         raise ValueError(f"{len(pairs.images)} pairs leave fewer than one batch after {recipe.held_out} held out")
     draft = new_draft_decoder(model, recipe.steps)
     if recipe.init_from:
-        start_from_companion(draft_folder(Path(recipe.init_from)), draft.unet, name="draft decoder")
+        start_from_weights(draft_folder(Path(recipe.init_from)), draft.unet, name="draft decoder")
     latents = torch.from_numpy(pairs.latents[:train_count])
     pictures = from_uint8(torch.from_numpy(pairs.images[:train_count]))
     losses, seconds = fit_regression(draft.unet, draft.clean, latents, pictures, recipe,

@@ -27,7 +27,7 @@ from latent_studio.core.metrics import psnr
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.ddim import from_uint8, make_plan
 from latent_studio.engine.decode import decode
-from latent_studio.engine.companions import save_companion, start_from_companion
+from latent_studio.engine.companions import save_companion, start_from_weights
 from latent_studio.engine.embedder import (
     EMBEDDER_INFO,
     DEFAULT_CHANNELS,
@@ -160,7 +160,7 @@ def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, 
     channels = model.latent_shape[0]
     unet = build_embedder_unet(model.image_size[0], channels, recipe.channels)
     if recipe.init_from:
-        start_from_companion(embedder_folder(Path(recipe.init_from)), unet, name="embedding network")
+        start_from_weights(embedder_folder(Path(recipe.init_from)), unet, name="embedding network")
     device = model.placement.device
     unet.to(device)
     train_count = len(pairs.images) - recipe.held_out

@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 
 from latent_studio.core.resources import resources_dir
 from latent_studio.demo.data import Prefetcher
+from latent_studio.demo.training import CPU_RECIPE, _update_ema, training_target
 from latent_studio.engine.ddim import from_uint8
 from latent_studio.engine.models import load_model
 
@@ -41,15 +42,12 @@ with Prefetcher(seed=7, size=64, count=BATCH, supersample=2, workers=1) as batch
         t = torch.randint(0, TMAX, (BATCH,), generator=generator)
         a = alphas[t].view(-1, 1, 1, 1)
         noisy = a.sqrt() * clean + (1 - a).sqrt() * noise
-        target = a.sqrt() * noise - (1 - a).sqrt() * clean  # v
-        loss = torch.nn.functional.mse_loss(unet(noisy, t).sample, target)
+        loss = torch.nn.functional.mse_loss(unet(noisy, t).sample, training_target(CPU_RECIPE, clean, noise, a))
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
         optimiser.step()
-        with torch.no_grad():
-            for e, p in zip(ema.parameters(), unet.parameters()):
-                e.mul_(DECAY).add_(p, alpha=1 - DECAY)
+        _update_ema(ema, unet, DECAY)
         losses.append(loss.item())
         if (step + 1) % 50 == 0:
             print(f"step {step + 1}/{STEPS} loss {np.mean(losses[-50:]):.5f} ({time.perf_counter() - started:.0f} s)", flush=True)

@@ -199,7 +199,9 @@ def require_transformers(model: Path) -> None:
 
 
 def require_text_parts(folder: Path, parts: list[tuple[str, str]]) -> None:
-    """Every text encoder's config and tokenizer is there: checked before the heavy parts load."""
+    """Every text encoder's config and tokenizer is there, and transformers to read them: checked before the heavy
+    parts load."""
+    require_transformers(folder)
     for encoder_dir, tokenizer_dir in parts:
         for part in (f"{encoder_dir}/config.json", tokenizer_dir):
             if not (folder / part).exists():
@@ -239,7 +241,6 @@ def load_denoising_parts(folder: Path, placement: Placement, allow_pickle: bool)
 
 def load(folder: Path, placement: Placement, *, allow_pickle: bool = False) -> StableDiffusion:
     require_text_parts(folder, [("text_encoder", "tokenizer")])
-    require_transformers(folder)
     unet, unet_config, unet_weights, autoencoder, scheduler_config = load_denoising_parts(folder, placement, allow_pickle)
     text = load_text_part(folder, "text_encoder", "tokenizer", placement)
     check_text_width(unet_config, [text.config], folder)

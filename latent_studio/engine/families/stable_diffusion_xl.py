@@ -30,7 +30,6 @@ from latent_studio.engine.families.stable_diffusion import (
     load_denoising_parts,
     load_text_part,
     require_text_parts,
-    require_transformers,
 )
 
 NAME = "Stable Diffusion XL"
@@ -80,7 +79,6 @@ def load(folder: Path, placement: Placement, *, allow_pickle: bool = False) -> S
     if not (folder / "text_encoder").is_dir():
         raise ModelError(f"{folder} is an SDXL refiner (one text encoder); Latent Studio loads SDXL base models.")
     require_text_parts(folder, [("text_encoder", "tokenizer"), ("text_encoder_2", "tokenizer_2")])
-    require_transformers(folder)
     if read_json(folder / "unet" / "config.json", folder).get("addition_embed_type") != "text_time":
         raise ModelError(f"{folder} has two text encoders but its UNet does not read SDXL's size conditions; "
                          "it is a kind of model Latent Studio does not load.")
