@@ -20,6 +20,9 @@ Methods so far:
   orth+src    the orthogonal vector, decoded beside its source
   src-attn@F  the same as src-attn, reading the source only from fraction F of the steps on
               (the early, coarse steps are the edit's own)
+  split       for a direction split by another attribute (the head turn by glasses): each head
+              edited along its own blend of the two lines (core.directions.DirectionSplit)
+  split+src   the same, decoded beside its source (the head turn ships with it)
 
     python benchmarks/bench_directions.py [--heads 50] [--strengths 9] [--steps 50] [--methods linear,src-attn]
         [--directions "Head turn,Smile"]
@@ -33,8 +36,7 @@ import time
 
 import numpy as np
 
-from latent_studio.core.directions import Direction, orthogonalise
-from latent_studio.core.latent_math import add_directions
+from latent_studio.core.directions import Direction, apply_directions, orthogonalise
 from latent_studio.core.metrics import psnr
 from latent_studio.core.resources import resources_dir
 from latent_studio.demo.data import HELD_OUT_STREAM, rendered_batch
@@ -63,7 +65,7 @@ def ground_truth(model, regressor, heads, factors, identities, direction, steps,
     yaw = next(f for f in FACTORS if f.name == "yaw")
     edited, truth = [], []
     for strength in GROUND_TRUTH_STRENGTHS:
-        edited += [add_directions(h, [(direction.vector, strength)]) for h in heads]
+        edited += [apply_directions(h, [(direction, strength)]) for h in heads]
         targets = [HeadFactors.from_array(f).replace(yaw=float(np.clip(f[FACTOR_NAMES.index("yaw")] + strength, yaw.low, yaw.high))) for f in factors]
         truth.append(render_batch(targets, identities.tolist(), model.latent_shape[-1]))
     source_of = [i for _ in GROUND_TRUTH_STRENGTHS for i in range(len(heads))]
@@ -102,12 +104,15 @@ def main() -> None:
     for direction in directions:
         factor = DIRECTION_FACTORS[direction.name]
         others = [d for d in directions if d is not direction]
-        linear = dataclasses.replace(direction, source_attention_from=None)
+        linear = dataclasses.replace(direction, source_attention_from=None, split=None)
         variants = [("linear", linear), ("orthogonal", orthogonal(linear, others)),
                     ("src-attn", dataclasses.replace(linear, source_attention_from=0.0)),
                     ("orth+src", dataclasses.replace(orthogonal(linear, others), source_attention_from=0.0))]
         variants += [(m, dataclasses.replace(linear, source_attention_from=float(m.split("@")[1])))
                      for m in args.methods.split(",") if m.startswith("src-attn@")]
+        if direction.split is not None:  # one line per side of the split, blended by the probe's reading
+            variants += [("split", dataclasses.replace(direction, source_attention_from=None)),
+                         ("split+src", dataclasses.replace(direction, source_attention_from=0.0))]
         for name, variant in (v for v in variants if v[0] in args.methods.split(",")):
             started = time.perf_counter()
             table = direction_table(model, regressor, heads, variant, factor, sizes)

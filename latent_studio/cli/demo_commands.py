@@ -53,6 +53,8 @@ def register(sub, parents: Parents) -> None:
                          help="embed stratified renders and fit the demo model's directions (yaw, smile, glasses, hair hue)")
     fit.add_argument("--scale", type=float, default=1.0, help="fraction of the default number of identities (default 1)")
     fit.add_argument("--out", type=Path, help="folder to write to (default: the model's directions/ folder)")
+    fit.add_argument("--only", metavar="NAMES",
+                     help='comma-separated directions to fit again (e.g. "Head turn"); the others are kept as they are')
     fit.add_argument("--no-calibration", action="store_true",
                      help="keep the fitted scale (by default the factor regressor rescales each direction to its units)")
     fit.set_defaults(run=cmd_fit_demo_directions)
@@ -132,9 +134,10 @@ def cmd_train_regressor(args: argparse.Namespace) -> int:
 
 
 def cmd_fit_demo_directions(args: argparse.Namespace) -> int:
-    from latent_studio.demo.direction_fitting import fit_demo_directions, save_directions
+    from latent_studio.demo.direction_fitting import DIRECTION_NAMES, fit_demo_directions, save_directions
     from latent_studio.demo.regressor import load_regressor
     from latent_studio.engine.decode import DEFAULT_STEPS
+    from latent_studio.engine.directions import model_directions
 
     model = load(args)
     regressor = None if args.no_calibration else load_regressor(_regressor_path())
@@ -149,11 +152,32 @@ def cmd_fit_demo_directions(args: argparse.Namespace) -> int:
             print(f"{name}: {done}/{total}", file=sys.stderr, flush=True)
             last["name"] = name
 
-    directions = fit_demo_directions(model, steps, scale=args.scale, regressor=regressor, progress=show)
-    for path, direction in zip(save_directions(out, directions), directions, strict=True):
+    names = list(DIRECTION_NAMES.values())
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    kept = {}
+    if only is not None:
+        unknown = [n for n in only if n not in names]
+        if unknown or not only:
+            raise UserError(f"--only takes names among {', '.join(names)}; not {', '.join(unknown) or 'nothing'}.")
+        kept = {d.name: d for d in model_directions(model)}
+        missing = [n for n in names if n not in only and n not in kept]
+        if missing:
+            raise UserError(f"The model has no {', '.join(missing)} direction to keep; fit it too (or leave out --only).")
+    fitted = fit_demo_directions(model, steps, scale=args.scale, regressor=regressor, only=only,
+                                 head_turn=kept["Head turn"].vector if "Head turn" in kept else None, progress=show)
+    refitted = {d.name: d for d in fitted}
+    directions = [refitted.get(name) or kept[name] for name in names]
+    # a kept direction is written only to another folder (the model's own file stays byte for byte)
+    keep_files = only is not None and Path(out).resolve() == (model.source.home / "directions").resolve()
+    for index, direction in enumerate(directions, start=1):
+        if keep_files and direction.name not in refitted:
+            continue
+        path = save_directions(out, [direction], start=index)[0]
         quality = f"R2 {direction.info['r2']}" if "r2" in direction.info else direction.method
         if "calibration" in direction.info:
             quality += f", calibrated {direction.info['calibration']}"
+        if direction.split is not None:
+            quality += f", split by {direction.split.condition}"
         print(f"wrote {path} ({direction.name}: {quality}, strength {direction.strength_range[0]:g}..{direction.strength_range[1]:g} {direction.unit})")
     return 0
 

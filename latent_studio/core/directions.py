@@ -13,6 +13,11 @@ Three methods, all plain linear algebra on (N, C, H, W) latents:
 (c) ``orthogonalise``: remove the components along other directions, to
     reduce entanglement (turning the head should not change the smile).
 
+A direction may be split by another attribute of the source (``DirectionSplit``):
+one line for sources with the attribute and one for those without, blended by
+a linear probe's reading of the latent. ``apply_directions`` picks each
+direction's vector for the latent it edits.
+
 A direction's strength is in the factor's own units where it has them
 (degrees of yaw), else 1.0 means "the full difference between the two sets".
 """
@@ -30,6 +35,7 @@ from safetensors.numpy import save as _st_save
 
 from latent_studio.core.atomic import atomic_write_bytes
 from latent_studio.core.errors import UserError
+from latent_studio.core.latent_math import add_directions
 from latent_studio.core.safetensors_header import read_metadata
 
 FORMAT = "latent-studio.direction"
@@ -38,6 +44,34 @@ FORMAT_VERSION = "1"
 
 class DirectionFileError(UserError):
     """A direction file is unreadable or belongs to another model."""
+
+
+@dataclass(frozen=True, eq=False)
+class DirectionSplit:
+    """Two lines, one for sources with an attribute and one for sources without, blended by a probe.
+
+    A line fitted over every example averages what the attribute does along it. Turning a head with
+    glasses must move the glasses and turning a bare head must draw none; one line through both halves
+    does half of each, so turned glasses fade by half and bare heads grow faint ones (issue 14).
+    The probe is linear in the latent, so the blend is smooth: a source the probe is unsure of gets
+    a mixture, and a slider that adds the attribute moves the blend with it.
+    """
+
+    condition: str  # the attribute the probe reads, e.g. "Glasses"
+    probe: np.ndarray  # latent-shaped; the reading is the dot product with the latent
+    threshold: float  # the reading halfway between the two groups of examples
+    softness: float  # reading units per logit of the blend (> 0)
+    absent: np.ndarray  # the line for sources without the attribute
+    present: np.ndarray  # the line for sources with it
+
+    def presence(self, latent: np.ndarray) -> float:
+        """How far ``latent`` reads as having the attribute, from 0 to 1."""
+        reading = float(np.vdot(np.asarray(latent, np.float64), np.asarray(self.probe, np.float64)))
+        return float(0.5 * (1.0 + np.tanh(0.5 * (reading - self.threshold) / self.softness)))  # a stable sigmoid
+
+    def vector_for(self, latent: np.ndarray) -> np.ndarray:
+        w = self.presence(latent)
+        return ((1.0 - w) * self.absent.astype(np.float64) + w * self.present.astype(np.float64)).astype(np.float32)
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +91,27 @@ class Direction:
     # also decodes the unedited latent beside it and, from f of the DDIM steps on, the edit reads the
     # source's self-attention, keeping light, hair and background (engine/source_attention.py).
     source_attention_from: float | None = None
+    # Split by another attribute of the source: its lines replace ``vector`` when the latent edited is known
+    # (``apply_directions``); ``vector`` stays the one line through every example (maps, orthogonalising).
+    split: DirectionSplit | None = None
+
+    def vector_for(self, latent: np.ndarray) -> np.ndarray:
+        """The latent change per unit of strength when editing ``latent``."""
+        return self.vector if self.split is None else self.split.vector_for(latent)
+
+
+def apply_directions(latent: np.ndarray, edits) -> np.ndarray:
+    """``add_directions`` with each ``(Direction, strength)`` edit's vector for this latent.
+
+    A split direction reads the latent as the unsplit edits leave it, so a head given glasses by the
+    Glasses slider turns with its glasses.
+    """
+    edits = list(edits)
+    read = np.asarray(latent, np.float64).copy()
+    for direction, strength in edits:
+        if direction.split is None:
+            read += float(strength) * np.asarray(direction.vector, np.float64)
+    return add_directions(latent, [(direction.vector_for(read), strength) for direction, strength in edits])
 
 
 @dataclass(frozen=True)
@@ -120,6 +175,29 @@ def fit_split_directions(latents: np.ndarray, values: np.ndarray, split: float =
     return fit_binned_direction(np.asarray(latents)[below], values[below], bins // 2), fit_binned_direction(np.asarray(latents)[above], values[above], bins // 2)
 
 
+SPLIT_SHARPNESS = 2.0  # logits of the blend per pooled standard deviation of the probe's reading
+
+
+def fit_direction_split(latents: np.ndarray, values: np.ndarray, present: np.ndarray, condition: str,
+                        bins: int = 12) -> DirectionSplit:
+    """Method (a) on each side of a binary attribute, and the probe that tells the sides apart.
+
+    The probe is the mean difference of the two groups' latents (the linear reading that best separates
+    them when the rest is noise-like), its threshold the midpoint of their mean readings. Its softness
+    makes a source one pooled standard deviation from the threshold a 12/88 blend (issue 14, 50 held-out
+    toy heads: glasses read right for 86%, and the soft blend kept most of the gain the true labels give).
+    """
+    latents, values, present = np.asarray(latents), np.asarray(values), np.asarray(present, bool)
+    if present.all() or not present.any():
+        raise ValueError("a split direction needs examples with and without the attribute")
+    probe = mean_difference_direction(latents, present)
+    readings = np.asarray(latents, np.float64).reshape(len(latents), -1) @ probe.reshape(-1).astype(np.float64)
+    threshold = 0.5 * (readings[present].mean() + readings[~present].mean())
+    spread = float(np.sqrt(0.5 * (readings[present].var() + readings[~present].var())))
+    lines = [fit_binned_direction(latents[keep], values[keep], bins).direction for keep in (~present, present)]
+    return DirectionSplit(condition, probe, float(threshold), max(spread, 1e-12) / SPLIT_SHARPNESS, *lines)
+
+
 def mean_difference_direction(latents: np.ndarray, positive: np.ndarray) -> np.ndarray:
     """Method (b): mean(positives) - mean(negatives)."""
     positive = np.asarray(positive, bool)
@@ -166,7 +244,46 @@ def save_direction(path: Path, direction: Direction) -> None:
     }
     if direction.source_attention_from is not None:
         metadata["source_attention_from"] = repr(float(direction.source_attention_from))
-    atomic_write_bytes(Path(path), _st_save({"direction": vector}, metadata=metadata))
+    tensors = {"direction": vector}
+    if direction.split is not None:
+        tensors.update(split_tensors(direction.split, "split/"))
+        metadata.update(split_metadata(direction.split))
+    for key, value in tensors.items():
+        if not np.all(np.isfinite(value)):
+            raise DirectionFileError(f"Direction '{direction.name}' ({key}) contains NaN or infinity; it was not saved.")
+    atomic_write_bytes(Path(path), _st_save(tensors, metadata=metadata))
+
+
+def split_tensors(split: DirectionSplit, prefix: str) -> dict[str, np.ndarray]:
+    return {f"{prefix}{name}": np.ascontiguousarray(getattr(split, name), np.float32) for name in SPLIT_TENSORS}
+
+
+def split_metadata(split: DirectionSplit) -> dict[str, str]:
+    return {"split_condition": split.condition, "split_threshold": repr(float(split.threshold)),
+            "split_softness": repr(float(split.softness))}
+
+
+def read_split(metadata: dict, tensors: dict[str, np.ndarray], prefix: str, shape: tuple[int, ...]) -> DirectionSplit | None:
+    """The split saved under ``prefix`` (None when there is none); ValueError names what is wrong."""
+    if "split_condition" not in metadata:
+        return None
+    arrays = {}
+    for name in SPLIT_TENSORS:
+        key = f"{prefix}{name}"
+        if key not in tensors:
+            raise ValueError(f"its split has no {name} tensor")
+        array = np.asarray(tensors[key])
+        if array.shape != tuple(shape) or not np.all(np.isfinite(array)):
+            raise ValueError(f"its split's {name} has shape {list(array.shape)} (the direction has {list(shape)}) or is not finite")
+        arrays[name] = array.astype(np.float32)
+    threshold, softness = float(metadata["split_threshold"]), float(metadata["split_softness"])
+    if not (np.isfinite(threshold) and np.isfinite(softness) and softness > 0.0):
+        raise ValueError(f"its split's threshold {threshold} or softness {softness} is not usable")
+    return DirectionSplit(str(metadata["split_condition"]), arrays["probe"], threshold, softness,
+                          arrays["absent"], arrays["present"])
+
+
+SPLIT_TENSORS = ("probe", "absent", "present")
 
 
 def load_direction(path: Path, model_hash: str | None = None) -> Direction:
@@ -174,7 +291,8 @@ def load_direction(path: Path, model_hash: str | None = None) -> Direction:
     path = Path(path)
     try:
         data = path.read_bytes()
-        vector = _st_load(data)["direction"]
+        tensors = _st_load(data)
+        vector = tensors["direction"]
         meta = read_metadata(data)
         direction = Direction(
             name=meta["name"],
@@ -185,6 +303,7 @@ def load_direction(path: Path, model_hash: str | None = None) -> Direction:
             unit=meta.get("unit", ""),
             info=json.loads(meta.get("info", "{}")),
             source_attention_from=_fraction(meta.get("source_attention_from")),
+            split=read_split(meta, tensors, "split/", vector.shape),
         )
     except FileNotFoundError as exc:
         raise DirectionFileError(f"Direction file {path} does not exist.") from exc

@@ -15,10 +15,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from latent_studio.core.directions import Direction
+from latent_studio.core.directions import Direction, apply_directions
 from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import AnchorBlend, Keyframe, evaluate_anchor, evaluate_number
-from latent_studio.core.latent_math import add_directions, slerp
+from latent_studio.core.latent_math import slerp
 
 FRAME_RATES: dict[str, Fraction] = {
     "23.976": Fraction(24000, 1001),
@@ -286,7 +286,7 @@ def frame_latent(project: Project, spec: FrameSpec) -> np.ndarray:
     """Slerp between the anchors, then add the directions, keeping the slerped latent's norm."""
     latent = anchor_latent(project, spec)
     if spec.strengths:
-        latent = add_directions(latent, [(project.direction(d).vector, s) for d, s in spec.strengths])
+        latent = apply_directions(latent, [(project.direction(d), s) for d, s in spec.strengths])
     return np.asarray(latent, np.float32)
 
 

@@ -29,7 +29,7 @@ from safetensors.numpy import save as st_save
 
 from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes
-from latent_studio.core.directions import Direction
+from latent_studio.core.directions import SPLIT_TENSORS, Direction, read_split, split_metadata, split_tensors
 from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError, check_order, check_pace
 from latent_studio.core.latent_math import latent_refusal
@@ -83,6 +83,8 @@ def project_bytes(project: Project) -> bytes:
         tensors[f"asset/{asset.id}"] = np.ascontiguousarray(asset.latent, np.float32)
     for direction in project.directions.values():
         tensors[f"direction/{direction.id}"] = np.ascontiguousarray(direction.vector, np.float32)
+        if direction.split is not None:
+            tensors.update(split_tensors(direction.split, f"direction/{direction.id}/"))
     for key, value in tensors.items():
         if not np.all(np.isfinite(value)):
             raise ProjectError(f"{key.replace('/', ' ')} contains NaN or infinity; the project was not saved.")
@@ -160,6 +162,7 @@ def manifest(project: Project) -> dict[str, Any]:
                 "model_hash": d.model_hash, "unit": d.unit, "origin": d.origin, "shape": list(np.shape(d.vector)),
                 **({"info": dict(d.info)} if d.info else {}),  # absent when empty: older files keep their bytes
                 **({"source_attention_from": d.source_attention_from} if d.source_attention_from is not None else {}),
+                **({"split": split_metadata(d.split)} if d.split is not None else {}),
             }
             for d in project.directions.values()  # insertion order is the order of the sliders
         ],
@@ -324,8 +327,9 @@ def _latents_size(raw: dict) -> int:
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict):
                 raise ProjectFileError(f"{key}[{i}] should be an object, not {type(entry).__name__}.")
-            total += 4 * _latent_values(entry.get("shape"), f"{key}[{i}]")
-            count += 1
+            tensors = 1 + (len(SPLIT_TENSORS) if key == "directions" and "split" in entry else 0)  # a split's lines
+            total += 4 * tensors * _latent_values(entry.get("shape"), f"{key}[{i}]")
+            count += tensors
     limit = total + 8 + 1024 + 256 * count  # the header: 8 bytes of length, then JSON of about 100 bytes a tensor
     if limit > MAX_TOTAL_BYTES:
         raise ProjectFileError(f"its manifest declares {limit >> 20} MiB of latents, more than a project can hold "
@@ -467,9 +471,13 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
         f = _Fields(entry, f"directions[{i}]")
         direction_id = f.get("id", str)
         low, high = _range(f.get("strength_range", list), f"directions[{i}].strength_range")
+        vector = _tensor(tensors, f"direction/{direction_id}", f.get("shape", list), f"directions[{i}]")
+        try:
+            split = read_split(f.get("split", dict, {}), tensors, f"direction/{direction_id}/", vector.shape)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ProjectFileError(f"directions[{i}].split: {exc}.") from exc
         project.directions[direction_id] = Direction(
-            id=direction_id, name=f.get("name", str),
-            vector=_tensor(tensors, f"direction/{direction_id}", f.get("shape", list), f"directions[{i}]"),
+            id=direction_id, name=f.get("name", str), vector=vector, split=split,
             method=f.get("method", str), strength_range=(low, high), model_hash=f.get("model_hash", str),
             unit=f.get("unit", str, ""), origin=f.get("origin", str, "model"),
             info={str(k): str(v) for k, v in f.get("info", dict, {}).items()},

@@ -19,8 +19,7 @@ import torch
 
 from latent_studio.core.atomic import atomic_write_bytes
 from latent_studio.core.cancel import CancelToken
-from latent_studio.core.directions import Direction
-from latent_studio.core.latent_math import add_directions
+from latent_studio.core.directions import Direction, apply_directions
 from latent_studio.core.metrics import frechet_distance, latent_stats, psnr
 from latent_studio.core.seeds import noise_latent
 from latent_studio.demo.data import HELD_OUT_STREAM, rendered_batch
@@ -216,7 +215,7 @@ def direction_table(
     strengths = np.linspace(low, high, sizes.strengths)
     if not np.any(strengths == 0.0):
         strengths = np.sort(np.append(strengths, 0.0))
-    readings = read_along(model, regressor, heads, direction.vector, strengths, sizes.steps, batch_size=sizes.batch,
+    readings = read_along(model, regressor, heads, direction, strengths, sizes.steps, batch_size=sizes.batch,
                           source_attention_from=direction.source_attention_from, cancel=cancel)
     zero = int(np.flatnonzero(strengths == 0.0)[0])
     change = np.stack([factor_difference(name, readings[..., i] - readings[zero, :, i]) for i, name in enumerate(FACTOR_NAMES)],
@@ -301,7 +300,8 @@ def bar_verdicts(report: Report) -> list[str]:
 
 
 def write_figures(model: LoadedModel, directions: list[Direction], folder: Path, steps: int = 50) -> list[Path]:
-    """samples.png (a grid of seeds 0-31) and head_turn.png (a held-out render, its embedding turned over the range)."""
+    """samples.png (a grid of seeds 0-31) and head_turn.png (four held-out renders, two without glasses and two
+    with, each beside its embedding turned over the range)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     seeds = np.stack([noise_latent(seed, model.latent_shape) for seed in range(32)])
@@ -311,12 +311,15 @@ def write_figures(model: LoadedModel, directions: list[Direction], folder: Path,
     turn = next((d for d in directions if DIRECTION_FACTORS.get(d.name) == "yaw"), None)
     if turn is None:
         return paths[:1]
-    images, _ = held_out_renders(4, model.image_size[-1], EVALUATION_SEED + 3)
+    images, factors = held_out_renders(16, model.image_size[-1], EVALUATION_SEED + 3)
+    glasses = factors[:, FACTOR_NAMES.index("glasses")] > 0.5
+    chosen = [*np.flatnonzero(~glasses)[:2], *np.flatnonzero(glasses)[:2]]
+    images = images[chosen]
     latents = embed_images(model, images, steps)
     strengths = np.linspace(*turn.strength_range, 9)
     rows = []
     for image, latent in zip(images, latents, strict=True):
-        edited = np.stack([add_directions(latent, [(turn.vector, s)]) for s in strengths])
+        edited = np.stack([apply_directions(latent, [(turn, s)]) for s in strengths])
         frames = decode_edits(model, edited, latent[None], [0] * len(edited), turn.source_attention_from, steps)
         rows.append(np.concatenate([image, np.full_like(image[:, :4], 255), *frames], axis=1))
     save_png(paths[1], _upscale(np.concatenate(rows, axis=0), 2))

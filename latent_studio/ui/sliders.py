@@ -42,6 +42,8 @@ class DirectionRow:
         self.label = QLabel(f"{direction.name}" + (f" ({direction.unit})" if direction.unit else ""))
         keeps = ("; decoded beside the unedited face, so light, hair and background stay"
                  if direction.source_attention_from is not None else "")
+        if direction.split is not None:
+            keeps += f"; one line for faces with {direction.split.condition.lower()} and one for faces without"
         self.label.setToolTip(f"{direction.method}; range {self.low:g} to {self.high:g}; from the {direction.origin}{keeps}")
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)

@@ -183,3 +183,26 @@ def test_embed_aligns_a_face_from_manual_points_and_keeps_the_alignment(trained_
                      str(trained_model_dir), "--align", bad])
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and not (tmp_path / "x.safetensors").exists()
+
+
+def test_fit_demo_directions_only_refits_the_named_ones_and_splits_the_head_turn(trained_model_dir, tmp_path):
+    from latent_studio.core.directions import load_direction
+
+    folder = shutil.copytree(trained_model_dir, tmp_path / "model")
+    fit = ["fit-demo-directions", "--model", folder, "--scale", "0.05", "--steps", "4", "--no-calibration", "--device", "cpu"]
+    first = run_cli(*fit)
+    assert first.returncode == 0, first.stderr
+    files = sorted((folder / "directions").iterdir())
+    before = {f.name: f.read_bytes() for f in files}
+    assert [f.name for f in files] == ["01_head_turn.safetensors", "02_smile.safetensors", "03_glasses.safetensors",
+                                       "04_hair_hue.safetensors"]
+    again = run_cli(*fit, "--only", "Head turn")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("wrote ") == 1 and "01_head_turn.safetensors (Head turn:" in again.stdout
+    assert "split by Glasses" in again.stdout
+    after = {f.name: f.read_bytes() for f in sorted((folder / "directions").iterdir())}
+    assert all(after[n] == before[n] for n in before if n != "01_head_turn.safetensors")  # kept byte for byte
+    turn = load_direction(folder / "directions" / "01_head_turn.safetensors")
+    assert turn.split is not None and turn.split.condition == "Glasses" and turn.split.absent.shape == turn.vector.shape
+    wrong = run_cli(*fit, "--only", "Frown")
+    assert wrong.returncode == 2 and "--only takes names among Head turn, Smile, Glasses, Hair hue; not Frown" in wrong.stderr

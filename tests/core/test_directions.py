@@ -6,7 +6,10 @@ import pytest
 from latent_studio.core.directions import (
     Direction,
     DirectionFileError,
+    DirectionSplit,
+    apply_directions,
     fit_binned_direction,
+    fit_direction_split,
     fit_split_directions,
     load_direction,
     mean_difference_direction,
@@ -96,4 +99,86 @@ def test_broken_direction_files(tmp_path):
     nan = Direction("x", np.full(SHAPE, np.nan, np.float32), "m", (0, 1), "h")
     with pytest.raises(DirectionFileError):
         save_direction(tmp_path / "nan.safetensors", nan)
+    assert not (tmp_path / "nan.safetensors").exists()
+
+
+def planted_split(count=1200):
+    """A turn that moves a planted 'attribute' pattern only where the attribute is present (as glasses turn)."""
+    turn, attribute, moved = unit(11) * 0.1, unit(12) * 6.0, unit(13) * 0.15
+    present = np.arange(count) % 2 == 1
+    yaw = rng.uniform(-60, 60, count)
+    latents = (rng.standard_normal((count,) + SHAPE) + yaw[:, None, None, None] * turn
+               + present[:, None, None, None] * (attribute + yaw[:, None, None, None] * moved))
+    return latents, yaw, present, turn, moved, attribute
+
+
+def test_a_split_recovers_each_sides_line_and_reads_the_attribute():
+    latents, yaw, present, turn, moved, attribute = planted_split()
+    split = fit_direction_split(latents, yaw, present, "Glasses", bins=12)
+    assert cosine(split.absent, turn) > 0.95 and cosine(split.present, turn + moved) > 0.95
+    one_line = fit_binned_direction(latents, yaw, 12).direction  # through both sides: half of the moved pattern
+    assert cosine(one_line, turn + 0.5 * moved) > 0.95
+    bare, worn = rng.standard_normal(SHAPE), rng.standard_normal(SHAPE) + attribute
+    assert split.presence(bare) < 0.1 and split.presence(worn) > 0.9
+    np.testing.assert_allclose(split.vector_for(worn), split.present, atol=0.1 * np.abs(split.present).max())
+    with pytest.raises(ValueError, match="with and without"):
+        fit_direction_split(latents, yaw, np.zeros(len(yaw), bool), "Glasses")
+
+
+def split_direction() -> Direction:
+    latents, yaw, present, *_ = planted_split()
+    split = fit_direction_split(latents, yaw, present, "Glasses", bins=12)
+    return Direction("Head turn", fit_binned_direction(latents, yaw, 12).direction, "binned", (-60.0, 60.0), "a" * 64,
+                     "degrees", split=split)
+
+
+def test_apply_directions_reads_the_latent_as_the_other_edits_leave_it():
+    turn = split_direction()
+    attribute = unit(12) * 6.0
+    glasses = Direction("Glasses", attribute.astype(np.float32), "mean difference", (-1.0, 1.0), "a" * 64)
+    bare = rng.standard_normal(SHAPE).astype(np.float32)
+    alone = apply_directions(bare, [(turn, 30.0)])
+    expected = bare + 30.0 * turn.split.vector_for(bare)
+    np.testing.assert_allclose(alone, expected * np.linalg.norm(bare) / np.linalg.norm(expected), rtol=1e-5, atol=1e-6)
+    given_glasses = apply_directions(bare, [(glasses, 1.0), (turn, 30.0)])
+    vector = turn.split.vector_for(bare + attribute)  # the turn of a head with the glasses the slider gave it
+    assert turn.split.presence(bare + attribute) > 0.9
+    expected = bare + attribute + 30.0 * vector
+    np.testing.assert_allclose(given_glasses, expected * np.linalg.norm(bare) / np.linalg.norm(expected), rtol=1e-5, atol=1e-6)
+    plain = Direction("Head turn", turn.vector, "binned", (-60.0, 60.0), "a" * 64)
+    assert plain.vector_for(bare) is plain.vector
+
+
+def test_a_split_direction_file_round_trips_and_a_broken_split_is_one_sentence(tmp_path):
+    direction = split_direction()
+    save_direction(tmp_path / "yaw.safetensors", direction)
+    loaded = load_direction(tmp_path / "yaw.safetensors")
+    for name in ("probe", "absent", "present"):
+        np.testing.assert_array_equal(getattr(loaded.split, name), getattr(direction.split, name))
+    assert (loaded.split.condition, loaded.split.threshold, loaded.split.softness) == (
+        "Glasses", direction.split.threshold, direction.split.softness)
+    assert load_direction_bytes_without(tmp_path, "split/present") is not None
+
+
+def load_direction_bytes_without(tmp_path, key):
+    """The file with one split tensor dropped is refused in one sentence."""
+    from safetensors.numpy import load, save
+
+    from latent_studio.core.safetensors_header import read_metadata
+
+    data = (tmp_path / "yaw.safetensors").read_bytes()
+    tensors = {k: v for k, v in load(data).items() if k != key}
+    (tmp_path / "broken.safetensors").write_bytes(save(tensors, metadata=read_metadata(data)))
+    with pytest.raises(DirectionFileError, match="not a readable direction file.*split has no present"):
+        load_direction(tmp_path / "broken.safetensors")
+    return True
+
+
+def test_a_nan_split_is_not_saved(tmp_path):
+    direction = split_direction()
+    broken = Direction(direction.name, direction.vector, "binned", (-60.0, 60.0), "a" * 64,
+                       split=DirectionSplit("Glasses", direction.split.probe, 0.0, 1.0,
+                                            np.full(SHAPE, np.nan, np.float32), direction.split.present))
+    with pytest.raises(DirectionFileError, match="split/absent"):
+        save_direction(tmp_path / "nan.safetensors", broken)
     assert not (tmp_path / "nan.safetensors").exists()

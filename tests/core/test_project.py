@@ -180,3 +180,25 @@ def test_an_edit_undone_leaves_the_same_bytes():
     assert project.strength_at("turn", 0.0) == 0.5 and project_bytes(project) != before
     stack.undo()
     assert project_bytes(project) == before
+
+
+def test_a_split_direction_turns_each_anchor_along_its_own_line():
+    """The frame path edits with the line the split's probe picks for the frame's latent (issue 14)."""
+    from dataclasses import replace
+
+    from latent_studio.core.directions import DirectionSplit
+
+    project = make_project()
+    a, b = project.assets["a"].latent, project.assets["b"].latent
+    without, with_ = noise_latent(20, SHAPE) * 0.1, noise_latent(21, SHAPE) * 0.1
+    probe = (b - a).astype(np.float32)  # reads b as having the attribute, a as not
+    threshold = float(np.vdot(a + b, probe) / 2)
+    split = DirectionSplit("Glasses", probe, threshold, 1e-3, without, with_)
+    project.directions["turn"] = replace(project.directions["turn"], split=split)
+    project.editable_track("turn").keyframes = (Keyframe(0.0, 1.0),)
+    for asset, line in (("a", without), ("b", with_)):
+        project.anchors = (Keyframe(0.0, asset),)
+        source = project.assets[asset].latent
+        expected = source + line
+        expected *= np.linalg.norm(source) / np.linalg.norm(expected)
+        np.testing.assert_allclose(frame_latent(project, evaluate(project, 0.0)), expected, rtol=1e-5, atol=1e-6)

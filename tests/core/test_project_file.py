@@ -414,3 +414,25 @@ def test_a_saved_latent_map_round_trips_is_checked_and_is_dropped_without_its_at
     with pytest.raises(ProjectFileError, match="between 0 and 1"):
         project_from_bytes(bad)
     assert "latent_map" not in project_file.manifest(make_project())  # none: older files keep their bytes
+
+
+def test_a_split_direction_travels_with_the_project_and_a_broken_one_is_one_sentence():
+    from dataclasses import replace
+
+    from latent_studio.core.directions import DirectionSplit
+
+    project = make_project()
+    split = DirectionSplit("Glasses", noise_latent(4, SHAPE), 0.5, 2.0, noise_latent(5, SHAPE), noise_latent(6, SHAPE))
+    project.directions["yaw"] = replace(project.directions["yaw"], split=split)
+    data = project_bytes(project)
+    loaded = project_from_bytes(data).directions["yaw"].split
+    assert (loaded.condition, loaded.threshold, loaded.softness) == ("Glasses", 0.5, 2.0)
+    for name in ("probe", "absent", "present"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(split, name))
+    assert project_bytes(project_from_bytes(data)) == data
+
+    def soften(manifest):
+        manifest["directions"][0]["split"]["split_softness"] = "0.0"
+
+    with pytest.raises(ProjectFileError, match=r"directions\[0\]\.split: .*softness 0.0 is not usable"):
+        project_from_bytes(rewrite(data, soften))
