@@ -46,6 +46,9 @@ class DirectionFileError(UserError):
     """A direction file is unreadable or belongs to another model."""
 
 
+SPLIT_TENSORS = ("probe", "absent", "present")  # a split's latent-shaped arrays, as saved
+
+
 @dataclass(frozen=True, eq=False)
 class DirectionSplit:
     """Two lines, one for sources with an attribute and one for sources without, blended by a probe.
@@ -282,8 +285,6 @@ def read_split(metadata: dict, tensors: dict[str, np.ndarray], prefix: str, shap
     return DirectionSplit(str(metadata["split_condition"]), arrays["probe"], threshold, softness,
                           arrays["absent"], arrays["present"])
 
-
-SPLIT_TENSORS = ("probe", "absent", "present")
 
 
 def load_direction(path: Path, model_hash: str | None = None) -> Direction:
