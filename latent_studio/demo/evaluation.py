@@ -23,7 +23,7 @@ from latent_studio.core.directions import Direction, apply_directions
 from latent_studio.core.metrics import frechet_distance, latent_stats, psnr
 from latent_studio.core.seeds import noise_latent
 from latent_studio.demo.data import HELD_OUT_STREAM, rendered_batch
-from latent_studio.demo.direction_fitting import read_along
+from latent_studio.demo.direction_fitting import DIRECTION_NAMES, read_along
 from latent_studio.demo.factors import FACTOR_NAMES, FACTORS
 from latent_studio.demo.regressor import FactorRegressor, factor_difference, features
 from latent_studio.engine.ddim import from_uint8
@@ -36,7 +36,7 @@ from latent_studio.engine.source_attention import decode_edits
 from latent_studio.media.images import save_png
 
 # Which factor each shipped direction claims to control.
-DIRECTION_FACTORS = {"Head turn": "yaw", "Smile": "smile", "Glasses": "glasses", "Hair hue": "hair_hue"}
+DIRECTION_FACTORS = {name: factor for factor, name in DIRECTION_NAMES.items()}  # "Head turn" -> "yaw", ...
 # The issues' quality bars, checked in the report so the model card says plainly what passes.
 FD_BAR = 0.6  # samples' Fréchet distance to renders (the render-vs-render floor is about 0.23)
 PSNR_BAR_DB = 38.0  # inversion of held-out renders
