@@ -24,13 +24,14 @@ def test_bars_pass_and_fail_on_the_figures():
     report = Report(REDUCED, fd_samples=0.4, fd_floor=0.23, embedding=[_inversion(39.0)])
     report.directions = [
         _table("Head turn", "yaw", np.array([-40.0, 0.0, 40.0]), np.array([-20.0, 0.0, -5.0])),
-        _table("Smile", "smile", np.array([-0.5, 0.0, 0.5]), np.array([1.0, 0.0, 2.0])),
+        _table("Smile", "smile", np.array([-0.4, 0.0, 0.4]), np.array([1.0, 0.0, 2.0])),
     ]
     turn, smile = bar_verdicts(report)[4:]
     assert bar_verdicts(report)[:4] == ["samples FD <= 0.6 pass", "no grainy sample pass",
                                         "inversion PSNR >= 38 dB pass", "one image in <= 10 s pass"]
-    assert "span >= 60 degrees pass" in turn and "drift <= 15% FAIL (glasses 20.0)" in turn
-    assert "span" not in smile and "drift <= 15% pass" in smile
+    assert "|r| >= 0.97 pass" in turn and "span >= 90 FAIL" in turn  # 80 degrees over the range
+    assert "drift <= 15%, glasses <= 10% FAIL (glasses 20.0)" in turn
+    assert "span >= 0.8 pass" in smile and "drift <= 15% pass" in smile
     text = format_report(report)
     assert "  glasses drift %    -20.0      0.0     -5.0" in text  # the failing factor's curve is shown
     assert text.splitlines()[-1].startswith("Quality bars: ")
@@ -40,7 +41,17 @@ def test_a_short_turn_low_psnr_grain_and_a_slow_embedding_fail():
     report = Report(REDUCED, fd_samples=2.2, grainy=3, embedding=[_inversion(25.0, seconds=12.0)])
     report.directions = [_table("Head turn", "yaw", np.array([-20.0, 0.0, 20.0]), np.zeros(3))]
     verdicts = bar_verdicts(report)
-    assert all(v.endswith("FAIL") for v in verdicts[:4]) and "span >= 60 degrees FAIL" in verdicts[4]
+    assert all(v.endswith("FAIL") for v in verdicts[:4]) and "span >= 90 FAIL" in verdicts[4]
+
+
+def test_the_head_turn_holds_glasses_tighter_than_the_other_factors():
+    report = Report(REDUCED, embedding=[_inversion(39.0)])
+    report.directions = [_table("Head turn", "yaw", np.array([-50.0, 0.0, 50.0]), np.array([-12.0, 0.0, 3.0])),
+                         _table("Hair hue", "hair_hue", np.array([0.3, 0.5, 0.7]), np.array([-12.0, 0.0, 3.0]))]
+    turn, hue = bar_verdicts(report)[4:]
+    assert "span >= 90 pass" in turn and "glasses <= 10% FAIL (glasses 12.0)" in turn
+    assert "drift <= 15% pass" in hue
+    assert "  glasses drift %    -12.0      0.0      3.0" in format_report(report)
 
 
 def test_the_embedding_table_has_one_row_per_method():
