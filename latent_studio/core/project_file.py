@@ -29,7 +29,8 @@ from safetensors.numpy import save as st_save
 
 from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes
-from latent_studio.core.directions import SPLIT_TENSORS, Direction, read_split, split_metadata, split_tensors
+from latent_studio.core.directions import (BEND_TENSORS, SPLIT_TENSORS, Direction, bend_offsets, bend_tensors, read_split,
+                                          split_metadata, split_tensors, with_bends)
 from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError, check_order, check_pace
 from latent_studio.core.latent_math import latent_refusal
@@ -85,6 +86,7 @@ def project_bytes(project: Project) -> bytes:
         tensors[f"direction/{direction.id}"] = np.ascontiguousarray(direction.vector, np.float32)
         if direction.split is not None:
             tensors.update(split_tensors(direction.split, f"direction/{direction.id}/"))
+        tensors.update(bend_tensors(direction, f"direction/{direction.id}/"))
     for key, value in tensors.items():
         if not np.all(np.isfinite(value)):
             raise ProjectError(f"{key.replace('/', ' ')} contains NaN or infinity; the project was not saved.")
@@ -163,6 +165,7 @@ def manifest(project: Project) -> dict[str, Any]:
                 **({"info": dict(d.info)} if d.info else {}),  # absent when empty: older files keep their bytes
                 **({"source_attention_from": d.source_attention_from} if d.source_attention_from is not None else {}),
                 **({"split": split_metadata(d.split)} if d.split is not None else {}),
+                **({"bends": bend_offsets(d)} if d.bends() else {}),
             }
             for d in project.directions.values()  # insertion order is the order of the sliders
         ],
@@ -327,7 +330,10 @@ def _latents_size(raw: dict) -> int:
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict):
                 raise ProjectFileError(f"{key}[{i}] should be an object, not {type(entry).__name__}.")
-            tensors = 1 + (len(SPLIT_TENSORS) if key == "directions" and "split" in entry else 0)  # a split's lines
+            tensors = 1
+            if key == "directions":  # a split's lines and probe, and each bend's reading and curve
+                bends = entry.get("bends", {})
+                tensors += (len(SPLIT_TENSORS) if "split" in entry else 0) + len(BEND_TENSORS) * (len(bends) if isinstance(bends, dict) else 0)
             total += 4 * tensors * _latent_values(entry.get("shape"), f"{key}[{i}]")
             count += tensors
     limit = total + 8 + 1024 + 256 * count  # the header: 8 bytes of length, then JSON of about 100 bytes a tensor
@@ -476,7 +482,7 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
             split = read_split(f.get("split", dict, {}), tensors, f"direction/{direction_id}/", vector.shape)
         except (ValueError, TypeError, KeyError) as exc:
             raise ProjectFileError(f"directions[{i}].split: {exc}.") from exc
-        project.directions[direction_id] = Direction(
+        direction = Direction(
             id=direction_id, name=f.get("name", str), vector=vector, split=split,
             method=f.get("method", str), strength_range=(low, high), model_hash=f.get("model_hash", str),
             unit=f.get("unit", str, ""), origin=f.get("origin", str, "model"),
@@ -484,6 +490,10 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
             source_attention_from=_within(f.get("source_attention_from", float, None, nullable=True), 0.0, 1.0,
                                           f"directions[{i}].source_attention_from"),
         )
+        try:
+            project.directions[direction_id] = with_bends(direction, f.get("bends", dict, {}), tensors, f"direction/{direction_id}/")
+        except (ValueError, TypeError) as exc:
+            raise ProjectFileError(f"directions[{i}].bends: {exc}.") from exc
     tracks = _Fields(top.get("tracks", dict), "tracks")
     project.anchors = _keyframes(tracks.get("anchor", list), "tracks.anchor", str)
     for key in project.anchors:

@@ -1,5 +1,7 @@
 """Direction discovery recovers planted directions; direction files refuse the wrong model."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -8,6 +10,7 @@ from latent_studio.core.directions import (
     DirectionFileError,
     DirectionSplit,
     apply_directions,
+    fit_binned_bend,
     fit_binned_direction,
     fit_direction_split,
     fit_split_directions,
@@ -169,7 +172,7 @@ def load_direction_bytes_without(tmp_path, key):
     data = (tmp_path / "yaw.safetensors").read_bytes()
     tensors = {k: v for k, v in load(data).items() if k != key}
     (tmp_path / "broken.safetensors").write_bytes(save(tensors, metadata=read_metadata(data)))
-    with pytest.raises(DirectionFileError, match="not a readable direction file.*split has no present"):
+    with pytest.raises(DirectionFileError, match="not a readable direction file.*split's present tensor is missing"):
         load_direction(tmp_path / "broken.safetensors")
     return True
 
@@ -182,3 +185,80 @@ def test_a_nan_split_is_not_saved(tmp_path):
     with pytest.raises(DirectionFileError, match="split/absent"):
         save_direction(tmp_path / "nan.safetensors", broken)
     assert not (tmp_path / "nan.safetensors").exists()
+
+
+def planted_bend(count=1300):
+    """Latents whose mean moves along a curve in the factor: a + b v + q v^2 (as a head turn's profile change)."""
+    line, curve = unit(21) * 0.05, unit(22) * 0.002
+    yaw = np.repeat(np.linspace(-60, 60, 13), count // 13)
+    latents = rng.standard_normal((len(yaw),) + SHAPE) + yaw[:, None, None, None] * line + (yaw**2)[:, None, None, None] * curve
+    return latents, yaw, line, curve
+
+
+def test_a_bend_recovers_the_curve_and_reads_where_a_latent_is():
+    latents, yaw, line, curve = planted_bend()
+    bend = fit_binned_bend(latents, yaw, bins=13)
+    assert cosine(bend.curve, curve) > 0.95
+    assert np.linalg.norm(bend.curve) == pytest.approx(np.linalg.norm(curve), rel=0.1)
+    readings = np.array([bend.position(x) for x in latents[::50]])
+    assert np.corrcoef(readings, yaw[::50])[0, 1] > 0.8  # a noisy reading, but of the right thing
+    with pytest.raises(ValueError, match="three"):
+        fit_binned_bend(latents[:200], np.where(yaw[:200] > 0, 1.0, -1.0), bins=13)
+
+
+def bent_direction() -> Direction:
+    latents, yaw, *_ = planted_bend()
+    return Direction("Head turn", fit_binned_direction(latents, yaw, 13).direction, "binned", (-60.0, 60.0), "a" * 64,
+                     "degrees", bend=fit_binned_bend(latents, yaw, bins=13))
+
+
+def test_a_bent_edit_adds_the_curve_from_where_the_source_reads():
+    turn = bent_direction()
+    source = rng.standard_normal(SHAPE).astype(np.float32)
+    v = turn.bend.position(source)
+    edited = apply_directions(source, [(turn, 30.0)])
+    expected = source + 30.0 * turn.vector.astype(np.float64) + turn.bend.curve * ((v + 30.0) ** 2 - v * v)
+    np.testing.assert_allclose(edited, expected * np.linalg.norm(source) / np.linalg.norm(expected), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(apply_directions(source, [(turn, 0.0)]), source)
+    # another slider's edit moves where the source reads; the turn's own edit does not
+    other = Direction("Other", (unit(23) * 3.0).astype(np.float32), "mean difference", (-1.0, 1.0), "a" * 64)
+    both = apply_directions(source, [(other, 1.0), (turn, 30.0)])
+    w = turn.bend.position(source + other.vector)
+    expected = source + other.vector + 30.0 * turn.vector.astype(np.float64) + turn.bend.curve * ((w + 30.0) ** 2 - w * w)
+    np.testing.assert_allclose(both, expected * np.linalg.norm(source) / np.linalg.norm(expected), rtol=1e-4, atol=1e-5)
+
+
+def test_a_split_blends_its_lines_bends():
+    latents, yaw, present, *_ = planted_split()
+    split = fit_direction_split(latents, yaw, present, "Glasses", bins=12, bend=True)
+    assert split.absent_bend is not None and split.present_bend is not None
+    source = rng.standard_normal(SHAPE)
+    w = split.presence(source)
+    expected = (1 - w) * split.absent_bend.change(source, 20.0) + w * split.present_bend.change(source, 20.0)
+    np.testing.assert_allclose(split.bend_change(source, 20.0), expected)
+    assert fit_direction_split(latents, yaw, present, "Glasses", bins=12).bend_change(source, 20.0) is None
+
+
+def test_bends_round_trip_and_a_broken_one_is_one_sentence(tmp_path):
+    from safetensors.numpy import load, save
+
+    from latent_studio.core.safetensors_header import read_metadata
+
+    latents, yaw, present, *_ = planted_split()
+    split = fit_direction_split(latents, yaw, present, "Glasses", bins=12, bend=True)
+    for direction in (bent_direction(), dataclasses.replace(split_direction(), split=split)):
+        save_direction(tmp_path / "d.safetensors", direction)
+        loaded = load_direction(tmp_path / "d.safetensors")
+        assert loaded.bends().keys() == direction.bends().keys() and direction.bends()
+        for key, bend in direction.bends().items():
+            np.testing.assert_array_equal(loaded.bends()[key].curve, bend.curve)
+            np.testing.assert_array_equal(loaded.bends()[key].reading, bend.reading)
+            assert loaded.bends()[key].offset == bend.offset
+    data = (tmp_path / "d.safetensors").read_bytes()
+    tensors = {k: v for k, v in load(data).items() if k != "split/absent_bend/curve"}
+    (tmp_path / "broken.safetensors").write_bytes(save(tensors, metadata=read_metadata(data)))
+    with pytest.raises(DirectionFileError, match="not a readable direction file.*bend 'split/absent_bend''s curve tensor is missing"):
+        load_direction(tmp_path / "broken.safetensors")
+    plain = dataclasses.replace(split_direction(), split=None)
+    save_direction(tmp_path / "plain.safetensors", plain)
+    assert "bend" not in str(read_metadata((tmp_path / "plain.safetensors").read_bytes()))  # no bend, the same bytes

@@ -436,3 +436,30 @@ def test_a_split_direction_travels_with_the_project_and_a_broken_one_is_one_sent
 
     with pytest.raises(ProjectFileError, match=r"directions\[0\]\.split: .*softness 0.0 is not usable"):
         project_from_bytes(rewrite(data, soften))
+
+
+def test_bends_travel_with_the_project_and_a_broken_one_is_one_sentence():
+    from dataclasses import replace
+
+    from latent_studio.core.directions import DirectionBend, DirectionSplit
+
+    project = make_project()
+    bend = DirectionBend(noise_latent(7, SHAPE), 0.25, noise_latent(8, SHAPE))
+    split = DirectionSplit("Glasses", noise_latent(4, SHAPE), 0.5, 2.0, noise_latent(5, SHAPE), noise_latent(6, SHAPE),
+                           present_bend=bend)
+    project.directions["yaw"] = replace(project.directions["yaw"], split=split)
+    data = project_bytes(project)
+    loaded = project_from_bytes(data).directions["yaw"]
+    assert loaded.split.absent_bend is None and loaded.split.present_bend.offset == 0.25
+    np.testing.assert_array_equal(loaded.split.present_bend.curve, bend.curve)
+    np.testing.assert_array_equal(loaded.split.present_bend.reading, bend.reading)
+    assert project_bytes(project_from_bytes(data)) == data
+
+    def misplace(manifest):
+        manifest["directions"][0]["bends"] = {"split/sideways_bend": 0.25}
+
+    with pytest.raises(ProjectFileError, match=r"directions\[0\]\.bends: .*'split/sideways_bend', which is not one of its lines"):
+        project_from_bytes(rewrite(data, misplace))
+    unsplit = make_project()
+    unsplit.directions["yaw"] = replace(unsplit.directions["yaw"], bend=bend)
+    assert project_from_bytes(project_bytes(unsplit)).directions["yaw"].bend.offset == 0.25

@@ -61,3 +61,19 @@ def test_calibration_measures_the_decode_the_app_uses(monkeypatch):
     calibrate(None, None, direction(), PLAN, np.zeros((2, 3, 8, 8)), 10, source_attention_from=0.0)
     calibrate(None, None, direction(), PLAN, np.zeros((2, 3, 8, 8)), 10)
     assert seen == [0.0, None]
+
+
+def test_a_bend_is_scaled_by_its_gain_of_the_lines_calibration(monkeypatch):
+    from dataclasses import replace
+
+    from latent_studio.core.directions import DirectionBend
+    from latent_studio.demo.direction_fitting import BEND_GAIN, calibrate_plan
+
+    respond(monkeypatch, lambda scale: 0.25 * scale)  # the line needs x4
+    rng = np.random.default_rng(1)
+    bend = DirectionBend(rng.standard_normal((3, 8, 8)).astype(np.float32), 0.5, rng.standard_normal((3, 8, 8)).astype(np.float32))
+    latents = {"yaw": (np.zeros((12, 3, 8, 8), np.float32), np.tile(np.array(PLAN.levels), 4))}
+    result = calibrate_plan(None, None, PLAN, replace(direction(), bend=bend), latents, 10, None, None)
+    np.testing.assert_allclose(result.bend.curve, bend.curve * 4.0 * BEND_GAIN, rtol=1e-5)
+    np.testing.assert_array_equal(result.bend.reading, bend.reading)  # still reads the factor in its own units
+    assert result.bend.offset == 0.5
