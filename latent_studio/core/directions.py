@@ -143,8 +143,10 @@ class Direction:
     def changes_for(self, latent: np.ndarray, strength: float) -> list[tuple[np.ndarray, float]]:
         """The (vector, strength) terms of the latent change when editing ``latent`` by ``strength``: the line,
         then the bend if there is one."""
-        bend = self.bend.change(latent, strength) if self.split is None and self.bend is not None else (
-            self.split.bend_change(latent, strength) if self.split is not None else None)
+        if self.split is not None:
+            bend = self.split.bend_change(latent, strength)
+        else:
+            bend = self.bend.change(latent, strength) if self.bend is not None else None
         return [(self.vector_for(latent), strength)] + ([(bend, 1.0)] if bend is not None else [])
 
     def bends(self) -> dict[str, DirectionBend]:
