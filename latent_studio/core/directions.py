@@ -170,7 +170,9 @@ def apply_directions(latent: np.ndarray, edits) -> np.ndarray:
             read += float(strength) * np.asarray(direction.vector, np.float64)
     terms = []
     for direction, strength in edits:
-        own = read if direction.split is not None else read - float(strength) * np.asarray(direction.vector, np.float64)
+        # a bend reads where the source is, before this direction's own edit; nothing else needs that copy
+        own = read if direction.split is not None or direction.bend is None else (
+            read - float(strength) * np.asarray(direction.vector, np.float64))
         terms += direction.changes_for(own, strength)
     return add_directions(latent, terms)
 
