@@ -178,6 +178,8 @@ def cmd_fit_demo_directions(args: argparse.Namespace) -> int:
             quality += f", calibrated {direction.info['calibration']}"
         if direction.split is not None:
             quality += f", split by {direction.split.condition}"
+            if direction.split.keep is not None:
+                quality += " and keeps it along the edit"
         if direction.bends():
             quality += ", bent"
         print(f"wrote {path} ({direction.name}: {quality}, strength {direction.strength_range[0]:g}..{direction.strength_range[1]:g} {direction.unit})")

@@ -17,8 +17,10 @@ A direction may be split by another attribute of the source (``DirectionSplit``)
 one line for sources with the attribute and one for those without, blended by
 a linear probe's reading of the latent. A line may also bend (``DirectionBend``):
 the part of the centroids' path that is quadratic in the factor, applied from
-where the source reads along it. ``apply_directions`` makes each direction's
-change for the latent it edits.
+where the source reads along it. A split may keep its attribute (``DirectionKeep``):
+what the attribute adds at the target, put back as the edit moves the source
+away from its own. ``apply_directions`` makes each direction's change for the
+latent it edits.
 
 A direction's strength is in the factor's own units where it has them
 (degrees of yaw), else 1.0 means "the full difference between the two sets".
@@ -50,6 +52,7 @@ class DirectionFileError(UserError):
 
 SPLIT_TENSORS = ("probe", "absent", "present")  # a split's latent-shaped arrays, as saved
 BEND_TENSORS = ("reading", "curve")  # a bend's latent-shaped arrays, saved under its line's key
+KEEP_TENSORS = ("keep_base", "keep_slope", "keep_curve")  # a split's keep, saved beside its lines
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +80,31 @@ class DirectionBend:
 
 
 @dataclass(frozen=True, eq=False)
+class DirectionKeep:
+    """A split's attribute put back along the edit, for sources that have it (issue 14).
+
+    A head's own glasses sit in x_T's fine structure, pinned to pixel positions, so they fade as the head
+    turns away from them: the split's present line moves only the glasses that every example shares. The
+    keep adds what the attribute adds at the target, k(u) = base + slope u + curve u^2 at u = v + s (the
+    examples' mean with-minus-without latent there), in proportion to the distance moved, |s| / reach.
+    A source without the attribute gets ``bare`` of it taken away instead: the split's probe is not always
+    right, and a bare head it half-reads as wearing glasses would otherwise grow some.
+    """
+
+    base: np.ndarray
+    slope: np.ndarray  # per strength unit
+    curve: np.ndarray  # per strength unit squared
+    reach: float  # the distance moved at which the whole k(u) is added (> 0)
+    bare: float = 0.0  # the share of it taken off sources without the attribute, from 0 to 1
+
+    def change(self, position: float, strength: float) -> np.ndarray:
+        """The latent change for a source at ``position`` moved by ``strength``."""
+        u = float(position) + float(strength)
+        base, slope, curve = (np.asarray(v, np.float64) for v in (self.base, self.slope, self.curve))
+        return (base + u * slope + u * u * curve) * (abs(float(strength)) / self.reach)
+
+
+@dataclass(frozen=True, eq=False)
 class DirectionSplit:
     """Two lines, one for sources with an attribute and one for sources without, blended by a probe.
 
@@ -95,6 +123,7 @@ class DirectionSplit:
     present: np.ndarray  # the line for sources with it
     absent_bend: DirectionBend | None = None  # each line's bend, when it has one
     present_bend: DirectionBend | None = None
+    keep: DirectionKeep | None = None  # the attribute put back along the edit, for sources that have it
 
     def presence(self, latent: np.ndarray) -> float:
         """How far ``latent`` reads as having the attribute, from 0 to 1."""
@@ -112,6 +141,21 @@ class DirectionSplit:
         w = self.presence(latent)
         return sum((weight * bend.change(latent, strength) for weight, bend in ((1.0 - w, self.absent_bend), (w, self.present_bend))
                     if bend is not None), np.zeros(np.shape(self.absent)))
+
+    def position(self, latent: np.ndarray) -> float:
+        """Where ``latent`` reads along the factor: its bends' readings, blended as the lines are (0 without)."""
+        w = self.presence(latent)
+        weighted = [(weight, bend) for weight, bend in ((1.0 - w, self.absent_bend), (w, self.present_bend)) if bend is not None]
+        total = sum(weight for weight, _ in weighted)
+        return sum(weight * bend.position(latent) for weight, bend in weighted) / total if total > 0 else 0.0
+
+    def keep_change(self, latent: np.ndarray, strength: float) -> np.ndarray | None:
+        """The keep's change, added as far as the source has the attribute and taken off as far as it has not
+        (None without a keep)."""
+        if self.keep is None:
+            return None
+        w = self.presence(latent)
+        return (w - self.keep.bare * (1.0 - w)) * self.keep.change(self.position(latent), strength)
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,12 +186,12 @@ class Direction:
 
     def changes_for(self, latent: np.ndarray, strength: float) -> list[tuple[np.ndarray, float]]:
         """The (vector, strength) terms of the latent change when editing ``latent`` by ``strength``: the line,
-        then the bend if there is one."""
+        then the bend and the keep where there are."""
         if self.split is not None:
-            bend = self.split.bend_change(latent, strength)
+            extras = [self.split.bend_change(latent, strength), self.split.keep_change(latent, strength)]
         else:
-            bend = self.bend.change(latent, strength) if self.bend is not None else None
-        return [(self.vector_for(latent), strength)] + ([(bend, 1.0)] if bend is not None else [])
+            extras = [self.bend.change(latent, strength) if self.bend is not None else None]
+        return [(self.vector_for(latent), strength)] + [(extra, 1.0) for extra in extras if extra is not None]
 
     def bends(self) -> dict[str, DirectionBend]:
         """Its bends by the key they are saved under."""
@@ -186,14 +230,20 @@ class LineFit:
     counts: np.ndarray
 
 
+def bin_index(values: np.ndarray, bins: int) -> np.ndarray:
+    """Each value's equal-width bin over the values' range."""
+    values = np.asarray(values, np.float64)
+    edges = np.linspace(values.min(), values.max(), bins + 1)
+    return np.clip(np.digitize(values, edges[1:-1]), 0, bins - 1)
+
+
 def bin_centroids(latents: np.ndarray, values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Centroid latent, mean factor value and count of each non-empty equal-width bin."""
     latents = np.asarray(latents, np.float64).reshape(len(latents), -1)
     values = np.asarray(values, np.float64)
     if len(latents) != len(values):
         raise ValueError("one factor value per latent is needed")
-    edges = np.linspace(values.min(), values.max(), bins + 1)
-    index = np.clip(np.digitize(values, edges[1:-1]), 0, bins - 1)
+    index = bin_index(values, bins)
     centroids, centres, counts = [], [], []
     for b in range(bins):
         members = index == b
@@ -253,6 +303,36 @@ def fit_binned_bend(latents: np.ndarray, values: np.ndarray, bins: int = 12) -> 
                          curve.reshape(shape).astype(np.float32))
 
 
+def fit_attribute_keep(latents: np.ndarray, values: np.ndarray, present: np.ndarray, bins: int = 12) -> DirectionKeep:
+    """What the attribute adds at each factor value, for a split's keep: per bin, the mean latent with it minus
+    the mean without, each scaled to their mean length (the keep's size should not grow where a bin is
+    noisier), regressed on (1, v, v^2). Its reach is half the examples' span of the factor. Like the lines,
+    it is in centroid units and wants calibrating before use.
+    """
+    shape = np.shape(latents)[1:]
+    flat = np.asarray(latents, np.float64).reshape(len(latents), -1)
+    values, present = np.asarray(values, np.float64), np.asarray(present, bool)
+    index = bin_index(values, bins)
+    differences, centres, counts = [], [], []
+    for b in range(bins):
+        with_it, without = (index == b) & present, (index == b) & ~present
+        if with_it.any() and without.any():
+            differences.append(flat[with_it].mean(axis=0) - flat[without].mean(axis=0))
+            centres.append(values[index == b].mean())
+            counts.append(min(int(with_it.sum()), int(without.sum())))
+    if len(centres) < 3:
+        raise ValueError("fitting a keep needs at least three bins with examples with and without the attribute")
+    lengths = np.linalg.norm(differences, axis=1)
+    differences = np.stack(differences) * (lengths.mean() / np.maximum(lengths, 1e-12))[:, None]
+    centres, weights = np.array(centres), np.sqrt(np.array(counts, np.float64))[:, None]
+    design = np.stack([np.ones_like(centres), centres, centres**2], axis=1) * weights
+    base, slope, curve = np.linalg.lstsq(design, differences * weights, rcond=None)[0]
+    reach = 0.5 * float(values.max() - values.min())
+    if reach <= 0.0:
+        raise ValueError("all examples have the same factor value")
+    return DirectionKeep(*(v.reshape(shape).astype(np.float32) for v in (base, slope, curve)), reach)
+
+
 def fit_split_directions(latents: np.ndarray, values: np.ndarray, split: float = 0.0, bins: int = 12) -> tuple[LineFit, LineFit]:
     """Separate lines below and above ``split`` (left and right turns); examples at ``split`` count in both."""
     values = np.asarray(values)
@@ -267,14 +347,14 @@ SPLIT_SHARPNESS = 4.0
 
 
 def fit_direction_split(latents: np.ndarray, values: np.ndarray, present: np.ndarray, condition: str,
-                        bins: int = 12, bend: bool = False) -> DirectionSplit:
+                        bins: int = 12, bend: bool = False, keep: bool = False) -> DirectionSplit:
     """Method (a) on each side of a binary attribute, and the probe that tells the sides apart.
 
     The probe is the mean difference of the two groups' latents (the linear reading that best separates
     them when the rest is noise-like), its threshold the midpoint of their mean readings. Its softness
     makes a source half a pooled standard deviation from the threshold a 12/88 blend (issue 14, 50
     held-out toy heads: the probe reads glasses right for 86% of them). With ``bend``, each line gets its
-    ``fit_binned_bend``.
+    ``fit_binned_bend``; with ``keep``, the split gets its ``fit_attribute_keep``.
     """
     latents, values, present = np.asarray(latents), np.asarray(values), np.asarray(present, bool)
     if present.all() or not present.any():
@@ -284,9 +364,10 @@ def fit_direction_split(latents: np.ndarray, values: np.ndarray, present: np.nda
     threshold = 0.5 * (readings[present].mean() + readings[~present].mean())
     spread = float(np.sqrt(0.5 * (readings[present].var() + readings[~present].var())))
     sides = (~present, present)
-    lines = [fit_binned_direction(latents[keep], values[keep], bins).direction for keep in sides]
-    bends = [fit_binned_bend(latents[keep], values[keep], bins) if bend else None for keep in sides]
-    return DirectionSplit(condition, probe, float(threshold), max(spread, 1e-12) / SPLIT_SHARPNESS, *lines, *bends)
+    lines = [fit_binned_direction(latents[side], values[side], bins).direction for side in sides]
+    bends = [fit_binned_bend(latents[side], values[side], bins) if bend else None for side in sides]
+    kept = fit_attribute_keep(latents, values, present, bins) if keep else None
+    return DirectionSplit(condition, probe, float(threshold), max(spread, 1e-12) / SPLIT_SHARPNESS, *lines, *bends, kept)
 
 
 def mean_difference_direction(latents: np.ndarray, positive: np.ndarray) -> np.ndarray:
@@ -349,12 +430,18 @@ def save_direction(path: Path, direction: Direction) -> None:
 
 
 def split_tensors(split: DirectionSplit, prefix: str) -> dict[str, np.ndarray]:
-    return {f"{prefix}{name}": np.ascontiguousarray(getattr(split, name), np.float32) for name in SPLIT_TENSORS}
+    tensors = {f"{prefix}{name}": np.ascontiguousarray(getattr(split, name), np.float32) for name in SPLIT_TENSORS}
+    if split.keep is not None:
+        tensors.update({f"{prefix}{name}": np.ascontiguousarray(getattr(split.keep, name[len("keep_"):]), np.float32)
+                        for name in KEEP_TENSORS})
+    return tensors
 
 
 def split_metadata(split: DirectionSplit) -> dict[str, str]:
     return {"split_condition": split.condition, "split_threshold": repr(float(split.threshold)),
-            "split_softness": repr(float(split.softness))}
+            "split_softness": repr(float(split.softness)),
+            **({"split_keep_reach": repr(float(split.keep.reach)), "split_keep_bare": repr(float(split.keep.bare))}
+               if split.keep is not None else {})}
 
 
 def read_split(metadata: dict, tensors: dict[str, np.ndarray], prefix: str, shape: tuple[int, ...]) -> DirectionSplit | None:
@@ -365,8 +452,17 @@ def read_split(metadata: dict, tensors: dict[str, np.ndarray], prefix: str, shap
     threshold, softness = float(metadata["split_threshold"]), float(metadata["split_softness"])
     if not (np.isfinite(threshold) and np.isfinite(softness) and softness > 0.0):
         raise ValueError(f"its split's threshold {threshold} or softness {softness} is not usable")
+    keep = None
+    if "split_keep_reach" in metadata:
+        reach, bare = float(metadata["split_keep_reach"]), float(metadata.get("split_keep_bare", 0.0))
+        if not (np.isfinite(reach) and reach > 0.0):
+            raise ValueError(f"its split's keep has a reach of {reach}; it should be above 0")
+        if not 0.0 <= bare <= 1.0:
+            raise ValueError(f"its split's keep takes {bare} off bare sources; it should be from 0 to 1")
+        keep = DirectionKeep(*(_saved_tensor(tensors, f"{prefix}{name}", shape, f"its split's {name.replace('_', ' ')}")
+                               for name in KEEP_TENSORS), reach, bare)
     return DirectionSplit(str(metadata["split_condition"]), arrays["probe"], threshold, softness,
-                          arrays["absent"], arrays["present"])
+                          arrays["absent"], arrays["present"], keep=keep)
 
 
 BEND_KEYS = ("bend", "split/absent_bend", "split/present_bend")  # where each line's bend is saved

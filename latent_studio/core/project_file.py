@@ -29,8 +29,8 @@ from safetensors.numpy import save as st_save
 
 from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes
-from latent_studio.core.directions import (BEND_TENSORS, SPLIT_TENSORS, Direction, bend_offsets, bend_tensors, read_split,
-                                          split_metadata, split_tensors, with_bends)
+from latent_studio.core.directions import (BEND_TENSORS, KEEP_TENSORS, SPLIT_TENSORS, Direction, bend_offsets, bend_tensors,
+                                          read_split, split_metadata, split_tensors, with_bends)
 from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError, check_order, check_pace
 from latent_studio.core.latent_math import latent_refusal
@@ -331,9 +331,12 @@ def _latents_size(raw: dict) -> int:
             if not isinstance(entry, dict):
                 raise ProjectFileError(f"{key}[{i}] should be an object, not {type(entry).__name__}.")
             tensors = 1
-            if key == "directions":  # a split's lines and probe, and each bend's reading and curve
-                bends = entry.get("bends", {})
-                tensors += (len(SPLIT_TENSORS) if "split" in entry else 0) + len(BEND_TENSORS) * (len(bends) if isinstance(bends, dict) else 0)
+            if key == "directions":  # a split's lines, probe and keep, and each bend's reading and curve
+                bends, split = entry.get("bends", {}), entry.get("split")
+                tensors += len(BEND_TENSORS) * (len(bends) if isinstance(bends, dict) else 0)
+                if split is not None:
+                    kept = isinstance(split, dict) and "split_keep_reach" in split
+                    tensors += len(SPLIT_TENSORS) + (len(KEEP_TENSORS) if kept else 0)
             total += 4 * tensors * _latent_values(entry.get("shape"), f"{key}[{i}]")
             count += tensors
     limit = total + 8 + 1024 + 256 * count  # the header: 8 bytes of length, then JSON of about 100 bytes a tensor

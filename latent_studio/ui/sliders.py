@@ -44,6 +44,8 @@ class DirectionRow:
                  if direction.source_attention_from is not None else "")
         if direction.split is not None:
             keeps += f"; one line for faces with {direction.split.condition.lower()} and one for faces without"
+            if direction.split.keep is not None:
+                keeps += f", and it puts back the {direction.split.condition.lower()} a long move would fade"
         if direction.bends():
             keeps += "; its path curves as the examples' did, from where the face starts"
         self.label.setToolTip(f"{direction.method}; range {self.low:g} to {self.high:g}; from the {direction.origin}{keeps}")

@@ -199,11 +199,12 @@ def test_fit_demo_directions_only_refits_the_named_ones_and_splits_the_head_turn
     again = run_cli(*fit, "--only", "Head turn")
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("wrote ") == 1 and "01_head_turn.safetensors (Head turn:" in again.stdout
-    assert "split by Glasses, bent" in again.stdout
+    assert "split by Glasses and keeps it along the edit, bent" in again.stdout
     after = {f.name: f.read_bytes() for f in sorted((folder / "directions").iterdir())}
     assert all(after[n] == before[n] for n in before if n != "01_head_turn.safetensors")  # kept byte for byte
     turn = load_direction(folder / "directions" / "01_head_turn.safetensors")
     assert turn.split is not None and turn.split.condition == "Glasses" and turn.split.absent.shape == turn.vector.shape
     assert turn.split.absent_bend is not None and turn.split.present_bend.curve.shape == turn.vector.shape
+    assert turn.split.keep is not None and turn.split.keep.base.shape == turn.vector.shape and turn.split.keep.reach > 0
     wrong = run_cli(*fit, "--only", "Frown")
     assert wrong.returncode == 2 and "--only takes names among Head turn, Smile, Glasses, Hair hue; not Frown" in wrong.stderr

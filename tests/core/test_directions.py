@@ -10,6 +10,7 @@ from latent_studio.core.directions import (
     DirectionFileError,
     DirectionSplit,
     apply_directions,
+    fit_attribute_keep,
     fit_binned_bend,
     fit_binned_direction,
     fit_direction_split,
@@ -239,6 +240,36 @@ def test_a_split_blends_its_lines_bends():
     assert fit_direction_split(latents, yaw, present, "Glasses", bins=12).bend_change(source, 20.0) is None
 
 
+def test_a_keep_adds_what_the_attribute_adds_at_the_target_in_proportion_to_the_move():
+    latents, yaw, present, turn, moved, attribute = planted_split()
+    keep = fit_attribute_keep(latents, yaw, present, bins=12)
+    assert keep.reach == pytest.approx(60.0, abs=0.5)  # half the examples' span
+    for target in (-60.0, 0.0, 60.0):  # with-minus-without there is attribute + target * moved
+        assert cosine(keep.change(target - 60.0, 60.0), attribute + target * moved) > 0.95
+    assert not np.any(keep.change(25.0, 0.0))  # no move, nothing added
+    np.testing.assert_allclose(keep.change(0.0, 30.0), keep.change(-30.0, 60.0) / 2)  # half the move, half of it
+    with pytest.raises(ValueError, match="three bins"):
+        fit_attribute_keep(latents, np.where(yaw > 0, 1.0, -1.0), present, bins=12)
+
+
+def test_a_split_keep_is_weighted_by_presence_and_read_from_where_the_source_is():
+    latents, yaw, present, *_ = planted_split()
+    split = fit_direction_split(latents, yaw, present, "Glasses", bins=12, bend=True, keep=True)
+    turn = dataclasses.replace(split_direction(), split=split)
+    source = rng.standard_normal(SHAPE).astype(np.float32)
+    w, v = split.presence(source), split.position(source)
+    assert v == pytest.approx(((1 - w) * split.absent_bend.position(source) + w * split.present_bend.position(source)))
+    expected = (source + 30.0 * split.vector_for(source).astype(np.float64) + split.bend_change(source, 30.0)
+                + w * split.keep.change(v, 30.0))
+    edited = apply_directions(source, [(turn, 30.0)])
+    np.testing.assert_allclose(edited, expected * np.linalg.norm(source) / np.linalg.norm(expected), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(apply_directions(source, [(turn, 0.0)]), source)
+    bare = dataclasses.replace(split, keep=dataclasses.replace(split.keep, bare=0.5))  # taken off bare sources
+    np.testing.assert_allclose(bare.keep_change(source, 30.0), (w - 0.5 * (1 - w)) * split.keep.change(v, 30.0))
+    unkept = fit_direction_split(latents, yaw, present, "Glasses", bins=12)
+    assert unkept.keep_change(source, 30.0) is None and unkept.position(source) == 0.0  # no bends: reads 0
+
+
 def test_bends_round_trip_and_a_broken_one_is_one_sentence(tmp_path):
     from safetensors.numpy import load, save
 
@@ -258,6 +289,24 @@ def test_bends_round_trip_and_a_broken_one_is_one_sentence(tmp_path):
     tensors = {k: v for k, v in load(data).items() if k != "split/absent_bend/curve"}
     (tmp_path / "broken.safetensors").write_bytes(save(tensors, metadata=read_metadata(data)))
     with pytest.raises(DirectionFileError, match="not a readable direction file.*bend 'split/absent_bend''s curve tensor is missing"):
+        load_direction(tmp_path / "broken.safetensors")
+    split = fit_direction_split(latents, yaw, present, "Glasses", bins=12, keep=True)
+    kept = dataclasses.replace(split_direction(), split=dataclasses.replace(split, keep=dataclasses.replace(split.keep, bare=0.25)))
+    save_direction(tmp_path / "kept.safetensors", kept)
+    loaded = load_direction(tmp_path / "kept.safetensors").split.keep
+    assert loaded.reach == kept.split.keep.reach and loaded.bare == 0.25
+    for name in ("base", "slope", "curve"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(kept.split.keep, name))
+    data = (tmp_path / "kept.safetensors").read_bytes()
+    (tmp_path / "broken.safetensors").write_bytes(save(load(data), metadata={**read_metadata(data), "split_keep_reach": "0.0"}))
+    with pytest.raises(DirectionFileError, match="not a readable direction file.*keep has a reach of 0.0; it should be above 0"):
+        load_direction(tmp_path / "broken.safetensors")
+    (tmp_path / "broken.safetensors").write_bytes(save(load(data), metadata={**read_metadata(data), "split_keep_bare": "1.5"}))
+    with pytest.raises(DirectionFileError, match="keep takes 1.5 off bare sources; it should be from 0 to 1"):
+        load_direction(tmp_path / "broken.safetensors")
+    tensors = {k: v for k, v in load(data).items() if k != "split/keep_slope"}
+    (tmp_path / "broken.safetensors").write_bytes(save(tensors, metadata=read_metadata(data)))
+    with pytest.raises(DirectionFileError, match="its split's keep slope tensor is missing"):
         load_direction(tmp_path / "broken.safetensors")
     plain = dataclasses.replace(split_direction(), split=None)
     save_direction(tmp_path / "plain.safetensors", plain)

@@ -463,3 +463,26 @@ def test_bends_travel_with_the_project_and_a_broken_one_is_one_sentence():
     unsplit = make_project()
     unsplit.directions["yaw"] = replace(unsplit.directions["yaw"], bend=bend)
     assert project_from_bytes(project_bytes(unsplit)).directions["yaw"].bend.offset == 0.25
+
+
+def test_a_split_keep_travels_with_the_project_and_a_broken_one_is_one_sentence():
+    from dataclasses import replace
+
+    from latent_studio.core.directions import DirectionKeep, DirectionSplit
+
+    project = make_project()
+    keep = DirectionKeep(noise_latent(7, SHAPE), noise_latent(8, SHAPE), noise_latent(9, SHAPE), 60.0, bare=0.4)
+    split = DirectionSplit("Glasses", noise_latent(4, SHAPE), 0.5, 2.0, noise_latent(5, SHAPE), noise_latent(6, SHAPE), keep=keep)
+    project.directions["yaw"] = replace(project.directions["yaw"], split=split)
+    data = project_bytes(project)
+    loaded = project_from_bytes(data).directions["yaw"].split.keep
+    assert loaded.reach == 60.0 and loaded.bare == 0.4
+    for name in ("base", "slope", "curve"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(keep, name))
+    assert project_bytes(project_from_bytes(data)) == data
+
+    def unreach(manifest):
+        manifest["directions"][0]["split"]["split_keep_reach"] = "-1.0"
+
+    with pytest.raises(ProjectFileError, match=r"directions\[0\]\.split: its split's keep has a reach of -1.0; it should be above 0"):
+        project_from_bytes(rewrite(data, unreach))

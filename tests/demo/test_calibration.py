@@ -77,3 +77,22 @@ def test_a_bend_is_scaled_by_its_gain_of_the_lines_calibration(monkeypatch):
     np.testing.assert_allclose(result.bend.curve, bend.curve * 4.0 * BEND_GAIN, rtol=1e-5)
     np.testing.assert_array_equal(result.bend.reading, bend.reading)  # still reads the factor in its own units
     assert result.bend.offset == 0.5
+
+
+def test_a_split_keep_is_scaled_by_its_gain_of_the_present_lines_calibration(monkeypatch):
+    from dataclasses import replace
+
+    from latent_studio.core.directions import DirectionKeep, DirectionSplit
+    from latent_studio.demo.direction_fitting import KEEP_BARE, KEEP_GAIN, calibrate_plan
+
+    respond(monkeypatch, lambda scale: 0.25 * scale)  # each line needs x4
+    rng = np.random.default_rng(2)
+    keep = DirectionKeep(*(rng.standard_normal((3, 8, 8)).astype(np.float32) for _ in range(3)), 60.0)
+    line = direction().vector
+    split = DirectionSplit("Glasses", rng.standard_normal((3, 8, 8)).astype(np.float32), 0.0, 1.0, line, line, keep=keep)
+    plan = replace(PLAN, split_by="glasses", keep=True)
+    latents = {"yaw": (np.zeros((24, 3, 8, 8), np.float32), np.tile(np.array(plan.levels), 8))}
+    result = calibrate_plan(None, None, plan, replace(direction(), split=split), latents, 10, None, None).split.keep
+    for name in ("base", "slope", "curve"):
+        np.testing.assert_allclose(getattr(result, name), getattr(keep, name) * 4.0 * KEEP_GAIN, rtol=1e-5)
+    assert result.reach == 60.0 and result.bare == KEEP_BARE
