@@ -6,6 +6,10 @@ factor (% of that factor's range), the cost per edited frame, and for the head
 turn a measure only this model allows: the same identity rendered at the
 target yaw (yaw + strength, clipped to the factor's range), compared with the
 edited frame at +-45 degrees (PSNR, and the distance of regressor features).
+Below each row: every other factor's drift, and the glasses reading's mean
+|change| (% of its range) at each strength among heads with glasses and among
+heads without (the drift is a signed mean over all heads, in which the two
+groups cancel).
 
 Methods so far:
   linear      the shipped direction's vector, added to x_T with the norm kept (the baseline)
@@ -21,7 +25,8 @@ Methods so far:
   src-attn@F  the same as src-attn, reading the source only from fraction F of the steps on
               (the early, coarse steps are the edit's own)
   split       for a direction split by another attribute (the head turn by glasses): each head
-              edited along its own blend of the two lines (core.directions.DirectionSplit)
+              edited along its own blend of the two lines (core.directions.DirectionSplit), with
+              the split's bends and keep where the file has them
   split+src   the same, decoded beside its source (the head turn ships with it)
 
     python benchmarks/bench_directions.py [--heads 50] [--strengths 9] [--steps 50] [--methods linear,src-attn]
@@ -97,6 +102,7 @@ def main() -> None:
     batch = rendered_batch(EVALUATION_SEED + 2, HELD_OUT_STREAM, 0, model.latent_shape[-1], args.heads)
     print(f"embedding {args.heads} held-out heads ({args.steps} steps)", flush=True)
     heads = embed_images(model, batch.images, args.steps, batch=args.batch)
+    wearing = batch.factors[:, FACTOR_NAMES.index("glasses")] > 0.5
     sizes = Sizes(heads=args.heads, strengths=args.strengths, steps=args.steps, batch=args.batch)
 
     print(f"\n{'direction':<11}{'method':<12}{'|r|':>6}{'span':>8}{'monotonic':>10}  {'largest drift':<22}"
@@ -115,7 +121,7 @@ def main() -> None:
                          ("split+src", dataclasses.replace(direction, source_attention_from=0.0))]
         for name, variant in (v for v in variants if v[0] in args.methods.split(",")):
             started = time.perf_counter()
-            table = direction_table(model, regressor, heads, variant, factor, sizes)
+            table = direction_table(model, regressor, heads, variant, factor, sizes, wearing=wearing)
             per_frame = (time.perf_counter() - started) / (len(table.strengths) * args.heads) * 1000
             worst = max(table.drift_percent.items(), key=lambda kv: kv[1])
             gt = "" if factor != "yaw" else "{:>10.2f}{:>9.3f}".format(
@@ -123,6 +129,9 @@ def main() -> None:
             print(f"{direction.name:<11}{name:<12}{abs(table.pearson_r):>6.3f}{table.span:>8.2f}"
                   f"{'yes' if table.monotonic else 'no':>10}  {f'{worst[0]} {worst[1]:.1f}%':<22}{per_frame:>9.0f}{gt}",
                   flush=True)
+            print(f"{'':<23}drift % " + ", ".join(f"{k} {v:.1f}" for k, v in table.drift_percent.items()), flush=True)
+            for group, curve in table.glasses_by_group.items():  # the signed drift lets these two cancel
+                print(f"{'':<23}glasses |change| % {group}: " + " ".join(f"{v:.1f}" for v in curve), flush=True)
 
 
 if __name__ == "__main__":

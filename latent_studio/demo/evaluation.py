@@ -93,6 +93,9 @@ class DirectionTable:
     span: float  # max - min of that mean reading, in the factor's units
     monotonic: bool
     drift_curves: dict[str, np.ndarray]  # other factors: signed mean change from strength 0 at each strength, % of range
+    # The glasses reading's mean |change| from strength 0 (% of its range) among heads that wear glasses and among
+    # those that do not: the signed drift above lets bare heads that grow glasses cancel heads that lose theirs.
+    glasses_by_group: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def drift_percent(self) -> dict[str, float]:
@@ -171,7 +174,7 @@ def evaluate(
     report.grainy = int((grain(samples[:32]) > grain_threshold(size, sizes.grain_renders)).sum())
 
     log(f"embedding {sizes.embeddings} held-out renders")
-    images, _ = held_out_renders(sizes.embeddings, size, EVALUATION_SEED + 2)
+    images, factors = held_out_renders(sizes.embeddings, size, EVALUATION_SEED + 2)
     row, latents = inversion_row(model, images, sizes, cancel)
     report.embedding.append(row)
     if model.embedder is not None:
@@ -183,7 +186,8 @@ def evaluate(
         if factor is None:
             continue
         log(f"pushing {len(heads)} heads along '{direction.name}'")
-        report.directions.append(direction_table(model, regressor, heads, direction, factor, sizes, cancel))
+        wearing = factors[: len(heads), FACTOR_NAMES.index("glasses")] > 0.5
+        report.directions.append(direction_table(model, regressor, heads, direction, factor, sizes, cancel, wearing))
     return report
 
 
@@ -228,7 +232,10 @@ def direction_table(
     factor: str,
     sizes: Sizes,
     cancel: CancelToken | None = None,
+    wearing: np.ndarray | None = None,
 ) -> DirectionTable:
+    """Push ``heads`` along ``direction`` and read every factor; ``wearing`` (which heads wear glasses, when known)
+    adds the glasses change per group."""
     low, high = direction.strength_range
     strengths = np.linspace(low, high, sizes.strengths)
     if not np.any(strengths == 0.0):
@@ -244,6 +251,12 @@ def direction_table(
     own_curve = means[:, own]
     steps = np.diff(own_curve)
     drift = {f.name: mean_change[:, i] / f.span * 100.0 for i, f in enumerate(FACTORS) if f.name != factor}
+    groups = {}
+    if wearing is not None and factor != "glasses":
+        glasses = np.abs(change[..., FACTOR_NAMES.index("glasses")]) * 100.0  # the glasses factor's range is 1
+        wearing = np.asarray(wearing, bool)
+        groups = {name: glasses[:, members].mean(axis=1) for name, members in
+                  (("with glasses", wearing), ("without glasses", ~wearing)) if members.any()}
     return DirectionTable(
         name=direction.name,
         factor=factor,
@@ -253,6 +266,7 @@ def direction_table(
         span=float(np.ptp(own_curve)),
         monotonic=bool(np.all(steps > 0) or np.all(steps < 0)),
         drift_curves=drift,
+        glasses_by_group=groups,
     )
 
 
@@ -284,6 +298,10 @@ def format_report(report: Report, hardware: str = "") -> str:
         for name, curve in table.drift_curves.items():  # where a factor drifts too far, show where along the range
             if np.max(np.abs(curve)) > DIRECTION_BARS.get(table.factor, DirectionBars(0.95)).drift_limit(name):
                 lines.append(f"  {name + ' drift %':<16}" + " ".join(f"{v:>8.1f}" for v in curve))
+        if table.glasses_by_group:
+            lines.append("  glasses |change| % by group (the drift's signed mean lets the two cancel):")
+        for group, curve in table.glasses_by_group.items():
+            lines.append(f"  {group:<16}" + " ".join(f"{v:>8.1f}" for v in curve))
     lines.append("Quality bars: " + "; ".join(bar_verdicts(report)))
     return "\n".join(lines)
 

@@ -66,3 +66,29 @@ def test_the_network_row_has_its_own_bar():
     slow_poor = Report(REDUCED, embedding=[_inversion(39.0), EmbeddingRow("network", 21.0, 18.0, 0.05, 0.030, 1.0, 0.0)])
     assert bar_verdicts(fast_good)[4] == "network PSNR >= 28 dB pass, <= 20 ms per image batched pass"
     assert bar_verdicts(slow_poor)[4] == "network PSNR >= 28 dB FAIL, <= 20 ms per image batched FAIL"
+
+
+def test_the_glasses_change_is_reported_per_group_where_the_signed_drift_lets_them_cancel(monkeypatch):
+    from latent_studio.core.directions import Direction
+    from latent_studio.demo import evaluation
+
+    wearing = np.array([True, True, False, False])
+    g, yaw = FACTOR_NAMES.index("glasses"), FACTOR_NAMES.index("yaw")
+
+    def read_along(model, regressor, heads, direction, strengths, steps, **kw):
+        readings = np.zeros((len(strengths), len(heads), len(FACTOR_NAMES)))
+        readings[..., yaw] = np.asarray(strengths)[:, None]
+        away = np.abs(np.asarray(strengths))[:, None] / 60.0  # 0 at the source, 1 at either end
+        readings[..., g] = np.where(wearing, 1.0 - 0.3 * away, 0.3 * away)  # wearers lose 30%, bare heads grow 30%
+        return readings
+
+    monkeypatch.setattr(evaluation, "read_along", read_along)
+    turn = Direction("Head turn", np.zeros((3, 4, 4), np.float32), "binned", (-60.0, 60.0), "h" * 64, "degrees")
+    sizes = evaluation.Sizes(heads=4, strengths=5, steps=2, batch=4)
+    table = evaluation.direction_table(None, None, np.zeros((4, 3, 4, 4)), turn, "yaw", sizes, wearing=wearing)
+    np.testing.assert_allclose(table.drift_curves["glasses"], 0.0, atol=1e-9)  # the signed mean sees nothing
+    np.testing.assert_allclose(table.glasses_by_group["with glasses"], [30.0, 15.0, 0.0, 15.0, 30.0])
+    np.testing.assert_allclose(table.glasses_by_group["without glasses"], [30.0, 15.0, 0.0, 15.0, 30.0])
+    text = format_report(Report(REDUCED, directions=[table]))
+    assert "  with glasses        30.0     15.0      0.0     15.0     30.0" in text
+    assert not evaluation.direction_table(None, None, np.zeros((4, 3, 4, 4)), turn, "yaw", sizes).glasses_by_group
