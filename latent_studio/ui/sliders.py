@@ -46,6 +46,8 @@ class DirectionRow:
             keeps += f"; one line for faces with {direction.split.condition.lower()} and one for faces without"
             if direction.split.keep is not None:
                 keeps += f", and it puts back the {direction.split.condition.lower()} a long move would fade"
+            keeps += (f" (the face is read from its latent: if it is read wrongly, nudge the {direction.split.condition} "
+                      "slider a little the other way)")
         if direction.bends():
             keeps += "; its path curves as the examples' did, from where the face starts"
         self.label.setToolTip(f"{direction.method}; range {self.low:g} to {self.high:g}; from the {direction.origin}{keeps}")
