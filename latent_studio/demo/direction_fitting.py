@@ -220,19 +220,23 @@ def calibrate_plan(model, regressor, plan: Plan, direction: Direction, latents, 
                                                        calibration_present=present_line.info["calibration"]))
 
 
+def _calibration_scale(fitted: np.ndarray, calibrated: np.ndarray) -> float:
+    """How much calibration lengthened a line."""
+    return float(np.linalg.norm(calibrated) / max(np.linalg.norm(fitted), 1e-12))
+
+
 def _scaled_bend(bend: DirectionBend | None, fitted: np.ndarray, calibrated: np.ndarray) -> DirectionBend | None:
     """A line's bend scaled by BEND_GAIN of the calibration its line got; its reading is left in factor units."""
     if bend is None:
         return None
-    scale = float(np.linalg.norm(calibrated) / max(np.linalg.norm(fitted), 1e-12))
-    return replace(bend, curve=(bend.curve * (BEND_GAIN * scale)).astype(np.float32))
+    return replace(bend, curve=(bend.curve * (BEND_GAIN * _calibration_scale(fitted, calibrated))).astype(np.float32))
 
 
 def _scaled_keep(keep: DirectionKeep | None, fitted: np.ndarray, calibrated: np.ndarray) -> DirectionKeep | None:
     """A split's keep scaled by KEEP_GAIN of the calibration its present line got, KEEP_BARE of it taken off bare heads."""
     if keep is None:
         return None
-    scale = KEEP_GAIN * float(np.linalg.norm(calibrated) / max(np.linalg.norm(fitted), 1e-12))
+    scale = KEEP_GAIN * _calibration_scale(fitted, calibrated)
     return replace(keep, base=(keep.base * scale).astype(np.float32), slope=(keep.slope * scale).astype(np.float32),
                    curve=(keep.curve * scale).astype(np.float32), bare=KEEP_BARE)
 

@@ -47,7 +47,7 @@ def edit(head: np.ndarray, s: float, gain: float) -> np.ndarray:
     terms = [(hue.vector, s)]
     if gain:
         w = split.presence(head)
-        k = keep.change(split.position(head) - 60.0, 60.0)  # k(v): the keep's whole vector at the head's own yaw
+        k = keep.change(split.position(head) - keep.reach, keep.reach)  # k(v): its whole vector at the head's own yaw
         terms.append(((gain * (w - keep.bare * (1 - w)) * abs(s) / reach * k).astype(np.float32), 1.0))
     return add_directions(head, terms)
 
