@@ -164,7 +164,7 @@ def cmd_fit_demo_directions(args: argparse.Namespace) -> int:
         if missing:
             raise UserError(f"The model has no {', '.join(missing)} direction to keep; fit it too (or leave out --only).")
     fitted = fit_demo_directions(model, steps, scale=args.scale, regressor=regressor, only=only,
-                                 head_turn=kept["Head turn"].vector if "Head turn" in kept else None, progress=show)
+                                 head_turn=kept.get("Head turn"), progress=show)
     refitted = {d.name: d for d in fitted}
     directions = [refitted.get(name) or kept[name] for name in names]
     # a kept direction is written only to another folder (the model's own file stays byte for byte)
@@ -182,6 +182,8 @@ def cmd_fit_demo_directions(args: argparse.Namespace) -> int:
                 quality += " and keeps it along the edit"
         if direction.bends():
             quality += ", bent"
+        if direction.hold is not None:
+            quality += f", holds {direction.hold.condition} with {direction.hold.lender}'s keep"
         print(f"wrote {path} ({direction.name}: {quality}, strength {direction.strength_range[0]:g}..{direction.strength_range[1]:g} {direction.unit})")
     return 0
 

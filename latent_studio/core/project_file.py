@@ -29,8 +29,9 @@ from safetensors.numpy import save as st_save
 
 from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes
-from latent_studio.core.directions import (BEND_TENSORS, KEEP_TENSORS, SPLIT_TENSORS, Direction, bend_offsets, bend_tensors,
-                                          read_split, split_metadata, split_tensors, with_bends)
+from latent_studio.core.directions import (BEND_TENSORS, HOLD_TENSORS, KEEP_TENSORS, SPLIT_TENSORS, Direction, bend_offsets,
+                                          bend_tensors, hold_metadata, hold_tensors, read_hold, read_split, split_metadata,
+                                          split_tensors, with_bends)
 from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError, check_order, check_pace
 from latent_studio.core.latent_math import latent_refusal
@@ -87,6 +88,8 @@ def project_bytes(project: Project) -> bytes:
         if direction.split is not None:
             tensors.update(split_tensors(direction.split, f"direction/{direction.id}/"))
         tensors.update(bend_tensors(direction, f"direction/{direction.id}/"))
+        if direction.hold is not None:
+            tensors.update(hold_tensors(direction.hold, f"direction/{direction.id}/hold/"))
     for key, value in tensors.items():
         if not np.all(np.isfinite(value)):
             raise ProjectError(f"{key.replace('/', ' ')} contains NaN or infinity; the project was not saved.")
@@ -166,6 +169,7 @@ def manifest(project: Project) -> dict[str, Any]:
                 **({"source_attention_from": d.source_attention_from} if d.source_attention_from is not None else {}),
                 **({"split": split_metadata(d.split)} if d.split is not None else {}),
                 **({"bends": bend_offsets(d)} if d.bends() else {}),
+                **({"hold": hold_metadata(d.hold)} if d.hold is not None else {}),
             }
             for d in project.directions.values()  # insertion order is the order of the sliders
         ],
@@ -331,8 +335,9 @@ def _latents_size(raw: dict) -> int:
             if not isinstance(entry, dict):
                 raise ProjectFileError(f"{key}[{i}] should be an object, not {type(entry).__name__}.")
             tensors = 1
-            if key == "directions":  # a split's lines, probe and keep, and each bend's reading and curve
+            if key == "directions":  # a split's lines, probe and keep, each bend's reading and curve, and a hold
                 bends, split = entry.get("bends", {}), entry.get("split")
+                tensors += len(HOLD_TENSORS) if entry.get("hold") else 0
                 tensors += len(BEND_TENSORS) * (len(bends) if isinstance(bends, dict) else 0)
                 if split is not None:
                     kept = isinstance(split, dict) and "split_keep_reach" in split
@@ -485,8 +490,12 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
             split = read_split(f.get("split", dict, {}), tensors, f"direction/{direction_id}/", vector.shape)
         except (ValueError, TypeError, KeyError) as exc:
             raise ProjectFileError(f"directions[{i}].split: {exc}.") from exc
+        try:
+            hold = read_hold(f.get("hold", dict, {}), tensors, f"direction/{direction_id}/hold/", vector.shape)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ProjectFileError(f"directions[{i}].hold: {exc}.") from exc
         direction = Direction(
-            id=direction_id, name=f.get("name", str), vector=vector, split=split,
+            id=direction_id, name=f.get("name", str), vector=vector, split=split, hold=hold,
             method=f.get("method", str), strength_range=(low, high), model_hash=f.get("model_hash", str),
             unit=f.get("unit", str, ""), origin=f.get("origin", str, "model"),
             info={str(k): str(v) for k, v in f.get("info", dict, {}).items()},

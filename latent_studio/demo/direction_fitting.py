@@ -27,7 +27,7 @@ import numpy as np
 
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.directions import (Direction, DirectionBend, DirectionKeep, apply_directions, fit_binned_bend,
-                                          fit_direction_split, orthogonalise, save_direction)
+                                          fit_direction_split, lend_hold, orthogonalise, save_direction)
 from latent_studio.core.latent_math import add_directions
 from latent_studio.demo.factors import FACTOR_NAMES, HeadFactors, sample_factors
 from latent_studio.demo.heads import render_batch
@@ -65,6 +65,11 @@ BEND_GAIN = 0.6
 # 2.0 with 0.25 off 21.4% / 7.1%, 9.7% (21.38 dB). KEEP_GAIN 1.3 adds about 1.5 on toy-heads.
 KEEP_GAIN = 1.3
 KEEP_BARE = 0.25
+# A plan that holds an attribute adds HOLD_GAIN of the lender's keep, at the head's own place along the lender's
+# factor, at the direction's full reach. Issue 14, hair hue held with the head turn's glasses keep, 50 held-out heads
+# (benchmarks/experiments/directions/hue_keep.py), signed glasses drift: none 20.3% (not monotonic); 0.3 8.3%
+# (monotonic, |r| 0.977, eye opening 11.2%); 0.6 12.6%.
+HOLD_GAIN = 0.3
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class Plan:
     split_by: str | None = None
     bend: bool = False  # each line also gets the quadratic part of its centroids' path (core.directions.DirectionBend)
     keep: bool = False  # the split puts back the attribute the edit fades (core.directions.DirectionKeep)
+    hold_from: str | None = None  # the factor of a plan with a keep, lent to hold its attribute (core.directions.DirectionHold)
 
 
 def default_plans(scale: float = 1.0) -> list[Plan]:
@@ -95,7 +101,8 @@ def default_plans(scale: float = 1.0) -> list[Plan]:
         # calibrated on the smiling side: the frown side saturates near -0.3 and would read as a weak slope
         Plan("smile", tuple(np.linspace(-1, 1, 9)), count(24), 0.0, (0.0, 0.5)),
         Plan("glasses", (0.0, 1.0), count(60), 0.0, (0.0, 1.0)),
-        Plan("hair_hue", tuple(np.linspace(0.0, 0.6, 7)), count(24), 0.3, (-0.15, 0.15)),
+        # holding glasses with the head turn's keep: the hue took them off heads that wear them (46% at -0.3)
+        Plan("hair_hue", tuple(np.linspace(0.0, 0.6, 7)), count(24), 0.3, (-0.15, 0.15), hold_from="yaw"),
     ]
 
 
@@ -132,7 +139,7 @@ def fit_demo_directions(
     regressor: FactorRegressor | None = None,
     fixed_point_iterations: int = 1,
     only: Collection[str] | None = None,
-    head_turn: np.ndarray | None = None,
+    head_turn: Direction | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> list[Direction]:
@@ -144,10 +151,11 @@ def fit_demo_directions(
     the fit skips clamp matching: a centroid averages away what it corrects.
     The directions in ``SOURCE_ATTENTION`` are marked to be decoded with it. A plan with ``bend`` gives each
     of its lines the quadratic part of its centroids' path, scaled by ``BEND_GAIN`` of the line's calibration;
-    one with ``keep`` gives its split a keep, scaled by ``KEEP_GAIN`` of the present line's calibration.
+    one with ``keep`` gives its split a keep, scaled by ``KEEP_GAIN`` of the present line's calibration,
+    and one with ``hold_from`` holds that attribute with ``HOLD_GAIN`` of the head turn's keep.
     With ``only`` (direction names), just those are fitted, in the same order;
     without the head turn among them, the others are orthogonalised to
-    ``head_turn`` (the model's present one).
+    ``head_turn`` (the model's present one), which lends its keep.
     """
     size = model.image_size[-1]
     plans = [p for p in default_plans(scale) if only is None or DIRECTION_NAMES[p.factor] in only]
@@ -164,7 +172,6 @@ def fit_demo_directions(
     fitted: dict[str, Direction] = {}
     if "yaw" in latents:
         fitted["yaw"] = binned_direction("Head turn", *latents["yaw"], h, strength_range=(-60.0, 60.0), unit="degrees", bins=13)
-        head_turn = fitted["yaw"].vector
     # toy-heads cannot frown past about -0.3 from a neutral face: the slider offers what the model does
     if "smile" in latents:
         fitted["smile"] = binned_direction("Smile", *latents["smile"], h, strength_range=(-0.5, 1.0), bins=9)
@@ -185,12 +192,22 @@ def fit_demo_directions(
                                           info=dict(direction.info, split=f"by {plan.split_by}: one line without, one with"))
     for factor in ("smile", "glasses", "hair_hue"):
         if factor in fitted:
-            fitted[factor] = _orthogonal_to(fitted[factor], head_turn)
+            fitted[factor] = _orthogonal_to(fitted[factor], fitted["yaw"].vector if "yaw" in fitted else head_turn.vector)
     directions = [fitted[plan.factor] for plan in plans]
     if regressor is not None:  # calibrated as the app decodes them: beside their source where SOURCE_ATTENTION says so
         directions = [calibrate_plan(model, regressor, plan, direction, latents, steps, progress, cancel)
                       for plan, direction in zip(plans, directions, strict=True)]
+    lenders = {plan.factor: direction for plan, direction in zip(plans, directions, strict=True)}
+    lenders.setdefault("yaw", head_turn)
+    directions = [_held(direction, lenders[plan.hold_from]) if plan.hold_from else direction
+                  for plan, direction in zip(plans, directions, strict=True)]
     return [replace(d, source_attention_from=SOURCE_ATTENTION.get(d.name)) for d in directions]
+
+
+def _held(direction: Direction, lender: Direction) -> Direction:
+    """``direction`` holding what ``lender`` keeps, with HOLD_GAIN of its keep at ``direction``'s full reach."""
+    hold = lend_hold(lender, reach=max(abs(x) for x in direction.strength_range), gain=HOLD_GAIN)
+    return replace(direction, hold=hold, info=dict(direction.info, hold=f"{hold.condition}, with {HOLD_GAIN:g} of {lender.name}'s keep"))
 
 
 def calibrate_plan(model, regressor, plan: Plan, direction: Direction, latents, steps: int, progress, cancel) -> Direction:

@@ -206,5 +206,11 @@ def test_fit_demo_directions_only_refits_the_named_ones_and_splits_the_head_turn
     assert turn.split is not None and turn.split.condition == "Glasses" and turn.split.absent.shape == turn.vector.shape
     assert turn.split.absent_bend is not None and turn.split.present_bend.curve.shape == turn.vector.shape
     assert turn.split.keep is not None and turn.split.keep.base.shape == turn.vector.shape and turn.split.keep.reach > 0
+    assert "holds Glasses with Head turn's keep" in first.stdout.split("04_hair_hue.safetensors")[1]
+    hue = run_cli(*fit, "--only", "Hair hue")  # the kept head turn lends its keep
+    assert hue.returncode == 0, hue.stderr
+    hold = load_direction(folder / "directions" / "04_hair_hue.safetensors").hold
+    assert hold.lender == "Head turn" and hold.keep.reach == 0.3
+    np.testing.assert_array_equal(hold.probe, turn.split.probe)
     wrong = run_cli(*fit, "--only", "Frown")
     assert wrong.returncode == 2 and "--only takes names among Head turn, Smile, Glasses, Hair hue; not Frown" in wrong.stderr

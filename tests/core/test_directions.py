@@ -1,6 +1,7 @@
 """Direction discovery recovers planted directions; direction files refuse the wrong model."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from latent_studio.core.directions import (
     fit_binned_direction,
     fit_direction_split,
     fit_split_directions,
+    lend_hold,
     load_direction,
     mean_difference_direction,
     orthogonalise,
@@ -268,6 +270,71 @@ def test_a_split_keep_is_weighted_by_presence_and_read_from_where_the_source_is(
     np.testing.assert_allclose(bare.keep_change(source, 30.0), (w - 0.5 * (1 - w)) * split.keep.change(v, 30.0))
     unkept = fit_direction_split(latents, yaw, present, "Glasses", bins=12)
     assert unkept.keep_change(source, 30.0) is None and unkept.position(source) == 0.0  # no bends: reads 0
+
+
+def kept_turn() -> Direction:
+    latents, yaw, present, *_ = planted_split()
+    split = fit_direction_split(latents, yaw, present, "Glasses", bins=12, bend=True, keep=True)
+    return dataclasses.replace(split_direction(), split=dataclasses.replace(split, keep=dataclasses.replace(split.keep, bare=0.25)))
+
+
+def test_a_lent_hold_adds_the_lenders_keep_at_the_sources_own_place_in_proportion_to_the_move():
+    turn = kept_turn()
+    hue = Direction("Hair hue", (unit(31) * 2.0).astype(np.float32), "binned", (-0.3, 0.3), "a" * 64)
+    held = dataclasses.replace(hue, hold=lend_hold(turn, reach=0.3, gain=0.5))
+    hold, split = held.hold, turn.split
+    assert hold.condition == "Glasses" and hold.lender == "Head turn" and hold.keep.bare == 0.25
+    source = rng.standard_normal(SHAPE).astype(np.float32)
+    w = split.presence(source)
+    v = 0.5 * (split.absent_bend.position(source) + split.present_bend.position(source))  # one line: the bends' mean
+    kept_here = split.keep.change(v - split.keep.reach, split.keep.reach)  # the lender's keep, whole, at the source's own place
+    expected = source + 0.3 * hue.vector.astype(np.float64) + (w - 0.25 * (1 - w)) * 0.5 * kept_here
+    edited = apply_directions(source, [(held, 0.3)])
+    np.testing.assert_allclose(edited, expected * np.linalg.norm(source) / np.linalg.norm(expected), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(hold.change(source, -0.15), 0.5 * hold.change(source, 0.3))  # either way, as far as it goes
+    np.testing.assert_array_equal(apply_directions(source, [(held, 0.0)]), source)
+    # the hold reads the source before the direction's own edit, and after the other sliders'
+    glasses = Direction("Glasses", (unit(12) * 6.0).astype(np.float32), "mean difference", (-1.0, 1.0), "a" * 64)
+    both = apply_directions(source, [(glasses, 1.0), (held, 0.3)])
+    given = source + glasses.vector
+    expected = given + 0.3 * hue.vector.astype(np.float64) + hold.change(given, 0.3)
+    np.testing.assert_allclose(both, expected * np.linalg.norm(source) / np.linalg.norm(expected), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="Hair hue keeps nothing along its edit, so it has no hold to lend"):
+        lend_hold(hue, reach=0.3, gain=0.5)
+
+
+def test_a_hold_round_trips_and_a_broken_one_is_one_sentence(tmp_path):
+    from safetensors.numpy import load, save
+
+    from latent_studio.core.safetensors_header import read_metadata
+
+    hue = Direction("Hair hue", (unit(31) * 2.0).astype(np.float32), "binned", (-0.3, 0.3), "a" * 64,
+                    hold=lend_hold(kept_turn(), reach=0.3, gain=0.5))
+    save_direction(tmp_path / "held.safetensors", hue)
+    loaded = load_direction(tmp_path / "held.safetensors").hold
+    for name in ("condition", "lender", "threshold", "softness", "offset"):
+        assert getattr(loaded, name) == getattr(hue.hold, name)
+    for name in ("probe", "reading"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(hue.hold, name))
+    for name in ("base", "slope", "curve", "reach", "bare"):
+        np.testing.assert_array_equal(getattr(loaded.keep, name), getattr(hue.hold.keep, name))
+    data = (tmp_path / "held.safetensors").read_bytes()
+
+    def broken(**changes):
+        hold = {**json.loads(read_metadata(data)["hold"]), **changes}
+        (tmp_path / "broken.safetensors").write_bytes(save(load(data), metadata={**read_metadata(data), "hold": json.dumps(hold)}))
+        return tmp_path / "broken.safetensors"
+
+    with pytest.raises(DirectionFileError, match="not a readable direction file.*hold has a softness of [0-9.]+ and a reach of 0.0; both should be above 0"):
+        load_direction(broken(reach=0.0))
+    with pytest.raises(DirectionFileError, match="hold takes -0.5 off bare sources; it should be from 0 to 1"):
+        load_direction(broken(bare=-0.5))
+    tensors = {k: v for k, v in load(data).items() if k != "hold/reading"}
+    (tmp_path / "broken.safetensors").write_bytes(save(tensors, metadata=read_metadata(data)))
+    with pytest.raises(DirectionFileError, match="its hold's reading tensor is missing"):
+        load_direction(tmp_path / "broken.safetensors")
+    save_direction(tmp_path / "plain.safetensors", dataclasses.replace(hue, hold=None))
+    assert "hold" not in read_metadata((tmp_path / "plain.safetensors").read_bytes())  # no hold, the same bytes
 
 
 def test_bends_round_trip_and_a_broken_one_is_one_sentence(tmp_path):

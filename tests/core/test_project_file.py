@@ -486,3 +486,28 @@ def test_a_split_keep_travels_with_the_project_and_a_broken_one_is_one_sentence(
 
     with pytest.raises(ProjectFileError, match=r"directions\[0\]\.split: its split's keep has a reach of -1.0; it should be above 0"):
         project_from_bytes(rewrite(data, unreach))
+
+
+def test_a_hold_travels_with_the_project_and_a_broken_one_is_one_sentence():
+    from dataclasses import replace
+
+    from latent_studio.core.directions import DirectionHold, DirectionKeep
+
+    project = make_project()
+    keep = DirectionKeep(noise_latent(7, SHAPE), noise_latent(8, SHAPE), noise_latent(9, SHAPE), 0.3, bare=0.25)
+    hold = DirectionHold("Glasses", "Head turn", noise_latent(4, SHAPE), 0.5, 2.0, noise_latent(5, SHAPE), -3.0, keep)
+    project.directions["yaw"] = replace(project.directions["yaw"], hold=hold)
+    data = project_bytes(project)
+    loaded = project_from_bytes(data).directions["yaw"].hold
+    assert (loaded.condition, loaded.lender, loaded.offset, loaded.keep.reach, loaded.keep.bare) == ("Glasses", "Head turn", -3.0, 0.3, 0.25)
+    for name in ("probe", "reading"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(hold, name))
+    np.testing.assert_array_equal(loaded.keep.slope, keep.slope)
+    assert project_bytes(project_from_bytes(data)) == data
+
+    def soften(manifest):
+        manifest["directions"][0]["hold"]["softness"] = 0.0
+
+    with pytest.raises(ProjectFileError, match=r"directions\[0\]\.hold: its hold has a softness of 0.0 and a reach of 0.3; both should be above 0"):
+        project_from_bytes(rewrite(data, soften))
+    assert "hold" not in project_file.manifest(make_project())["directions"][0]  # none: older files keep their bytes

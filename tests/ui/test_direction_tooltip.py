@@ -1,4 +1,4 @@
-"""A direction slider's tooltip says how it edits: split, kept and bent, and how to set right a misread face."""
+"""A direction slider's tooltip says how it edits: split, kept, bent and held, and how to set right a misread face."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from latent_studio.core.directions import Direction, DirectionBend, DirectionKeep, DirectionSplit
+from latent_studio.core.directions import Direction, DirectionBend, DirectionHold, DirectionKeep, DirectionSplit
 from latent_studio.ui.sliders import DirectionRow
 
 
@@ -22,3 +22,8 @@ def test_the_tooltip_names_the_split_the_keep_and_the_bend_and_how_to_correct_a_
     assert "puts back the glasses a long move would fade" in tip
     assert "if it is read wrongly, nudge the Glasses slider a little the other way" in tip
     assert "its path curves as the examples' did" in tip
+    assert "holds" not in tip
+    hold = DirectionHold("Glasses", "Head turn", z, 0.0, 1.0, z, 0.0, DirectionKeep(z, z, z, 0.3))
+    tip = DirectionRow(panel, Direction("Hair hue", z, "binned-centroid regression", (-0.3, 0.3), "h" * 64,
+                                        hold=hold)).label.toolTip()
+    assert "it holds the glasses it would wash out, with the Head turn slider's keep" in tip
