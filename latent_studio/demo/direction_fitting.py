@@ -68,7 +68,10 @@ KEEP_BARE = 0.25
 # A plan that holds an attribute adds HOLD_GAIN of the lender's keep, at the head's own place along the lender's
 # factor, at the direction's full reach. Issue 14, hair hue held with the head turn's glasses keep, 50 held-out heads
 # (benchmarks/experiments/directions/hue_keep.py), signed glasses drift: none 20.3% (not monotonic); 0.3 8.3%
-# (monotonic, |r| 0.977, eye opening 11.2%); 0.6 12.6%.
+# (monotonic, |r| 0.977, eye opening 11.2%); 0.6 12.6%. The smile, the same way (smile_hold.py), glasses |change|
+# at +1 for bare heads / heads with glasses, at -0.5 with glasses, signed drift: none 25.8 / 12.1, 20.7, 10.9%;
+# 0.3 13.8 / 6.6, 12.1, 6.4% (span 0.858); 0.5 11.8 / 10.4, 13.5, 7.1% (span 0.837); 0.4 with half off bare heads
+# 9.2 / 9.7, 14.8, 7.8%; 0.3 with all of it off bare heads 8.8 / 15.5, 16.1, 8.5% (span 0.79).
 HOLD_GAIN = 0.3
 
 
@@ -99,7 +102,8 @@ def default_plans(scale: float = 1.0) -> list[Plan]:
         # keeping glasses: 9.8%, 21.43 dB (regressor-feature distance to it 2.58 -> 2.49)
         Plan("yaw", tuple(np.linspace(-60, 60, 13)), count(40), 0.0, (-30.0, 30.0), split_by="glasses", bend=True, keep=True),
         # calibrated on the smiling side: the frown side saturates near -0.3 and would read as a weak slope
-        Plan("smile", tuple(np.linspace(-1, 1, 9)), count(24), 0.0, (0.0, 0.5)),
+        # holding glasses with the head turn's keep: a wide smile gave bare heads glasses (26% at +1)
+        Plan("smile", tuple(np.linspace(-1, 1, 9)), count(24), 0.0, (0.0, 0.5), hold_from="yaw"),
         Plan("glasses", (0.0, 1.0), count(60), 0.0, (0.0, 1.0)),
         # holding glasses with the head turn's keep: the hue took them off heads that wear them (46% at -0.3)
         Plan("hair_hue", tuple(np.linspace(0.0, 0.6, 7)), count(24), 0.3, (-0.15, 0.15), hold_from="yaw"),
