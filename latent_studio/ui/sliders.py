@@ -52,7 +52,7 @@ class DirectionRow:
             keeps += "; its path curves as the examples' did, from where the face starts"
         if direction.hold is not None:
             condition = direction.hold.condition.lower()
-            keeps += f"; it holds the {condition} it would wash out, with the {direction.hold.lender} slider's keep"
+            keeps += f"; it puts back the {condition} it would wash out, as the {direction.hold.lender} slider does"
         self.label.setToolTip(f"{direction.method}; range {self.low:g} to {self.high:g}; from the {direction.origin}{keeps}")
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)

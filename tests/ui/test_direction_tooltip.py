@@ -26,4 +26,4 @@ def test_the_tooltip_names_the_split_the_keep_and_the_bend_and_how_to_correct_a_
     hold = DirectionHold("Glasses", "Head turn", z, 0.0, 1.0, z, 0.0, DirectionKeep(z, z, z, 0.3))
     tip = DirectionRow(panel, Direction("Hair hue", z, "binned-centroid regression", (-0.3, 0.3), "h" * 64,
                                         hold=hold)).label.toolTip()
-    assert "it holds the glasses it would wash out, with the Head turn slider's keep" in tip
+    assert "it puts back the glasses it would wash out, as the Head turn slider does" in tip
