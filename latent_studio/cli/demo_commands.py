@@ -185,6 +185,11 @@ def cmd_fit_demo_directions(args: argparse.Namespace) -> int:
         if direction.hold is not None:
             quality += f", holds {direction.hold.condition} with {direction.hold.lender}'s keep"
         print(f"wrote {path} ({direction.name}: {quality}, strength {direction.strength_range[0]:g}..{direction.strength_range[1]:g} {direction.unit})")
+    for kept_direction in directions:  # a kept direction's hold is a copy of its lender's keep as it was
+        hold = kept_direction.hold
+        if kept_direction.name not in refitted and hold is not None and hold.lender in refitted:
+            print(f"{kept_direction.name} still holds {hold.condition} with the previous {hold.lender}'s keep; "
+                  f'fit it again too (--only "{kept_direction.name}") to hold it with the new one.')
     return 0
 
 

@@ -55,6 +55,7 @@ class DirectionFileError(UserError):
 
 SPLIT_TENSORS = ("probe", "absent", "present")  # a split's latent-shaped arrays, as saved
 BEND_TENSORS = ("reading", "curve")  # a bend's latent-shaped arrays, saved under its line's key
+KEEP_TENSORS = ("keep_base", "keep_slope", "keep_curve")  # a split's keep, saved beside its lines
 HOLD_TENSORS = ("probe", "reading", "keep_base", "keep_slope", "keep_curve")  # a hold's, saved under "hold/"
 
 
@@ -62,7 +63,6 @@ def _presence(latent: np.ndarray, probe: np.ndarray, threshold: float, softness:
     """How far ``latent`` reads as having an attribute, from 0 to 1: a stable sigmoid of a linear probe's reading."""
     reading = float(np.vdot(np.asarray(latent, np.float64), np.asarray(probe, np.float64)))
     return float(0.5 * (1.0 + np.tanh(0.5 * (reading - threshold) / softness)))
-KEEP_TENSORS = ("keep_base", "keep_slope", "keep_curve")  # a split's keep, saved beside its lines
 
 
 @dataclass(frozen=True, eq=False)
