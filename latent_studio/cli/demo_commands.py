@@ -189,7 +189,7 @@ def cmd_fit_demo_directions(args: argparse.Namespace) -> int:
         hold = kept_direction.hold
         if kept_direction.name not in refitted and hold is not None and hold.lender in refitted:
             print(f"{kept_direction.name} still holds {hold.condition} with the previous {hold.lender}'s keep; "
-                  f'fit it again too (--only "{kept_direction.name}") to hold it with the new one.')
+                  f'fit them together (--only "{",".join([*refitted, kept_direction.name])}") to hold it with the new one.')
     return 0
 
 

@@ -117,6 +117,10 @@ class DirectionKeep:
         """The latent change for a source at ``position`` moved by ``strength``."""
         return self.at(float(position) + float(strength)) * (abs(float(strength)) / self.reach)
 
+    def weight(self, presence: float) -> float:
+        """How much of it a source gets: all as far as it has the attribute, ``-bare`` as far as it has not."""
+        return presence - self.bare * (1.0 - presence)
+
 
 @dataclass(frozen=True, eq=False)
 class DirectionSplit:
@@ -167,8 +171,7 @@ class DirectionSplit:
         (None without a keep)."""
         if self.keep is None:
             return None
-        w = self.presence(latent)
-        return (w - self.keep.bare * (1.0 - w)) * self.keep.change(self.position(latent), strength)
+        return self.keep.weight(self.presence(latent)) * self.keep.change(self.position(latent), strength)
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,31 +195,33 @@ class DirectionHold:
     offset: float
     keep: DirectionKeep  # its reach is this direction's, and its size what the hold adds there
 
-    def change(self, latent: np.ndarray, strength: float) -> np.ndarray:
-        """The latent change that holds the attribute when ``latent`` is moved by ``strength``."""
+    def change(self, latent: np.ndarray, strength: float, lender_move: float = 0.0) -> np.ndarray:
+        """The latent change that holds the attribute when ``latent`` is moved by ``strength``, and by
+        ``lender_move`` along the lender's factor when the lender edits the same frame (the glasses go
+        where the head turns)."""
         w = _presence(latent, self.probe, self.threshold, self.softness)
         position = float(np.vdot(np.asarray(latent, np.float64), np.asarray(self.reading, np.float64))) + self.offset
-        return (w - self.keep.bare * (1.0 - w)) * self.keep.at(position) * (abs(float(strength)) / self.keep.reach)
+        return self.keep.weight(w) * self.keep.at(position + lender_move) * (abs(float(strength)) / self.keep.reach)
 
 
 def lend_hold(lender: Direction, reach: float, gain: float) -> DirectionHold:
     """The hold a split direction with a keep lends another direction, whose edits reach ``reach``.
 
-    At the borrower's full reach it adds ``gain`` of what the lender's keep adds after a full move of its
-    own. The lender's position is read by one line: the mean of its bends' readings (the lender blends them
-    by the probe, which is not linear; on toy-heads the mean reads within 2.7 degrees rms of the blend).
+    At the borrower's full reach it adds ``gain`` times k(v), the lender's keep at the source's own place
+    v along the lender's factor. v is read by one line: the mean of the lender's bends' readings (the lender
+    blends them by the probe, which is not linear; on toy-heads the mean reads within 2.7 degrees rms of
+    the blend), so the lender must bend.
     """
     split = lender.split
     if split is None or split.keep is None:
         raise ValueError(f"{lender.name} keeps nothing along its edit, so it has no hold to lend")
-    if not reach > 0.0:
-        raise ValueError(f"a hold needs a reach above 0, not {reach}")
     bends = [bend for bend in (split.absent_bend, split.present_bend) if bend is not None]
-    if bends:
-        reading = np.mean([np.asarray(b.reading, np.float64) for b in bends], axis=0).astype(np.float32)
-        offset = float(np.mean([b.offset for b in bends]))
-    else:
-        reading, offset = np.zeros_like(split.probe), 0.0
+    if not bends:
+        raise ValueError(f"{lender.name} has no bend to read where a source is along it, so it has no hold to lend")
+    if not (reach > 0.0 and gain >= 0.0):
+        raise ValueError(f"a hold needs a reach above 0 and a gain of at least 0, not {reach} and {gain}")
+    reading = np.mean([np.asarray(b.reading, np.float64) for b in bends], axis=0).astype(np.float32)
+    offset = float(np.mean([b.offset for b in bends]))
     keep = split.keep
     scaled = [(np.asarray(v, np.float64) * gain).astype(np.float32) for v in (keep.base, keep.slope, keep.curve)]
     return DirectionHold(split.condition, lender.name, split.probe, split.threshold, split.softness, reading, offset,
@@ -250,14 +255,15 @@ class Direction:
         """The latent change per unit of strength when editing ``latent``."""
         return self.vector if self.split is None else self.split.vector_for(latent)
 
-    def changes_for(self, latent: np.ndarray, strength: float) -> list[tuple[np.ndarray, float]]:
+    def changes_for(self, latent: np.ndarray, strength: float, lender_move: float = 0.0) -> list[tuple[np.ndarray, float]]:
         """The (vector, strength) terms of the latent change when editing ``latent`` by ``strength``: the line,
-        then the bend, the keep and the hold where there are."""
+        then the bend, the keep and the hold where there are (``lender_move``: the hold's lender's strength
+        in the same edit)."""
         if self.split is not None:
             extras = [self.split.bend_change(latent, strength), self.split.keep_change(latent, strength)]
         else:
             extras = [self.bend.change(latent, strength) if self.bend is not None else None]
-        extras.append(self.hold.change(latent, strength) if self.hold is not None else None)
+        extras.append(self.hold.change(latent, strength, lender_move) if self.hold is not None else None)
         return [(self.vector_for(latent), strength)] + [(extra, 1.0) for extra in extras if extra is not None]
 
     def bends(self) -> dict[str, DirectionBend]:
@@ -273,17 +279,19 @@ def apply_directions(latent: np.ndarray, edits) -> np.ndarray:
 
     Each direction reads the latent as the other directions' unsplit edits leave it: a head given glasses
     by the Glasses slider turns with its glasses, and a bend or a hold starts from where the source is.
+    A hold puts its attribute where its lender (found by name) moves the source.
     """
     edits = list(edits)
     read = np.asarray(latent, np.float64).copy()
     for direction, strength in edits:
         if direction.split is None:
             read += float(strength) * np.asarray(direction.vector, np.float64)
+    moves = {direction.name: float(strength) for direction, strength in edits}
     terms = []
     for direction, strength in edits:
         # a bend or a hold reads where the source is, before this direction's own edit
         own = read if direction.split is not None else read - float(strength) * np.asarray(direction.vector, np.float64)
-        terms += direction.changes_for(own, strength)
+        terms += direction.changes_for(own, strength, moves.get(direction.hold.lender, 0.0) if direction.hold else 0.0)
     return add_directions(latent, terms)
 
 
@@ -501,9 +509,23 @@ def save_direction(path: Path, direction: Direction) -> None:
 def split_tensors(split: DirectionSplit, prefix: str) -> dict[str, np.ndarray]:
     tensors = {f"{prefix}{name}": np.ascontiguousarray(getattr(split, name), np.float32) for name in SPLIT_TENSORS}
     if split.keep is not None:
-        tensors.update({f"{prefix}{name}": np.ascontiguousarray(getattr(split.keep, name[len("keep_"):]), np.float32)
-                        for name in KEEP_TENSORS})
+        tensors.update(keep_tensors(split.keep, prefix))
     return tensors
+
+
+def keep_tensors(keep: DirectionKeep, prefix: str) -> dict[str, np.ndarray]:
+    return {f"{prefix}{name}": np.ascontiguousarray(getattr(keep, name[len("keep_"):]), np.float32) for name in KEEP_TENSORS}
+
+
+def read_keep(tensors: dict[str, np.ndarray], prefix: str, shape: tuple[int, ...], reach: float, bare: float,
+              owner: str) -> DirectionKeep:
+    """The keep saved under ``prefix``; ValueError names what is wrong, as ``owner``'s ("its split's")."""
+    if not (np.isfinite(reach) and reach > 0.0):
+        raise ValueError(f"{owner} keep has a reach of {reach}; it should be above 0")
+    if not 0.0 <= bare <= 1.0:
+        raise ValueError(f"{owner} keep takes {bare} off bare sources; it should be from 0 to 1")
+    return DirectionKeep(*(_saved_tensor(tensors, f"{prefix}{name}", shape, f"{owner} {name.replace('_', ' ')}")
+                           for name in KEEP_TENSORS), reach, bare)
 
 
 def split_metadata(split: DirectionSplit) -> dict[str, str]:
@@ -523,21 +545,15 @@ def read_split(metadata: dict, tensors: dict[str, np.ndarray], prefix: str, shap
         raise ValueError(f"its split's threshold {threshold} or softness {softness} is not usable")
     keep = None
     if "split_keep_reach" in metadata:
-        reach, bare = float(metadata["split_keep_reach"]), float(metadata.get("split_keep_bare", 0.0))
-        if not (np.isfinite(reach) and reach > 0.0):
-            raise ValueError(f"its split's keep has a reach of {reach}; it should be above 0")
-        if not 0.0 <= bare <= 1.0:
-            raise ValueError(f"its split's keep takes {bare} off bare sources; it should be from 0 to 1")
-        keep = DirectionKeep(*(_saved_tensor(tensors, f"{prefix}{name}", shape, f"its split's {name.replace('_', ' ')}")
-                               for name in KEEP_TENSORS), reach, bare)
+        keep = read_keep(tensors, prefix, shape, float(metadata["split_keep_reach"]),
+                         float(metadata.get("split_keep_bare", 0.0)), "its split's")
     return DirectionSplit(str(metadata["split_condition"]), arrays["probe"], threshold, softness,
                           arrays["absent"], arrays["present"], keep=keep)
 
 
 def hold_tensors(hold: DirectionHold, prefix: str) -> dict[str, np.ndarray]:
-    arrays = {"probe": hold.probe, "reading": hold.reading,
-              **{name: getattr(hold.keep, name[len("keep_"):]) for name in HOLD_TENSORS if name.startswith("keep_")}}
-    return {f"{prefix}{name}": np.ascontiguousarray(arrays[name], np.float32) for name in HOLD_TENSORS}
+    return {f"{prefix}probe": np.ascontiguousarray(hold.probe, np.float32),
+            f"{prefix}reading": np.ascontiguousarray(hold.reading, np.float32), **keep_tensors(hold.keep, prefix)}
 
 
 def hold_metadata(hold: DirectionHold) -> dict:
@@ -549,22 +565,27 @@ def hold_metadata(hold: DirectionHold) -> dict:
 
 def read_hold(entry: dict, tensors: dict[str, np.ndarray], prefix: str, shape: tuple[int, ...]) -> DirectionHold | None:
     """The hold saved under ``prefix`` that ``entry`` describes (None for an empty entry); ValueError names what is wrong."""
-    if not entry:
-        return None
     if not isinstance(entry, dict):
         raise ValueError(f"its hold should be an object, not {type(entry).__name__}")
-    numbers = {key: float(entry[key]) for key in ("threshold", "softness", "offset", "reach", "bare")}
-    if not all(np.isfinite(v) for v in numbers.values()):
-        raise ValueError(f"its hold has a number that is not finite ({numbers})")
-    if numbers["softness"] <= 0.0 or numbers["reach"] <= 0.0:
-        raise ValueError(f"its hold has a softness of {numbers['softness']} and a reach of {numbers['reach']}; both should be above 0")
-    if not 0.0 <= numbers["bare"] <= 1.0:
-        raise ValueError(f"its hold takes {numbers['bare']} off bare sources; it should be from 0 to 1")
-    arrays = {name: _saved_tensor(tensors, f"{prefix}{name}", shape, f"its hold's {name.replace('_', ' ')}")
-              for name in HOLD_TENSORS}
-    keep = DirectionKeep(arrays["keep_base"], arrays["keep_slope"], arrays["keep_curve"], numbers["reach"], numbers["bare"])
-    return DirectionHold(str(entry["condition"]), str(entry["lender"]), arrays["probe"], numbers["threshold"],
-                         numbers["softness"], arrays["reading"], numbers["offset"], keep)
+    if not entry:
+        return None
+    names = {key: entry.get(key) for key in ("condition", "lender")}
+    for key, name in names.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"its hold's {key} should be a name, not {name!r}")
+    numbers = {}
+    for key in ("threshold", "softness", "offset", "reach", "bare"):
+        if key not in entry:
+            raise ValueError(f"its hold has no {key}")
+        numbers[key] = float(entry[key])
+        if not np.isfinite(numbers[key]):
+            raise ValueError(f"its hold's {key} is {numbers[key]}; it should be a finite number")
+    if numbers["softness"] <= 0.0:
+        raise ValueError(f"its hold has a softness of {numbers['softness']}; it should be above 0")
+    keep = read_keep(tensors, prefix, shape, numbers["reach"], numbers["bare"], "its hold's")
+    arrays = {name: _saved_tensor(tensors, f"{prefix}{name}", shape, f"its hold's {name}") for name in ("probe", "reading")}
+    return DirectionHold(names["condition"], names["lender"], arrays["probe"], numbers["threshold"], numbers["softness"],
+                         arrays["reading"], numbers["offset"], keep)
 
 
 BEND_KEYS = ("bend", "split/absent_bend", "split/present_bend")  # where each line's bend is saved

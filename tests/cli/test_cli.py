@@ -200,7 +200,7 @@ def test_fit_demo_directions_only_refits_the_named_ones_and_splits_the_head_turn
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("wrote ") == 1 and "01_head_turn.safetensors (Head turn:" in again.stdout
     assert "split by Glasses and keeps it along the edit, bent" in again.stdout
-    assert 'Hair hue still holds Glasses with the previous Head turn\'s keep; fit it again too (--only "Hair hue")' in again.stdout
+    assert 'Hair hue still holds Glasses with the previous Head turn\'s keep; fit them together (--only "Head turn,Hair hue")' in again.stdout
     after = {f.name: f.read_bytes() for f in sorted((folder / "directions").iterdir())}
     assert all(after[n] == before[n] for n in before if n != "01_head_turn.safetensors")  # kept byte for byte
     turn = load_direction(folder / "directions" / "01_head_turn.safetensors")

@@ -284,8 +284,9 @@ def test_a_lent_hold_adds_the_lenders_keep_at_the_sources_own_place_in_proportio
     held = dataclasses.replace(hue, hold=lend_hold(turn, reach=0.3, gain=0.5))
     hold, split = held.hold, turn.split
     assert hold.condition == "Glasses" and hold.lender == "Head turn" and hold.keep.bare == 0.25
-    source = rng.standard_normal(SHAPE).astype(np.float32)
+    source = (rng.standard_normal(SHAPE) + unit(12) * 6.0).astype(np.float32)  # wearing the planted attribute
     w = split.presence(source)
+    assert w > 0.9
     v = 0.5 * (split.absent_bend.position(source) + split.present_bend.position(source))  # one line: the bends' mean
     kept_here = split.keep.change(v - split.keep.reach, split.keep.reach)  # the lender's keep, whole, at the source's own place
     expected = source + 0.3 * hue.vector.astype(np.float64) + (w - 0.25 * (1 - w)) * 0.5 * kept_here
@@ -299,8 +300,17 @@ def test_a_lent_hold_adds_the_lenders_keep_at_the_sources_own_place_in_proportio
     given = source + glasses.vector
     expected = given + 0.3 * hue.vector.astype(np.float64) + hold.change(given, 0.3)
     np.testing.assert_allclose(both, expected * np.linalg.norm(source) / np.linalg.norm(expected), rtol=1e-4, atol=1e-5)
+    # with its lender in the same edit, it puts the attribute where the lender moves the head
+    together = apply_directions(source, [(turn, 30.0), (held, 0.3)])
+    hued = source + 0.3 * hue.vector.astype(np.float64)  # the turn reads the head with its new hair colour
+    expected = (hued + 30.0 * split.vector_for(hued).astype(np.float64) + split.bend_change(hued, 30.0)
+                + split.keep_change(hued, 30.0) + (w - 0.25 * (1 - w)) * 0.5 * split.keep.at(v + 30.0))
+    np.testing.assert_allclose(together, expected * np.linalg.norm(source) / np.linalg.norm(expected), rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="Hair hue keeps nothing along its edit, so it has no hold to lend"):
         lend_hold(hue, reach=0.3, gain=0.5)
+    unbent = dataclasses.replace(turn, split=dataclasses.replace(split, absent_bend=None, present_bend=None))
+    with pytest.raises(ValueError, match="Head turn has no bend to read where a source is along it"):
+        lend_hold(unbent, reach=0.3, gain=0.5)
 
 
 def test_a_hold_round_trips_and_a_broken_one_is_one_sentence(tmp_path):
@@ -321,20 +331,24 @@ def test_a_hold_round_trips_and_a_broken_one_is_one_sentence(tmp_path):
     data = (tmp_path / "held.safetensors").read_bytes()
 
     def broken(**changes):
-        hold = {**json.loads(read_metadata(data)["hold"]), **changes}
+        hold = {key: value for key, value in {**json.loads(read_metadata(data)["hold"]), **changes}.items() if value is not None}
         (tmp_path / "broken.safetensors").write_bytes(save(load(data), metadata={**read_metadata(data), "hold": json.dumps(hold)}))
         return tmp_path / "broken.safetensors"
 
-    with pytest.raises(DirectionFileError, match="not a readable direction file.*hold has a softness of [0-9.]+ and a reach of 0.0; both should be above 0"):
+    with pytest.raises(DirectionFileError, match="not a readable direction file.*its hold's keep has a reach of 0.0; it should be above 0"):
         load_direction(broken(reach=0.0))
-    with pytest.raises(DirectionFileError, match="hold takes -0.5 off bare sources; it should be from 0 to 1"):
+    with pytest.raises(DirectionFileError, match="its hold's keep takes -0.5 off bare sources; it should be from 0 to 1"):
         load_direction(broken(bare=-0.5))
+    with pytest.raises(DirectionFileError, match="its hold's condition should be a name, not ''"):
+        load_direction(broken(condition=""))
+    with pytest.raises(DirectionFileError, match="its hold has no threshold"):
+        load_direction(broken(threshold=None))
     tensors = {k: v for k, v in load(data).items() if k != "hold/reading"}
     (tmp_path / "broken.safetensors").write_bytes(save(tensors, metadata=read_metadata(data)))
     with pytest.raises(DirectionFileError, match="its hold's reading tensor is missing"):
         load_direction(tmp_path / "broken.safetensors")
     save_direction(tmp_path / "plain.safetensors", dataclasses.replace(hue, hold=None))
-    assert "hold" not in read_metadata((tmp_path / "plain.safetensors").read_bytes())  # no hold, the same bytes
+    assert "hold" not in read_metadata((tmp_path / "plain.safetensors").read_bytes())  # no hold: no hold entry, as before holds
 
 
 def test_bends_round_trip_and_a_broken_one_is_one_sentence(tmp_path):

@@ -508,6 +508,16 @@ def test_a_hold_travels_with_the_project_and_a_broken_one_is_one_sentence():
     def soften(manifest):
         manifest["directions"][0]["hold"]["softness"] = 0.0
 
-    with pytest.raises(ProjectFileError, match=r"directions\[0\]\.hold: its hold has a softness of 0.0 and a reach of 0.3; both should be above 0"):
+    with pytest.raises(ProjectFileError, match=r"directions\[0\]\.hold: its hold has a softness of 0.0; it should be above 0\.$"):
         project_from_bytes(rewrite(data, soften))
+
+    def unbare(manifest):
+        manifest["directions"][0]["hold"]["bare"] = 2.0
+
+    with pytest.raises(ProjectFileError, match=r"directions\[0\]\.hold: its hold's keep takes 2.0 off bare sources"):
+        project_from_bytes(rewrite(data, unbare))
+    # the size cap counts the hold's five latent-shaped tensors
+    with_hold = project_file._latents_size(project_file.manifest(project))
+    without = project_file._latents_size(project_file.manifest(make_project()))
+    assert with_hold - without == 5 * 4 * int(np.prod(SHAPE)) + 256 * 5
     assert "hold" not in project_file.manifest(make_project())["directions"][0]  # none: older files keep their bytes

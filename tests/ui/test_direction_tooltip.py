@@ -22,7 +22,7 @@ def test_the_tooltip_names_the_split_the_keep_and_the_bend_and_how_to_correct_a_
     assert "puts back the glasses a long move would fade" in tip
     assert "if it is read wrongly, nudge the Glasses slider a little the other way" in tip
     assert "its path curves as the examples' did" in tip
-    assert "holds" not in tip
+    assert "wash out" not in tip
     hold = DirectionHold("Glasses", "Head turn", z, 0.0, 1.0, z, 0.0, DirectionKeep(z, z, z, 0.3))
     tip = DirectionRow(panel, Direction("Hair hue", z, "binned-centroid regression", (-0.3, 0.3), "h" * 64,
                                         hold=hold)).label.toolTip()
