@@ -132,6 +132,11 @@ def split_present(plan: Plan) -> np.ndarray:
     return np.tile(np.repeat([False, True], len(plan.levels)), plan.identities)
 
 
+def split_identities(plan: Plan) -> np.ndarray:
+    """Which identity each of ``stratified_renders``' images (with a split) shows."""
+    return np.repeat(np.arange(plan.identities), 2 * len(plan.levels))
+
+
 DIRECTION_NAMES = {"yaw": "Head turn", "smile": "Smile", "glasses": "Glasses", "hair_hue": "Hair hue"}
 
 
@@ -191,7 +196,7 @@ def fit_demo_directions(
         if plan.split_by:
             direction = fitted[plan.factor]
             split = fit_direction_split(*latents[plan.factor], split_present(plan), DIRECTION_NAMES[plan.split_by],
-                                        bins=len(plan.levels), bend=plan.bend, keep=plan.keep)
+                                        bins=len(plan.levels), bend=plan.bend, keep=plan.keep, groups=split_identities(plan))
             fitted[plan.factor] = replace(direction, split=split,
                                           info=dict(direction.info, split=f"by {plan.split_by}: one line without, one with"))
     for factor in ("smile", "glasses", "hair_hue"):

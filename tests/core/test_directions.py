@@ -11,11 +11,13 @@ from latent_studio.core.directions import (
     DirectionFileError,
     DirectionSplit,
     apply_directions,
+    discriminant_probe,
     fit_attribute_keep,
     fit_binned_bend,
     fit_binned_direction,
     fit_direction_split,
     fit_split_directions,
+    held_out_spread,
     lend_hold,
     load_direction,
     mean_difference_direction,
@@ -129,6 +131,40 @@ def test_a_split_recovers_each_sides_line_and_reads_the_attribute():
     np.testing.assert_allclose(split.vector_for(worn), split.present, atol=0.1 * np.abs(split.present).max())
     with pytest.raises(ValueError, match="with and without"):
         fit_direction_split(latents, yaw, np.zeros(len(yaw), bool), "Glasses")
+
+
+def confounded_attribute(count, seed):
+    """Latents whose attribute pattern leans on a way faces vary anyway (a loud within-group direction)."""
+    local = np.random.default_rng(seed)
+    present = np.arange(count) % 2 == 1
+    attribute = (unit(41) + unit(42)) * 3.0
+    loud = 10.0 * local.standard_normal(count)[:, None, None, None] * unit(41)
+    return local.standard_normal((count,) + SHAPE) + loud + present[:, None, None, None] * attribute, present
+
+
+def test_the_discriminant_probe_discounts_what_varies_within_groups_and_its_spread_is_measured_on_others():
+    latents, present = confounded_attribute(600, 1)
+    fresh, fresh_present = confounded_attribute(400, 2)
+    probe, threshold = discriminant_probe(latents, present, ridge=1.0)
+    mean_difference = mean_difference_direction(latents, present).reshape(-1).astype(np.float64)
+    readings = latents.reshape(600, -1) @ mean_difference
+    accuracy = {
+        "discriminant": np.mean((fresh.reshape(400, -1) @ probe.reshape(-1) > threshold) == fresh_present),
+        "mean difference": np.mean((fresh.reshape(400, -1) @ mean_difference > 0.5 * (readings[present].mean() + readings[~present].mean()))
+                                   == fresh_present),
+    }
+    assert accuracy["discriminant"] > 0.85 > 0.7 > accuracy["mean difference"], accuracy
+    # read on the examples it was fitted on, its spread is too narrow: five folds of held-out groups say how wide
+    groups = np.arange(600) // 2
+    fitted = latents.reshape(600, -1) @ probe.reshape(-1).astype(np.float64)
+    fitted_spread = np.sqrt(0.5 * (fitted[present].var() + fitted[~present].var()))
+    fresh_readings = fresh.reshape(400, -1) @ probe.reshape(-1).astype(np.float64)
+    fresh_spread = np.sqrt(0.5 * (fresh_readings[fresh_present].var() + fresh_readings[~fresh_present].var()))
+    spread = held_out_spread(latents, present, groups)
+    assert fitted_spread < 0.9 * fresh_spread and abs(spread - fresh_spread) < 0.5 * abs(fitted_spread - fresh_spread), (spread, fitted_spread, fresh_spread)
+    split = fit_direction_split(latents, rng.uniform(-60, 60, 600), present, "Glasses", bins=6, groups=groups)
+    np.testing.assert_array_equal(split.probe, probe)
+    assert split.softness == pytest.approx(spread / 4.0)
 
 
 def split_direction() -> Direction:
