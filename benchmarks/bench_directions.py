@@ -12,7 +12,9 @@ heads without (the drift is a signed mean over all heads, in which the two
 groups cancel).
 
 Methods so far:
-  linear      the shipped direction's vector, added to x_T with the norm kept (the baseline)
+  shipped     the direction exactly as its file ships it (split, bends, keep, hold, decode)
+  linear      the shipped direction's one line, added to x_T with the norm kept (the baseline;
+              without the file's split, bends, keep or hold)
   orthogonal  the same vector with its components along the model's other
               directions removed (core.directions.orthogonalise), rescaled so its
               component along the original stays the same: InterFaceGAN's
@@ -110,8 +112,8 @@ def main() -> None:
     for direction in directions:
         factor = DIRECTION_FACTORS[direction.name]
         others = [d for d in directions if d is not direction]
-        linear = dataclasses.replace(direction, source_attention_from=None, split=None)
-        variants = [("linear", linear), ("orthogonal", orthogonal(linear, others)),
+        linear = dataclasses.replace(direction, source_attention_from=None, split=None, bend=None, hold=None)
+        variants = [("shipped", direction), ("linear", linear), ("orthogonal", orthogonal(linear, others)),
                     ("src-attn", dataclasses.replace(linear, source_attention_from=0.0)),
                     ("orth+src", dataclasses.replace(orthogonal(linear, others), source_attention_from=0.0))]
         variants += [(m, dataclasses.replace(linear, source_attention_from=float(m.split("@")[1])))
