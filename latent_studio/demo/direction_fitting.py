@@ -215,8 +215,8 @@ def fit_demo_directions(
 
 def _held(direction: Direction, lender: Direction) -> Direction:
     """``direction`` holding what ``lender`` keeps, with HOLD_GAIN of its keep at ``direction``'s full reach
-    (unchanged when the lender keeps nothing, as a head turn fitted before keeps existed)."""
-    if lender.split is None or lender.split.keep is None:
+    (unchanged when the lender keeps nothing or does not bend, as a head turn fitted before keeps existed)."""
+    if lender.split is None or lender.split.keep is None or not lender.bends():
         return direction
     hold = lend_hold(lender, reach=max(abs(x) for x in direction.strength_range), gain=HOLD_GAIN)
     return replace(direction, hold=hold, info=dict(direction.info, hold=f"{hold.condition}, with {HOLD_GAIN:g} of {lender.name}'s keep"))
