@@ -59,10 +59,20 @@ KEEP_TENSORS = ("keep_base", "keep_slope", "keep_curve")  # a split's keep, save
 HOLD_TENSORS = ("probe", "reading", "keep_base", "keep_slope", "keep_curve")  # a hold's, saved under "hold/"
 
 
+def _read(latent: np.ndarray, reading: np.ndarray) -> float:
+    """A linear reading of ``latent``: its dot product with ``reading``, in float64."""
+    return float(np.vdot(np.asarray(latent, np.float64), np.asarray(reading, np.float64)))
+
+
 def _presence(latent: np.ndarray, probe: np.ndarray, threshold: float, softness: float) -> float:
     """How far ``latent`` reads as having an attribute, from 0 to 1: a stable sigmoid of a linear probe's reading."""
-    reading = float(np.vdot(np.asarray(latent, np.float64), np.asarray(probe, np.float64)))
-    return float(0.5 * (1.0 + np.tanh(0.5 * (reading - threshold) / softness)))
+    return float(0.5 * (1.0 + np.tanh(0.5 * (_read(latent, probe) - threshold) / softness)))
+
+
+def _midpoint_and_spread(readings: np.ndarray, present: np.ndarray) -> tuple[float, float]:
+    """The midpoint of two groups' mean readings, and the groups' pooled standard deviation."""
+    midpoint = 0.5 * (readings[present].mean() + readings[~present].mean())
+    return float(midpoint), float(np.sqrt(0.5 * (readings[present].var() + readings[~present].var())))
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,7 +91,7 @@ class DirectionBend:
 
     def position(self, latent: np.ndarray) -> float:
         """Where ``latent`` reads along the factor, in strength units."""
-        return float(np.vdot(np.asarray(latent, np.float64), np.asarray(self.reading, np.float64))) + self.offset
+        return _read(latent, self.reading) + self.offset
 
     def change(self, latent: np.ndarray, strength: float) -> np.ndarray:
         """The bend's part of the latent change when ``latent`` is moved by ``strength``."""
@@ -200,8 +210,14 @@ class DirectionHold:
         ``lender_move`` along the lender's factor when the lender edits the same frame (the glasses go
         where the head turns)."""
         w = _presence(latent, self.probe, self.threshold, self.softness)
-        position = float(np.vdot(np.asarray(latent, np.float64), np.asarray(self.reading, np.float64))) + self.offset
+        position = _read(latent, self.reading) + self.offset
         return self.keep.weight(w) * self.keep.at(position + lender_move) * (abs(float(strength)) / self.keep.reach)
+
+
+def lends_hold(direction: Direction) -> bool:
+    """Whether ``direction`` has a hold to lend: a split with a keep and a bend to read where a source is."""
+    split = direction.split
+    return split is not None and split.keep is not None and (split.absent_bend is not None or split.present_bend is not None)
 
 
 def lend_hold(lender: Direction, reach: float, gain: float) -> DirectionHold:
@@ -443,8 +459,7 @@ def discriminant_probe(latents: np.ndarray, present: np.ndarray, ridge: float = 
     _, singular, basis = np.linalg.svd(centred, full_matrices=False)
     inside = basis @ gap
     probe = basis.T @ (inside / (singular**2 / len(flat) + ridge)) + (gap - basis.T @ inside) / ridge
-    readings = flat @ probe
-    return probe.reshape(shape).astype(np.float32), float(0.5 * (readings[present].mean() + readings[~present].mean()))
+    return probe.reshape(shape).astype(np.float32), _midpoint_and_spread(flat @ probe, present)[0]
 
 
 def held_out_spread(latents: np.ndarray, present: np.ndarray, groups: np.ndarray) -> float:
@@ -460,7 +475,7 @@ def held_out_spread(latents: np.ndarray, present: np.ndarray, groups: np.ndarray
         if out.any():
             probe, threshold = discriminant_probe(flat[~out], present[~out])
             readings[out] = flat[out].astype(np.float64) @ probe.astype(np.float64) - threshold
-    return float(np.sqrt(0.5 * (readings[present].var() + readings[~present].var())))
+    return _midpoint_and_spread(readings, present)[1]
 
 
 def fit_direction_split(latents: np.ndarray, values: np.ndarray, present: np.ndarray, condition: str,
@@ -481,8 +496,7 @@ def fit_direction_split(latents: np.ndarray, values: np.ndarray, present: np.nda
     if groups is None:
         probe = mean_difference_direction(latents, present)
         readings = np.asarray(latents, np.float64).reshape(len(latents), -1) @ probe.reshape(-1).astype(np.float64)
-        threshold = 0.5 * (readings[present].mean() + readings[~present].mean())
-        spread = float(np.sqrt(0.5 * (readings[present].var() + readings[~present].var())))
+        threshold, spread = _midpoint_and_spread(readings, present)
     else:
         probe, threshold = discriminant_probe(latents, present)
         spread = held_out_spread(latents, present, groups)

@@ -27,7 +27,7 @@ import numpy as np
 
 from latent_studio.core.cancel import CancelToken
 from latent_studio.core.directions import (Direction, DirectionBend, DirectionKeep, apply_directions, fit_binned_bend,
-                                          fit_direction_split, lend_hold, orthogonalise, save_direction)
+                                          fit_direction_split, lend_hold, lends_hold, orthogonalise, save_direction)
 from latent_studio.core.latent_math import add_directions
 from latent_studio.demo.factors import FACTOR_NAMES, HeadFactors, sample_factors
 from latent_studio.demo.heads import render_batch
@@ -216,7 +216,7 @@ def fit_demo_directions(
 def _held(direction: Direction, lender: Direction) -> Direction:
     """``direction`` holding what ``lender`` keeps, with HOLD_GAIN of its keep at ``direction``'s full reach
     (unchanged when the lender keeps nothing or does not bend, as a head turn fitted before keeps existed)."""
-    if lender.split is None or lender.split.keep is None or not lender.bends():
+    if not lends_hold(lender):
         return direction
     hold = lend_hold(lender, reach=max(abs(x) for x in direction.strength_range), gain=HOLD_GAIN)
     return replace(direction, hold=hold, info=dict(direction.info, hold=f"{hold.condition}, with {HOLD_GAIN:g} of {lender.name}'s keep"))
