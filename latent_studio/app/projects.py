@@ -17,7 +17,7 @@ from latent_studio.core.keyframes import Interpolation, Keyframe
 from latent_studio.core.latent_math import arithmetic
 from latent_studio.core.metrics import out_of_domain_sentence
 from latent_studio.core.project import ANCHOR_TRACK, Asset, ModelRef, Project, Settings, StrengthTrack, new_id, snapshot
-from latent_studio.core.project_file import MAX_PHOTO_BYTES
+from latent_studio.core.project_file import MAX_PHOTO_BYTES, direction_digest
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine.conditioning import conditioned_model, project_conditioning
 from latent_studio.engine.decode import decode
@@ -52,6 +52,35 @@ def model_mismatch(project: Project, model: LoadedModel, name: str = "This proje
         return None
     return (f"{name} was made with model {made_with.spec} ({made_with.content_hash[:12]}); the loaded model "
             f"{model.source.spec} ({model.short_hash}) gives different pictures for the same latents.")
+
+
+def outdated_model_directions(project: Project, model: LoadedModel) -> list[Direction]:
+    """The model's directions the project holds an older copy of, as the replacements for their sliders.
+
+    A project copies its model's directions when it is made, so that it renders the same for ever; when the
+    model's directions are refit later (a head turn that keeps glasses), the project still has the old ones.
+    Only directions from the model whose unit is unchanged are offered (a strength keeps its meaning), and
+    none for a project made with other weights.
+    """
+    if project.model.content_hash and project.model.content_hash != model.content_hash:
+        return []
+    shipped = {d.name: d for d in model_directions(model)}
+    newer = []
+    for direction in project.directions.values():
+        current = shipped.get(direction.name)
+        if direction.origin != "model" or current is None or current.unit != direction.unit:
+            continue
+        replacement = replace(current, id=direction.id, origin="model")
+        if direction_digest(replacement) != direction_digest(direction):
+            newer.append(replacement)
+    return newer
+
+
+def update_offer(directions: list[Direction], name: str = "This project") -> str:
+    """The sentence that offers ``outdated_model_directions``' replacements."""
+    names = ", ".join(d.name for d in directions)
+    return (f"{name} has older copies of the model's directions ({names}) than the model now ships. Update them? "
+            "Keyframes stay where they are; the frames they give change, and Undo puts the old directions back.")
 
 
 def hold_strengths(project: Project, settings: list[tuple[str, float]]) -> Project:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from latent_studio.app.messages import EDIT_ERRORS, describe
-from latent_studio.app.projects import empty_project, model_mismatch
+from latent_studio.app.projects import empty_project, model_mismatch, outdated_model_directions, update_offer
 from latent_studio.app.session import Session, project_path, untitled_recovery_file
+from latent_studio.core.edits import ReplaceDirections
 from latent_studio.core.project import Project, Settings
 from latent_studio.core.project_file import SUFFIX, pending_recovery
 from latent_studio.core.resources import resources_dir
@@ -57,6 +58,7 @@ class Workspace:
         self.prompter = prompter
         self.new_settings = new_settings  # the settings a new project starts with (the user's preferences)
         self.remember = remember  # a project opened or saved (recent files)
+        self._declined_updates: set[tuple[Path | None, frozenset[str]]] = set()  # direction updates said no to
 
     # ------------------------------------------------------------ new and recovered documents
 
@@ -141,6 +143,27 @@ class Workspace:
         mismatch = model_mismatch(opened.project, model, path.name) if model is not None else None
         if mismatch:
             self.prompter.show_error(f"{mismatch} Model > Choose model… to switch.")
+        elif model is not None:
+            self.offer_direction_update(model, path.name)
+        return True
+
+    def offer_direction_update(self, model, name: str | None = None, ask: bool = True) -> bool:
+        """Put the model's refit directions on the sliders of a project that has older copies, as one undo
+        step; asked first (once per project and set of directions) unless the person chose it from the menu."""
+        name = name or (self.session.path.name if self.session.path is not None else "This project")
+        newer = outdated_model_directions(self.session.project, model)
+        if not newer:
+            if not ask:
+                mismatch = model_mismatch(self.session.project, model, name)
+                self.prompter.show_status(mismatch or "The project's directions are the ones the model ships.")
+            return False
+        offer = (self.session.path, frozenset(d.id for d in newer))
+        if ask and (offer in self._declined_updates or not self.prompter.ask("Update directions?", update_offer(newer, name))):
+            self._declined_updates.add(offer)
+            return False
+        names = ", ".join(d.name for d in newer)
+        self.session.apply(ReplaceDirections(newer, label=f"Update {names}"))
+        self.prompter.show_status(f"Updated {names} to the model's current directions; Edit > Undo puts the old ones back.")
         return True
 
     def open_example(self, path: Path, model=None) -> bool:

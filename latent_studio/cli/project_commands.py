@@ -68,6 +68,14 @@ def register(sub, parents: Parents) -> None:
     add_force(latent_map)
     latent_map.set_defaults(run=cmd_map)
 
+    update = sub.add_parser("update-directions", parents=[common, model],
+                            help="copy a project with the model's current directions on its sliders")
+    update.add_argument("project", type=Path)
+    update.add_argument("-o", "--output", type=Path, required=True,
+                        help="the updated copy (.lsproj); the project itself is never changed")
+    add_force(update)
+    update.set_defaults(run=cmd_update_directions)
+
     render = sub.add_parser("render", parents=[common, model], help="render a project to a video or PNG sequence")
     render.add_argument("project", type=Path)
     render.add_argument("-o", "--output", type=Path, required=True,
@@ -201,6 +209,31 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_update_directions(args: argparse.Namespace) -> int:
+    from latent_studio.app.projects import model_mismatch, outdated_model_directions
+    from latent_studio.cli.common import check_output, load
+    from latent_studio.core.edits import ReplaceDirections
+    from latent_studio.core.project_file import load_project, save_project
+
+    check_output(args.output, ".lsproj", inputs=[args.project], force=args.force)
+    project = load_project(args.project)
+    if args.model is None:
+        args.model = project.model.spec
+    model = load(args)
+    mismatch = model_mismatch(project, model, args.project.name)
+    if mismatch:
+        raise UserError(f"{mismatch} Its directions cannot be updated from this model; --model chooses the one it was made with.")
+    newer = outdated_model_directions(project, model)
+    if not newer:
+        print(f"{args.project.name}'s directions are the ones {model.source.spec} ships; nothing written.")
+        return 0
+    ReplaceDirections(newer).apply(project)
+    save_project(project, args.output)
+    print(f"wrote {args.output} with the model's current {', '.join(d.name for d in newer)} "
+          f"(keyframes unchanged; {args.project.name} is untouched)")
+    return 0
+
+
 def cmd_map(args: argparse.Namespace) -> int:
     from latent_studio.app.latent_map import build_map, draw_map
     from latent_studio.cli.common import check_output, load, progress_bar
@@ -228,7 +261,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from latent_studio.app.export import ExportOptions, check_destination, export_project
-    from latent_studio.app.projects import hold_strengths, model_mismatch
+    from latent_studio.app.projects import hold_strengths, model_mismatch, outdated_model_directions
     from latent_studio.cli.common import load
     from latent_studio.core.latent_math import latent_warning
     from latent_studio.core.project_file import load_project
@@ -268,6 +301,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     mismatch = model_mismatch(project, model, args.project.name)
     if mismatch:
         print(f"latent-studio: warning: {mismatch} Rendering anyway; --model chooses another.", file=sys.stderr)
+    elif newer := outdated_model_directions(project, model):
+        print(f"latent-studio: note: {args.project.name} has older copies of the model's "
+              f"{', '.join(d.name for d in newer)} than the model now ships, and renders with them as saved; "
+              "latent-studio update-directions writes a copy with the current ones.", file=sys.stderr)
     if args.batch == "auto":
         options = replace(options, batch_size=auto_batch(model))
     set_compile(model, args.compile)

@@ -359,6 +359,33 @@ class RemoveDirection:
 
 
 @dataclass
+class ReplaceDirections:
+    """Directions swapped for others with the same ids (a model's refit directions): slider tracks stay."""
+
+    parts = frozenset({DIRECTIONS})  # not a field: what it changes
+
+    directions: list[Direction]
+    label: str = "Update directions"
+    gesture: str | None = None
+    previous: list[Direction] = field(default_factory=list)
+
+    def apply(self, project: Project) -> None:
+        missing = [d.name for d in self.directions if d.id not in project.directions]
+        if missing:
+            raise ProjectError(f"The project has no direction {', '.join(missing)} to update.")
+        self.previous = [project.directions[d.id] for d in self.directions]
+        for direction in self.directions:
+            project.directions[direction.id] = direction
+
+    def revert(self, project: Project) -> None:
+        for direction in self.previous:
+            project.directions[direction.id] = direction
+
+    def merge(self, later) -> bool:
+        return False
+
+
+@dataclass
 class ChangeSettings:
     parts = frozenset({SETTINGS})  # not a field: what it changes
 

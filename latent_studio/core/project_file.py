@@ -12,6 +12,7 @@ saving the same project twice gives the same bytes.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -84,12 +85,7 @@ def project_bytes(project: Project) -> bytes:
     for asset in project.assets.values():
         tensors[f"asset/{asset.id}"] = np.ascontiguousarray(asset.latent, np.float32)
     for direction in project.directions.values():
-        tensors[f"direction/{direction.id}"] = np.ascontiguousarray(direction.vector, np.float32)
-        if direction.split is not None:
-            tensors.update(split_tensors(direction.split, f"direction/{direction.id}/"))
-        tensors.update(bend_tensors(direction, f"direction/{direction.id}/"))
-        if direction.hold is not None:
-            tensors.update(hold_tensors(direction.hold, f"direction/{direction.id}/hold/"))
+        tensors.update(direction_tensors(direction, f"direction/{direction.id}"))
     for key, value in tensors.items():
         if not np.all(np.isfinite(value)):
             raise ProjectError(f"{key.replace('/', ' ')} contains NaN or infinity; the project was not saved.")
@@ -161,18 +157,7 @@ def manifest(project: Project) -> dict[str, Any]:
             }
             for a in project.assets.values()  # insertion order is the order of the assets panel
         ],
-        "directions": [
-            {
-                "id": d.id, "name": d.name, "method": d.method, "strength_range": list(d.strength_range),
-                "model_hash": d.model_hash, "unit": d.unit, "origin": d.origin, "shape": list(np.shape(d.vector)),
-                **({"info": dict(d.info)} if d.info else {}),  # absent when empty: older files keep their bytes
-                **({"source_attention_from": d.source_attention_from} if d.source_attention_from is not None else {}),
-                **({"split": split_metadata(d.split)} if d.split is not None else {}),
-                **({"bends": bend_offsets(d)} if d.bends() else {}),
-                **({"hold": hold_metadata(d.hold)} if d.hold is not None else {}),
-            }
-            for d in project.directions.values()  # insertion order is the order of the sliders
-        ],
+        "directions": [direction_json(d) for d in project.directions.values()],  # in the order of the sliders
         "tracks": {
             "anchor": [_keyframe_json(k) for k in project.anchors],
             "strengths": {
@@ -183,6 +168,41 @@ def manifest(project: Project) -> dict[str, Any]:
         },
         **({"latent_map": _map_json(project.latent_map)} if project.latent_map is not None else {}),
     }
+
+
+def direction_json(d: Direction) -> dict[str, Any]:
+    """A direction's manifest entry (its arrays are in ``direction_tensors``)."""
+    return {
+        "id": d.id, "name": d.name, "method": d.method, "strength_range": list(d.strength_range),
+        "model_hash": d.model_hash, "unit": d.unit, "origin": d.origin, "shape": list(np.shape(d.vector)),
+        **({"info": dict(d.info)} if d.info else {}),  # absent when empty: older files keep their bytes
+        **({"source_attention_from": d.source_attention_from} if d.source_attention_from is not None else {}),
+        **({"split": split_metadata(d.split)} if d.split is not None else {}),
+        **({"bends": bend_offsets(d)} if d.bends() else {}),
+        **({"hold": hold_metadata(d.hold)} if d.hold is not None else {}),
+    }
+
+
+def direction_tensors(d: Direction, key: str) -> dict[str, np.ndarray]:
+    """A direction's arrays as a project saves them, under ``key`` (its line) and ``key/...`` (the rest)."""
+    tensors = {key: np.ascontiguousarray(d.vector, np.float32)}
+    if d.split is not None:
+        tensors.update(split_tensors(d.split, f"{key}/"))
+    tensors.update(bend_tensors(d, f"{key}/"))
+    if d.hold is not None:
+        tensors.update(hold_tensors(d.hold, f"{key}/hold/"))
+    return tensors
+
+
+def direction_digest(d: Direction) -> str:
+    """What a direction does, as a short hash: equal for two directions that edit every latent alike and
+    read the same on a slider, whatever their id or origin."""
+    entry = {k: v for k, v in direction_json(d).items() if k not in ("id", "origin")}
+    digest = hashlib.blake2b(json.dumps(entry, sort_keys=True).encode(), digest_size=16)
+    for key, value in sorted(direction_tensors(d, "").items()):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(value, np.float32).tobytes())
+    return digest.hexdigest()
 
 
 def _map_json(saved: SavedMap) -> dict[str, Any]:

@@ -99,6 +99,7 @@ def build_menus(window) -> None:
     act(model, "&Choose model…", window.models.choose)
     act(model, "&Discover directions…", lambda: window.spawn(discover(window), "Discover directions"))
     act(model, "Discover &head turn", lambda: window.spawn(discover_head_turn_flow(window), "Discover head turn"))
+    act(model, "&Update directions from the model", window.models.update_directions)
     help_menu = bar.addMenu("&Help")
     act(help_menu, "&About Latent Studio", lambda: show_about(window, window.models.describe()))
     act(help_menu, "Open &log folder", window.open_log_folder)

@@ -43,9 +43,18 @@ class ModelFlows:
         mismatch = model_mismatch(window.session.project, model)
         if mismatch:
             window.show_error(f"{mismatch} Model > Choose model… to switch.")
+        else:
+            window.workspace.offer_direction_update(model)
         window.model_ready.emit(model)
         window.preview.update_preview()
         return model
+
+    def update_directions(self) -> None:
+        """Model > Update directions: the model's current directions on this project's sliders (undoable)."""
+        if self.inference.model is None:
+            self.window.show_error("No model is loaded. Choose one in Model > Choose model… first.")
+            return
+        self.window.workspace.offer_direction_update(self.inference.model, ask=False)
 
     def show_loaded(self) -> None:
         """The status bar names the model that actually renders."""
