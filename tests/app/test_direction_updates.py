@@ -127,3 +127,14 @@ def test_the_cli_writes_an_updated_copy_and_never_the_project(model_folder, tmp_
     assert "current Turn" in capsys.readouterr().out
     assert path.read_bytes() == before
     assert outdated_model_directions(load_project(copy), load_model(str(model_folder), device="cpu")) == []
+
+
+def test_render_says_that_an_older_project_renders_with_its_own_copies(model_folder, tmp_path, capsys):
+    path = tmp_path / "old.lsproj"
+    args = ["--model", str(model_folder), "--device", "cpu"]
+    assert main(["new", str(path), "--seed", "4", "--duration", "0.1", "--fps", "24", "--size", "32x32", "--steps", "2", *args]) == 0
+    refit(model_folder, "turn", vector=np.full(load_model(str(model_folder), device="cpu").latent_shape, 2.0, np.float32))
+    capsys.readouterr()
+    assert main(["render", str(path), "-o", str(tmp_path / "frames"), "--format", "png", "--steps", "1", *args]) == 0
+    err = capsys.readouterr().err
+    assert "older copies of the model's Turn" in err and "update-directions" in err
