@@ -96,6 +96,9 @@ class DirectionTable:
     # The glasses reading's mean |change| from strength 0 (% of its range) among heads that wear glasses and among
     # those that do not: the signed drift above lets bare heads that grow glasses cancel heads that lose theirs.
     glasses_by_group: dict[str, np.ndarray] = field(default_factory=dict)
+    # The mean curve above is smooth even where single heads jump (each at its own strength): per head, the
+    # largest change of its own factor between neighbouring strengths, as the median over the heads.
+    largest_step: float = 0.0
 
     @property
     def drift_percent(self) -> dict[str, float]:
@@ -267,6 +270,7 @@ def direction_table(
         monotonic=bool(np.all(steps > 0) or np.all(steps < 0)),
         drift_curves=drift,
         glasses_by_group=groups,
+        largest_step=float(np.median(np.abs(np.diff(change[..., own], axis=0)).max(axis=0))),
     )
 
 
@@ -294,6 +298,9 @@ def format_report(report: Report, hardware: str = "") -> str:
         )
         lines.append(f"  {'strength':<16}" + " ".join(f"{v:>8.2f}" for v in table.strengths))
         lines.append(f"  {table.factor:<16}" + " ".join(f"{v:>8.2f}" for v in table.means[:, FACTOR_NAMES.index(table.factor)]))
+        mean_step = table.span / max(len(table.strengths) - 1, 1)
+        lines.append(f"  per head, the largest {table.factor} step between neighbouring strengths: median {table.largest_step:.2f} "
+                     f"(the mean curve's steps average {mean_step:.2f}; a head whose step is far larger jumps)")
         lines.append("  drift % " + ", ".join(f"{k} {v:.1f}" for k, v in table.drift_percent.items()))
         for name, curve in table.drift_curves.items():  # where a factor drifts too far, show where along the range
             if np.max(np.abs(curve)) > DIRECTION_BARS.get(table.factor, DirectionBars(0.95)).drift_limit(name):

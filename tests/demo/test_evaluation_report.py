@@ -92,3 +92,24 @@ def test_the_glasses_change_is_reported_per_group_where_the_signed_drift_lets_th
     text = format_report(Report(REDUCED, directions=[table]))
     assert "  with glasses        30.0     15.0      0.0     15.0     30.0" in text
     assert not evaluation.direction_table(None, None, np.zeros((4, 3, 4, 4)), turn, "yaw", sizes).glasses_by_group
+
+
+def test_a_head_that_jumps_shows_in_the_per_head_step_though_the_mean_curve_is_smooth(monkeypatch):
+    from latent_studio.core.directions import Direction
+    from latent_studio.demo import evaluation
+
+    yaw = FACTOR_NAMES.index("yaw")
+    flips = -52.5 + 15.0 * np.arange(8)  # each head snaps from -50 to +50 degrees at its own strength
+
+    def read_along(model, regressor, heads, direction, strengths, steps, **kw):
+        readings = np.zeros((len(strengths), len(heads), len(FACTOR_NAMES)))
+        readings[..., yaw] = np.where(np.asarray(strengths)[:, None] >= flips[None], 50.0, -50.0)
+        return readings
+
+    monkeypatch.setattr(evaluation, "read_along", read_along)
+    turn = Direction("Head turn", np.zeros((3, 4, 4), np.float32), "binned", (-60.0, 60.0), "h" * 64, "degrees")
+    sizes = evaluation.Sizes(heads=8, strengths=9, steps=2, batch=4)
+    table = evaluation.direction_table(None, None, np.zeros((8, 3, 4, 4)), turn, "yaw", sizes)
+    assert table.monotonic and table.largest_step == 100.0  # the mean rises by 12.5 a step, every head by 100 once
+    text = format_report(Report(REDUCED, directions=[table]))
+    assert "largest yaw step between neighbouring strengths: median 100.00 (the mean curve's steps average 12.50" in text

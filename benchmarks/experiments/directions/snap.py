@@ -11,7 +11,7 @@ decoded yaw against its true starting yaw, and measures
   whose decoded yaw is nearest its target clip(v +- 45), decoded, and compared with the same identity rendered
   there (the harness's ground truth).
 
-    HEADS=50 METHODS=shipped,linear python benchmarks/experiments/directions/snap.py
+    HEADS=50 METHODS=shipped,linear,plain python benchmarks/experiments/directions/snap.py
 """
 import dataclasses
 import os
@@ -44,7 +44,8 @@ YAW = FACTOR_NAMES.index("yaw")
 model = load_model("toy-heads", device="cpu")
 regressor = load_regressor(resources_dir() / "demo" / "factor_regressor.safetensors")
 shipped = {d.name: d for d in model_directions(model)}["Head turn"]
-variants = {"shipped": shipped, "linear": dataclasses.replace(shipped, split=None, bend=None, hold=None)}
+variants = {"shipped": shipped, "linear": dataclasses.replace(shipped, split=None, bend=None, hold=None),
+            "plain": dataclasses.replace(shipped, source_attention_from=None)}  # decoded without the source beside it
 batch = rendered_batch(EVALUATION_SEED + 2, HELD_OUT_STREAM, 0, model.latent_shape[-1], HEADS)
 cache = f"/tmp/held_{HEADS}.npy"  # the bench's held-out heads, embedded as the bench embeds them
 heads = np.load(cache) if os.path.isfile(cache) else embed_images(model, batch.images, STEPS, batch=BATCH)
