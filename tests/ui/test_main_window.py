@@ -242,6 +242,34 @@ def test_a_project_made_with_another_model_opens_and_says_so(window, qtbot, tmp_
     assert window.banner.isVisible() and "old.lsproj was made with model toy-heads" in window.banner.text()
 
 
+def test_an_older_copy_of_a_model_direction_is_offered_on_open_and_from_the_model_menu(window, qtbot, tmp_path):
+    """A project saved before the hair hue held glasses gets the model's current hue when the person says yes."""
+    import dataclasses
+
+    from latent_studio.core.project_file import save_project
+
+    wait_for_final(qtbot, window)
+    project = window.session.project
+    hue = next(d for d in project.directions.values() if d.name == "Hair hue")
+    assert hue.hold is not None
+    project.directions[hue.id] = dataclasses.replace(hue, hold=None)  # as fitted before holds existed
+    path = tmp_path / "older.lsproj"
+    save_project(project, path)
+    questions = []
+    window.ask = lambda title, text: questions.append(text) or True
+    assert window.open_project(path, ask_first=False)
+    assert len(questions) == 1 and "older copies of the model's directions (Hair hue)" in questions[0]
+    assert window.session.project.directions[hue.id].hold is not None and window.session.modified
+    assert "Updated Hair hue" in window.statusBar().currentMessage()
+    update = next(a for menu in window.menuBar().actions() for a in menu.menu().actions()
+                  if a.text() == "&Update directions from the model")
+    update.trigger()
+    assert window.statusBar().currentMessage() == "The project's directions are the ones the model ships."
+    assert window.undo_action.text() == "&Undo Update Hair hue"
+    window.undo_action.trigger()
+    assert window.session.project.directions[hue.id].hold is None
+
+
 def test_autosave_and_recovery_after_a_crash(qtbot, preferences, tmp_path, event_loop_qasync, no_thread_left):
     data = tmp_path / "data"
     first = open_window(qtbot, preferences, data)
