@@ -74,6 +74,15 @@ for name in METHODS:
           f" around the mean at each strength (ignoring the source): {np.sqrt(((yaw - by_strength) ** 2).mean()):.1f}")
     print(f"  largest jump between neighbouring strengths (15 apart), per head: median {np.median(jumps):.0f},"
           f" over 45 degrees for {int((jumps > 45).sum())} of {HEADS} heads")
+    if direction.split is not None:  # where each head snaps (crosses 0 degrees) against its latent's own reading
+        up = (yaw[:-1] < 0) & (yaw[1:] >= 0)  # (strengths - 1, heads): the first upward crossing, interpolated
+        k, crosses = up.argmax(axis=0), up.any(axis=0)
+        below, above = yaw[k, np.arange(HEADS)], yaw[k + 1, np.arange(HEADS)]
+        crossing = (STRENGTHS[k] + -below / (above - below) * (STRENGTHS[1] - STRENGTHS[0]))[crosses]
+        reading = np.array([direction.split.position(h) for h in heads])[crosses]
+        fit = np.polyval(np.polyfit(reading, crossing, 1), reading)
+        print(f"  the strength where a head crosses 0 degrees against its latent's reading: r {np.corrcoef(reading, crossing)[0, 1]:.2f},"
+              f" {np.sqrt(((fit - crossing) ** 2).mean()):.1f} strength units rms around a line")
     gt_psnr, gt_feature = ground_truth(model, regressor, heads, batch.factors, batch.identities, direction, STEPS, BATCH)
     best = []
     for s, target in targets.items():
