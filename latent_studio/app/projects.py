@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from latent_studio.core.cancel import CancelToken
-from latent_studio.core.directions import Direction
+from latent_studio.core.directions import Direction, DirectionFileError
 from latent_studio.core.edits import AddKeyframe, ChangeKeyframe
 from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Interpolation, Keyframe
@@ -60,11 +60,15 @@ def outdated_model_directions(project: Project, model: LoadedModel) -> list[Dire
     A project copies its model's directions when it is made, so that it renders the same for ever; when the
     model's directions are refit later (a head turn that keeps glasses), the project still has the old ones.
     Only directions from the model whose unit is unchanged are offered (a strength keeps its meaning), and
-    none for a project made with other weights.
+    none for a project made with other weights, or when the model's direction files cannot be read (a new
+    project says why; opening or rendering this one must not fail on it).
     """
     if project.model.content_hash and project.model.content_hash != model.content_hash:
         return []
-    shipped = {d.name: d for d in model_directions(model)}
+    try:
+        shipped = {d.name: d for d in model_directions(model)}
+    except DirectionFileError:
+        return []
     newer = []
     for direction in project.directions.values():
         current = shipped.get(direction.name)

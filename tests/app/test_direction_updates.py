@@ -138,3 +138,10 @@ def test_render_says_that_an_older_project_renders_with_its_own_copies(model_fol
     assert main(["render", str(path), "-o", str(tmp_path / "frames"), "--format", "png", "--steps", "1", *args]) == 0
     err = capsys.readouterr().err
     assert "older copies of the model's Turn" in err and "update-directions" in err
+
+
+def test_a_broken_direction_file_in_the_model_offers_nothing_instead_of_failing(model_folder, tmp_path):
+    model = load_model(str(model_folder), device="cpu")
+    project = empty_project(model)
+    (model_folder / "directions" / "01_turn.safetensors").write_bytes(b"not a direction")
+    assert outdated_model_directions(project, load_model(str(model_folder), device="cpu")) == []
