@@ -454,8 +454,9 @@ def discriminant_probe(latents: np.ndarray, present: np.ndarray, ridge: float = 
     shape = np.shape(latents)[1:]
     flat = np.asarray(latents, np.float64).reshape(len(latents), -1)
     present = np.asarray(present, bool)
-    gap = flat[present].mean(axis=0) - flat[~present].mean(axis=0)
-    centred = flat - np.where(present[:, None], flat[present].mean(axis=0), flat[~present].mean(axis=0))
+    mean_with, mean_without = flat[present].mean(axis=0), flat[~present].mean(axis=0)
+    gap = mean_with - mean_without
+    centred = flat - np.where(present[:, None], mean_with, mean_without)
     _, singular, basis = np.linalg.svd(centred, full_matrices=False)
     inside = basis @ gap
     probe = basis.T @ (inside / (singular**2 / len(flat) + ridge)) + (gap - basis.T @ inside) / ridge
