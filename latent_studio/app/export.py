@@ -10,6 +10,7 @@ partial output.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -152,16 +153,42 @@ def _read_sidecar(path: Path) -> dict | None:
     return None
 
 
+def file_record(path: Path) -> dict:
+    """Size and SHA-256 of a written file: what tells a later render that the file is still the one it wrote."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _unchanged(path: Path, record) -> bool:
+    """Whether ``path`` still holds what ``record`` (from ``file_record``) says was written there."""
+    if not isinstance(record, dict) or not path.is_file() or path.is_symlink():
+        return False
+    try:
+        return path.stat().st_size == record.get("bytes") and file_record(path) == record
+    except OSError:
+        return False
+
+
 def is_earlier_render(output: Path) -> bool:
-    """True for a file with our sidecar beside it, or a folder holding only our frame list and the PNGs it names."""
+    """True for a file, or a folder of PNGs, that our sidecar describes and that still holds exactly what the render
+    wrote (sizes and hashes in the sidecar): a sidecar beside a file an editor has since replaced proves nothing."""
     output = Path(output)
     data = _read_sidecar(sidecar_path(output))
     if data is None:
         return False
     if output.is_dir():
-        named = {f.get("file") for f in data["frames"] if isinstance(f, dict)} | {"frames.json"}
-        return all(entry.name in named for entry in output.iterdir())
-    return output.is_file()
+        return not _foreign_entries(output, data)
+    return _unchanged(output, data.get("written"))
+
+
+def _foreign_entries(folder: Path, data: dict) -> list[str]:
+    """Names in an earlier render's folder that its frame list does not name, or whose bytes have changed since."""
+    records = {f.get("file"): f.get("written") for f in data["frames"] if isinstance(f, dict)}
+    return sorted(entry.name for entry in folder.iterdir() if entry.name != "frames.json"
+                  and not (entry.name in records and _unchanged(entry, records[entry.name])))
 
 
 def check_destination(output: Path, fmt: ExportFormat, *, replace: bool = False, inputs=()) -> None:
@@ -175,11 +202,21 @@ def check_destination(output: Path, fmt: ExportFormat, *, replace: bool = False,
     if fmt.suffix:
         side = sidecar_path(output)
         if exists and not ours and not replace:
-            raise OutputError(f"{output} already exists and is not an earlier render (it has no {side.name} from "
-                              "Latent Studio); add --force to replace it or choose another name. Nothing was written.")
+            data = _read_sidecar(side)
+            why = (f"it has no {side.name} from Latent Studio" if data is None
+                   else "its bytes changed since Latent Studio wrote it" if "written" in data
+                   else f"its {side.name} is from a version that did not record what it wrote")
+            raise OutputError(f"{output} already exists and is not an earlier render ({why}); add --force to "
+                              "replace it or choose another name. Nothing was written.")
         if side.exists() and _read_sidecar(side) is None and not replace:
             raise OutputError(f"{side} already exists and is not a Latent Studio frame list; add --force to replace it "
                               "or choose another name. Nothing was written.")
+    elif exists and output.is_dir() and not ours and (data := _read_sidecar(sidecar_path(output))) is not None:
+        foreign = _foreign_entries(output, data)
+        raise OutputError(f"{output} holds an earlier render, but {foreign[0]}"
+                          + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
+                          + " is not a frame it wrote, or changed since; choose a new folder "
+                          "for the PNG sequence. Nothing was written.")
     check_export(output, fmt, replace_folder=ours)
 
 
@@ -267,6 +304,9 @@ def export_project(
                     behind.put(frame)
                 behind.finish()
             path = writer.finish()
+        for record in records:  # what lets a later render recognise its own output (``is_earlier_render``)
+            if "file" in record:
+                record["written"] = file_record(path / record["file"])
         sidecar = {
             "app_version": __version__,
             "model": {"spec": model.source.spec, "content_hash": model.content_hash},
@@ -284,6 +324,8 @@ def export_project(
             "paste_back": None if plate is None else _paste_back_record(project),
             "frames": records,
         }
+        if path.is_file():
+            sidecar["written"] = file_record(path)
         try:
             atomic_write_bytes(side, (json.dumps(sidecar, indent=1, sort_keys=True) + "\n").encode())
         except OutputError as exc:

@@ -108,6 +108,33 @@ def test_render_replaces_its_own_output_but_no_other_file_without_force(small_pr
     assert other.read_bytes().startswith(b"GIF89a") and (tmp_path / "holiday.gif.json").is_file()
 
 
+def test_a_file_put_in_place_of_an_earlier_render_is_never_replaced_without_force(small_project, untrained_model_dir,
+                                                                                    tmp_path, capsys):
+    """A sidecar proves only what the render wrote: an editor's cut saved over the video, sidecar left beside it, stays."""
+    model = ["--model", str(untrained_model_dir), "--device", "cpu", "--steps", "2"]
+    out = tmp_path / "clip.gif"
+    assert main(["render", str(small_project), "-o", str(out), "--range", "0-1", *model]) == 0
+    out.write_bytes(b"GIF89a the artist's final cut")
+    capsys.readouterr()
+    assert main(["render", str(small_project), "-o", str(out), *model]) == 2
+    assert "its bytes changed since Latent Studio wrote it" in capsys.readouterr().err
+    assert out.read_bytes() == b"GIF89a the artist's final cut"
+
+
+def test_a_retouched_frame_in_an_earlier_png_sequence_is_never_replaced_without_force(small_project, untrained_model_dir,
+                                                                                       tmp_path, capsys):
+    model = ["--model", str(untrained_model_dir), "--device", "cpu", "--steps", "2"]
+    folder = tmp_path / "frames"
+    assert main(["render", str(small_project), "-o", str(folder), "--range", "0-1", *model]) == 0
+    frame = sorted(folder.glob("*.png"))[0]
+    retouched = frame.read_bytes() + b"painted over"
+    frame.write_bytes(retouched)
+    capsys.readouterr()
+    assert main(["render", str(small_project), "-o", str(folder), *model]) == 2
+    assert f"{frame.name} is not a frame it wrote, or changed since" in capsys.readouterr().err
+    assert frame.read_bytes() == retouched
+
+
 def test_render_replaces_its_own_png_sequence_but_not_a_folder_with_other_files(small_project, untrained_model_dir, tmp_path, capsys):
     model = ["--model", str(untrained_model_dir), "--device", "cpu", "--steps", "2"]
     folder = tmp_path / "frames"
@@ -117,7 +144,7 @@ def test_render_replaces_its_own_png_sequence_but_not_a_folder_with_other_files(
     (folder / "notes.txt").write_text("mine")
     capsys.readouterr()
     assert main(["render", str(small_project), "-o", str(folder), "--force", *model]) == 2
-    assert "not an empty folder" in capsys.readouterr().err and (folder / "notes.txt").read_text() == "mine"
+    assert "notes.txt is not a frame it wrote" in capsys.readouterr().err and (folder / "notes.txt").read_text() == "mine"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
