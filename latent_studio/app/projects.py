@@ -99,8 +99,28 @@ def hold_strengths(project: Project, settings: list[tuple[str, float]]) -> Proje
         if not matches:
             names = ", ".join(f"'{d.name}'" for d in project.directions.values()) or "none"
             raise UserError(f"The project has no direction named '{name}'; its directions: {names}.")
+        low, high = matches[0].strength_range
+        if not low <= strength <= high:
+            unit = f" {matches[0].unit}" if matches[0].unit else ""
+            raise UserError(f"{matches[0].name}={strength:g} is outside its range, {low:g} to {high:g}{unit}, the "
+                            "range its slider has and its strength was calibrated over; give a value in it.")
         held.strengths[matches[0].id] = StrengthTrack(base=float(strength))
     return held
+
+
+def embedding_steps_note(project: Project, steps: int) -> str | None:
+    """One sentence when frames at ``steps`` will not look like the photos on the timeline: an inversion fits only
+    the number of DDIM steps it was made with, and decoded at another its face changes (a colour shift, another
+    person at 10 or 20 steps for 50)."""
+    on_timeline = {k.value for k in project.anchors}
+    others = sorted({(a.metadata["steps"], a.name) for a in project.assets.values()
+                     if a.id in on_timeline and a.kind == "image" and a.metadata.get("steps", str(steps)) != str(steps)})
+    if not others:
+        return None
+    names = ", ".join(f"{name} ({made})" for made, name in others)
+    return (f"Rendering at {steps} steps, but photos on the timeline were embedded at other steps: {names}. "
+            "An embedding reproduces its photo only at the steps it was made with; render at those steps, "
+            "or embed the photo again at these.")
 
 
 def _thumbnail(model: LoadedModel, latent: np.ndarray, steps: int, settings: Settings | None) -> bytes:

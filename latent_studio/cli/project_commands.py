@@ -261,7 +261,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from latent_studio.app.export import ExportOptions, check_destination, export_project
-    from latent_studio.app.projects import hold_strengths, model_mismatch, outdated_model_directions
+    from latent_studio.app.projects import (embedding_steps_note, hold_strengths, model_mismatch,
+                                            outdated_model_directions)
     from latent_studio.cli.common import load
     from latent_studio.core.latent_math import latent_warning
     from latent_studio.core.project_file import load_project
@@ -305,6 +306,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         print(f"latent-studio: note: {args.project.name} has older copies of the model's "
               f"{', '.join(d.name for d in newer)} than the model now ships, and renders with them as saved; "
               "latent-studio update-directions writes a copy with the current ones.", file=sys.stderr)
+    if not args.draft and (note := embedding_steps_note(project, args.steps or project.settings.final_steps)):
+        print(f"latent-studio: warning: {note}", file=sys.stderr)
     if args.batch == "auto":
         options = replace(options, batch_size=auto_batch(model))
     set_compile(model, args.compile)

@@ -95,6 +95,9 @@ def check_export(path: Path, fmt: ExportFormat, *, replace_folder: bool = False)
             raise OutputError(f"{path.name} should end in {fmt.suffix} for {fmt.label}.")
         check_writable_destination(path)
     else:
+        if path.suffix:  # the frame list goes inside a folder, beside a file otherwise: a name like a.png would split them
+            raise OutputError(f"A PNG sequence is written into a folder, and '{path.name}' reads as a file name; give a "
+                              f"folder name without an extension, e.g. {path.stem}_frames.")
         if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not replace_folder)):
             raise OutputError(f"{path} already exists and is not an empty folder; choose a new folder for the PNG sequence.")
         # the sequence is assembled beside the folder and swapped in, so the parent must be writable

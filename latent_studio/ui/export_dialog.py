@@ -38,6 +38,7 @@ from latent_studio.app.executor import Job, JobProgress
 from latent_studio.app.export import (ExportOptions, ExportResult, check_destination, export_project, output_size,
                                       photo_output_size, plate_asset, sidecar_path)
 from latent_studio.app.export_estimate import estimate
+from latent_studio.app.projects import embedding_steps_note
 from latent_studio.app.session import Session
 from latent_studio.core.errors import Cancelled, UserError
 from latent_studio.core.project import FRAME_RATES, MAX_SIZE, MIN_SIZE, snapshot
@@ -159,6 +160,10 @@ class ExportDialog(QDialog):
         form.addRow("Placement", self.fit)
         form.addRow("Quality", self.quality)
         form.addRow("Denoising steps", self.steps)
+        self.steps_note = QLabel()  # the photos on the timeline reproduce only at the steps they were embedded at
+        self.steps_note.setWordWrap(True)
+        self.steps_note.setStyleSheet("color: #c77700;")
+        form.addRow("", self.steps_note)
         form.addRow("First file number", self.first_number)
         form.addRow("Paste-back", self.paste_back)
         form.addRow("Audio", self.audio)
@@ -200,10 +205,12 @@ class ExportDialog(QDialog):
                        self.custom_width.valueChanged, self.custom_height.valueChanged, self.paste_back.toggled):
             signal.connect(self.update_estimate)
         self.scale.currentIndexChanged.connect(self._update_size_fields)
+        self.steps.valueChanged.connect(self._update_steps_note)
         inference.progress.connect(self._on_progress)
         self._restore_choices()
         self._format_changed()
         self._update_size_fields()
+        self._update_steps_note()
         self._set_running(False)
         self.update_estimate()
 
@@ -292,6 +299,11 @@ class ExportDialog(QDialog):
                          self._seconds_per_step())
         held = f" ({cached} of {frames} frames already rendered)" if cached else ""
         self.estimate.setText(f"{guess.describe()}{held}")
+
+    def _update_steps_note(self, *_) -> None:
+        note = embedding_steps_note(self.session.project, self.steps.value())
+        self.steps_note.setText(note or "")
+        self.steps_note.setVisible(note is not None)
 
     def _update_range_hint(self) -> None:
         frames = max(0, self.last.value() - self.first.value() + 1)

@@ -148,6 +148,15 @@ def test_render_replaces_its_own_png_sequence_but_not_a_folder_with_other_files(
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_a_png_sequence_named_like_a_file_is_refused_before_anything_is_written(small_project, untrained_model_dir,
+                                                                                 tmp_path, capsys):
+    """`-o still.png --format png` would make a folder called still.png with its frame list outside it."""
+    model = ["--model", str(untrained_model_dir), "--device", "cpu", "--steps", "2"]
+    assert main(["render", str(small_project), "-o", str(tmp_path / "still.png"), "--format", "png", *model]) == 2
+    assert "give a folder name without an extension, e.g. still_frames" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [small_project.name]
+
+
 def test_render_never_writes_over_its_project(small_project, tmp_path, capsys):
     before = small_project.read_bytes()
     assert main(["render", str(small_project), "-o", str(small_project), "--format", "gif", "--force", *NO_MODEL]) == 2

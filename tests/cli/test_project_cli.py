@@ -132,7 +132,9 @@ def test_render_set_holds_a_direction_of_the_example_at_a_constant_strength(tmp_
 
 @pytest.mark.parametrize("setting, message", [("Wink=1", "no direction named 'Wink'; its directions: 'Head turn'"),
                                               ("Smile", 'should look like "Head turn=30"'),
-                                              ("Smile=nan", "is not a strength")])
+                                              ("Smile=nan", "is not a strength"),
+                                              ("Head turn=300", "Head turn=300 is outside its range, -60 to 60 degrees"),
+                                              ("Smile=-5", "Smile=-5 is outside its range, -0.5 to 1,")])
 def test_render_set_errors_are_one_line(tmp_path, capsys, setting, message):
     from latent_studio.core.resources import resources_dir
 
@@ -140,6 +142,18 @@ def test_render_set_errors_are_one_line(tmp_path, capsys, setting, message):
     code = main(["render", str(resources_dir() / "examples" / "head_turn.lsproj"), "-o", str(out), "--steps", "2",
                  "--set", setting])
     assert code == 2 and message in capsys.readouterr().err and not out.exists()
+
+
+def test_render_warns_when_its_steps_are_not_those_the_photos_were_embedded_at(tmp_path, capsys):
+    """Ada was inverted at 50 steps: at 2 her frame is another face, and the render says so (at 50 it says nothing)."""
+    from latent_studio.core.resources import resources_dir
+
+    example = resources_dir() / "examples" / "head_turn.lsproj"
+    assert main(["render", str(example), "-o", str(tmp_path / "a"), "--range", "0-0", "--steps", "2"]) == 0
+    assert "Rendering at 2 steps, but photos on the timeline were embedded at other steps: Ada (50)" in capsys.readouterr().err
+    assert load_project(example).settings.final_steps == 50
+    assert main(["render", str(example), "-o", str(tmp_path / "b"), "--range", "0-0"]) == 0
+    assert "embedded at other steps" not in capsys.readouterr().err
 
 
 def test_render_to_an_hd_size_letterboxes_the_square_frames(project_file, trained_model_dir, tmp_path):

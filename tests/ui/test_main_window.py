@@ -455,6 +455,20 @@ def test_the_export_dialog_numbers_png_files_and_remembers_the_projects_choices(
     again.close()
 
 
+def test_the_export_dialog_warns_when_its_steps_are_not_those_a_photo_was_embedded_at(window):
+    from latent_studio.core.project import Asset
+
+    project = window.session.project
+    face = project.assets[project.anchors[0].value]
+    project.assets[face.id] = Asset(face.id, "image", "me", face.latent, "me.png", metadata={"steps": "7"})
+    dialog = window.export()
+    assert dialog.steps.value() != 7 and not dialog.steps_note.isHidden()
+    assert "embedded at other steps: me (7)" in dialog.steps_note.text()
+    dialog.steps.setValue(7)
+    assert dialog.steps_note.isHidden()
+    dialog.close()
+
+
 def test_the_export_dialogs_ray_cluster_option(window, qtbot, tmp_path, monkeypatch):
     from latent_studio.app.cluster_render import INSTALL_HINT
 
