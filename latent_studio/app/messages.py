@@ -12,6 +12,9 @@ def describe(error: BaseException) -> str:
     """One sentence for the user: our own errors speak for themselves; anything else is a bug to report."""
     if isinstance(error, EDIT_ERRORS):
         text = str(error)
+        first = text.split(" ", 1)[0].rstrip(":,;.")
+        if any(mark in first for mark in "./\\"):  # a file name or path: "trunc.lsproj" must not become "Trunc.lsproj"
+            return text
         return text[:1].upper() + text[1:]
     if isinstance(error, Cancelled):
         return "Cancelled."

@@ -224,8 +224,10 @@ def cmd_update_directions(args: argparse.Namespace) -> int:
     if mismatch:
         raise UserError(f"{mismatch} Its directions cannot be updated from this model; --model chooses the one it was made with.")
     newer = outdated_model_directions(project, model)
-    if not newer:
-        print(f"{args.project.name}'s directions are the ones {model.source.spec} ships; nothing written.")
+    if not newer:  # still written: a script's next step reads -o's file
+        save_project(project, args.output)
+        print(f"{args.project.name}'s directions are already the ones {model.source.spec} ships; wrote an unchanged "
+              f"copy to {args.output}")
         return 0
     ReplaceDirections(newer).apply(project)
     save_project(project, args.output)

@@ -118,8 +118,11 @@ def test_the_cli_writes_an_updated_copy_and_never_the_project(model_folder, tmp_
     save_project(empty_project(model), path)
     before = path.read_bytes()
     args = ["--model", str(model_folder), "--device", "cpu"]
-    assert main(["update-directions", str(path), "-o", str(copy), *args]) == 0
-    assert "nothing written" in capsys.readouterr().out and not copy.exists()
+    assert main(["update-directions", str(path), "-o", str(copy), *args]) == 0  # nothing to update: a copy all the same
+    assert "wrote an unchanged copy" in capsys.readouterr().out
+    assert [d.vector.tolist() for d in load_project(copy).directions.values()] == \
+        [d.vector.tolist() for d in load_project(path).directions.values()]
+    copy.unlink()
     refit(model_folder, "turn", vector=np.full(model.latent_shape, 2.0, np.float32))
     assert main(["update-directions", str(path), "-o", str(path), *args]) == 2
     assert "also this command's input" in capsys.readouterr().err

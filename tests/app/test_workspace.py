@@ -145,3 +145,12 @@ def test_a_bundled_example_opened_by_its_path_is_never_written_to(make_workspace
     workspace.autosave()
     assert sorted(p.name for p in example.parent.iterdir()) == ["head_turn.lsproj"]  # no recovery file beside it
     assert example.read_bytes() == before
+
+
+def test_a_message_starting_with_a_file_name_keeps_its_spelling():
+    from latent_studio.app.messages import describe
+    from latent_studio.core.errors import UserError
+
+    assert describe(UserError("trunc.lsproj: not a Latent Studio project")) == "trunc.lsproj: not a Latent Studio project"
+    assert describe(UserError("/tmp/a b/x.png is missing")) == "/tmp/a b/x.png is missing"
+    assert describe(UserError("the frame range runs backwards")) == "The frame range runs backwards"
