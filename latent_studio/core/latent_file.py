@@ -40,6 +40,18 @@ def save_latent(path: Path, latent: np.ndarray, metadata: dict[str, str] | None 
     atomic_write_bytes(Path(path), _st_save({TENSOR_KEY: array}, metadata=meta))
 
 
+IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def _other_kind(data: bytes) -> str | None:
+    """What a file given as a latent is instead, with the command that takes it, for the files people mix up."""
+    if data.startswith(b"PK\x03\x04"):
+        return "a zip archive, such as a Latent Studio project (render one with `latent-studio render PROJECT -o OUT`)"
+    if data.startswith(IMAGE_SIGNATURES):
+        return "an image (make its latent with `latent-studio embed IMAGE -o LATENT.safetensors`)"
+    return None
+
+
 def load_latent(path: Path) -> LatentFile:
     """Read and check a latent file; always returns float32 (N, C, H, W)."""
     path = Path(path).expanduser()
@@ -52,6 +64,9 @@ def load_latent(path: Path) -> LatentFile:
         tensors = _st_load(data)
         metadata = read_metadata(data)
     except (SafetensorError, ValueError, TypeError) as exc:
+        other = _other_kind(data)
+        if other:
+            raise LatentFileError(f"{path} is {other}, not a latent file (.safetensors).") from exc
         raise LatentFileError(
             f"{path} is not a readable safetensors latent file ({exc}); it may be damaged or incompletely copied."
         ) from exc

@@ -32,6 +32,8 @@ def test_latent_round_trip_keeps_values_and_metadata(tmp_path):
         (st_save({"latent": np.zeros((3, 8, 8), np.int32)}), "must be floating point"),
         (st_save({"latent": np.zeros((8, 8), np.float32)}), "shape (8, 8)"),
         (st_save({"latent": np.full((3, 8, 8), np.nan, np.float32)}), "NaN"),
+        (b"PK\x03\x04" + bytes(64), "is a zip archive, such as a Latent Studio project (render one with"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(64), "is an image (make its latent with `latent-studio embed"),
     ],
 )
 def test_bad_latent_files_get_clear_errors(tmp_path, content, message):
