@@ -1,3 +1,3 @@
-from latent_studio.cli import main
+from latent_studio.entry import main
 
 raise SystemExit(main())

@@ -2,7 +2,7 @@
 
 import sys
 
-from latent_studio.cli import main
+from latent_studio.entry import main
 
 if __name__ == "__main__":
     sys.exit(main())

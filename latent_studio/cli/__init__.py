@@ -18,11 +18,12 @@ from latent_studio import __version__
 from latent_studio.cli import demo_commands, gui_command, model_commands, project_commands
 from latent_studio.cli.common import Parser, make_parents
 from latent_studio.core.errors import Cancelled, Terminated, UserError
+from latent_studio.entry import EXIT_CANCELLED
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
-EXIT_CANCELLED = 130
-LEFT_ON_DISK = "the file being written was removed; files finished before it, and any earlier version of it, are unchanged."
+LEFT_ON_DISK = ("no half-written file is left (one being written is removed); files finished before it, and any "
+                "earlier version of it, are unchanged.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,6 +102,21 @@ def test_sigterm_during_a_png_render_removes_the_partial_folder_and_exits_143(lo
     child.send_signal(signal.SIGTERM)
     _, err = child.communicate(timeout=60)
     assert child.returncode == 143, err
-    assert err.splitlines()[-1].startswith("latent-studio: stopped by SIGTERM; the file being written was removed")
+    assert err.splitlines()[-1].startswith("latent-studio: stopped by SIGTERM; no half-written file is left")
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.lsproj"]
+
+
+def test_ctrl_c_while_the_command_is_still_importing_is_one_sentence(monkeypatch, capsys):
+    """Ctrl+C in the first second lands in numpy's or torch's import: exit 130 and one line, not a traceback."""
+    import types
+
+    from latent_studio.entry import main as entry_main
+
+    class Interrupted(types.ModuleType):
+        def __getattr__(self, name):
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "latent_studio.cli", Interrupted("latent_studio.cli"))
+    assert entry_main() == 130
+    assert capsys.readouterr().err == "latent-studio: cancelled while starting; nothing was written.\n"
