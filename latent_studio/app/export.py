@@ -93,7 +93,9 @@ def export_audio(project: Project, frames: list[int], options: ExportOptions) ->
     try:
         audio = read_audio(Path(settings.audio_path))
     except AudioError as exc:
-        raise AudioError(f"{exc} Export without audio (--no-audio, or untick Audio) to render the frames alone.") from exc
+        raise AudioError(f"{exc} Point the project at it again (File ▸ Import audio… in the app, --audio FILE on the "
+                         "command line), or export without audio (untick Audio, or --no-audio) to render the frames "
+                         "alone.") from exc
     rate = settings.rate
     return clip(audio, settings.audio_offset, float(frames[0] / rate), float((frames[-1] + 1) / rate))
 

@@ -42,7 +42,7 @@ def read_audio(path: Path) -> Audio:
 
     path = Path(path)
     if not path.is_file():
-        raise AudioError(f"The audio file {path} is not there; import it again (File ▸ Import audio…).")
+        raise AudioError(f"The audio file {path} is not there (moved, renamed or on a disk not connected?).")
     chunks = []
     count = 0
     try:

@@ -267,7 +267,7 @@ def test_render_muxes_the_projects_audio_cut_to_the_range(project_file, tmp_path
     capsys.readouterr()
     assert main(["render", str(moved), "-o", str(tmp_path / "b.mp4"), "--range", "0-2"]) == 2
     err = capsys.readouterr().err
-    assert "song.wav is not there" in err and "Export without audio (--no-audio" in err
+    assert "song.wav is not there" in err and "export without audio (untick Audio, or --no-audio)" in err
     assert not (tmp_path / "b.mp4").exists()
     assert main(["inspect", str(moved)]) == 0 and "(missing)" in capsys.readouterr().out
 
