@@ -5,28 +5,40 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+BURST_SECONDS = 0.5  # reports closer than this to the first piece done belong to its burst (a batch's frames)
+
 
 class RemainingTime:
-    """Seconds left, assuming the rest of the work goes at the pace of the work done so far.
+    """Seconds left, assuming the rest of the work goes at the pace of the work since the first piece was done.
 
-    ``None`` until there is a pace to go by (nothing done yet, or less than half a second spent).
+    The first piece carries the start-up (loading the model, warming up, a first batch), and pieces often arrive in
+    bursts (a batch of frames at once): counted in, they made a 15 s render say "106 s left". So the pace is
+    measured from the last report of the first burst, and is ``None`` until there is a pace to go by.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self.started: float | None = None
+        self.restart()
 
     def restart(self) -> None:
-        self.started = None
+        self.first: float | None = None  # when the first piece was done
+        self.anchor: tuple[float, int] | None = None  # (time, done) the pace is measured from
+        self.rate: float | None = None  # pieces per second at that pace
 
     def update(self, done: int, total: int) -> float | None:
         now = self.clock()
-        if self.started is None:
-            self.started = now
-        spent = now - self.started
-        if done <= 0 or spent < 0.5:
+        if done <= 0:
             return None
-        return max(0.0, spent * (total - done) / done)
+        if self.first is None:
+            self.first = now
+        if now - self.first < BURST_SECONDS or self.anchor is None:
+            self.anchor = (now, done)
+            return None
+        since, done_then = self.anchor
+        if done <= done_then or now <= since:
+            return None
+        self.rate = (done - done_then) / (now - since)
+        return max(0.0, (total - done) / self.rate)
 
 
 def describe_remaining(seconds: float | None) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-import time
 from pathlib import Path
 
 from latent_studio.cli.common import (
@@ -337,15 +336,16 @@ def _frame_source(args: argparse.Namespace) -> dict:
 
 def _render_progress():
     """Frames done, rate and ETA: a live line on a terminal, a line every 10% otherwise."""
-    started = time.monotonic()
+    from latent_studio.app.remaining import RemainingTime
+
+    remaining = RemainingTime()  # paced from the first frames on: loading and warming up are not the render's pace
     interactive = sys.stderr.isatty()
     shown = {"tenth": -1}
 
     def show(p) -> None:
-        elapsed = time.monotonic() - started
-        rate = p.done / elapsed if elapsed > 0 else 0.0
-        eta = (p.total - p.done) / rate if rate else 0.0
-        line = f"render {p.done}/{p.total} frames, {rate:.2f} frames/s, ETA {eta:5.1f} s"
+        eta = remaining.update(p.done, p.total)
+        pace = "estimating time left" if eta is None else f"{remaining.rate:.2f} frames/s, ETA {eta:5.1f} s"
+        line = f"render {p.done}/{p.total} frames, {pace}"
         if interactive:
             sys.stderr.write("\r" + line + ("\n" if p.done >= p.total else ""))
             sys.stderr.flush()

@@ -8,7 +8,6 @@ snapshot of the project taken when Export is pressed.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -39,6 +38,7 @@ from latent_studio.app.export import (ExportOptions, ExportResult, check_destina
                                       photo_output_size, plate_asset, sidecar_path)
 from latent_studio.app.export_estimate import estimate
 from latent_studio.app.projects import embedding_steps_note
+from latent_studio.app.remaining import RemainingTime, describe_remaining
 from latent_studio.app.session import Session
 from latent_studio.core.errors import Cancelled, UserError
 from latent_studio.core.project import FRAME_RATES, MAX_SIZE, MIN_SIZE, snapshot
@@ -83,7 +83,7 @@ class ExportDialog(QDialog):
         self.job: Job | None = None
         self._confirmed: Path | None = None  # a destination the file dialog already confirmed replacing
         self.result: ExportResult | None = None
-        self._started = 0.0
+        self._remaining = RemainingTime()  # paced from the first frames on, as the command line is
         settings = session.project.settings
         layout = QVBoxLayout(self)
         form = QFormLayout()
@@ -376,7 +376,7 @@ class ExportDialog(QDialog):
                                   **source)
 
         self.result = None
-        self._started = time.perf_counter()
+        self._remaining.restart()
         self.job = self.inference.submit(f"Export {path.name}", work)
         self._set_running(True)
         self.status.setText(f"Rendering {path.name}…")
@@ -411,10 +411,10 @@ class ExportDialog(QDialog):
             return
         self.progress.setRange(0, progress.total)
         self.progress.setValue(progress.done)
-        elapsed = time.perf_counter() - self._started
-        rate = progress.done / elapsed if elapsed > 0 else 0.0
-        eta = (progress.total - progress.done) / rate if rate > 0 else 0.0
-        self.status.setText(f"Frame {progress.done} of {progress.total} · {rate:.1f} frames/s · {eta:.0f} s left")
+        left = self._remaining.update(progress.done, progress.total)
+        pace = "estimating the time left" if left is None else \
+            f"{self._remaining.rate:.1f} frames/s · {describe_remaining(left)}"
+        self.status.setText(f"Frame {progress.done} of {progress.total} · {pace}")
 
     def cancel(self) -> None:
         if self.job is not None:
