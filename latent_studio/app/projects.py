@@ -118,9 +118,8 @@ def embedding_steps_note(project: Project, steps: int) -> str | None:
     if not others:
         return None
     names = ", ".join(f"{name} ({made})" for made, name in others)
-    return (f"Rendering at {steps} steps, but photos on the timeline were embedded at other steps: {names}. "
-            "An embedding reproduces its photo only at the steps it was made with; render at those steps, "
-            "or embed the photo again at these.")
+    return (f"At {steps} steps, photos embedded at other steps will not look like themselves: {names}. Render at "
+            "the steps they were embedded at, or embed them again at these.")
 
 
 def _thumbnail(model: LoadedModel, latent: np.ndarray, steps: int, settings: Settings | None) -> bytes:

@@ -304,6 +304,7 @@ class ExportDialog(QDialog):
         note = embedding_steps_note(self.session.project, self.steps.value())
         self.steps_note.setText(note or "")
         self.steps_note.setVisible(note is not None)
+        self.adjustSize()  # a wrapped note needs the room
 
     def _update_range_hint(self) -> None:
         frames = max(0, self.last.value() - self.first.value() + 1)

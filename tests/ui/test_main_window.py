@@ -463,7 +463,7 @@ def test_the_export_dialog_warns_when_its_steps_are_not_those_a_photo_was_embedd
     project.assets[face.id] = Asset(face.id, "image", "me", face.latent, "me.png", metadata={"steps": "7"})
     dialog = window.export()
     assert dialog.steps.value() != 7 and not dialog.steps_note.isHidden()
-    assert "embedded at other steps: me (7)" in dialog.steps_note.text()
+    assert "will not look like themselves: me (7)" in dialog.steps_note.text()
     dialog.steps.setValue(7)
     assert dialog.steps_note.isHidden()
     dialog.close()
