@@ -368,6 +368,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
         if warning:
             print(f"latent-studio: warning: {warning}", file=sys.stderr)
     steps = args.steps or int(latent_file.metadata.get("steps", DEFAULT_STEPS))
+    made_at = latent_file.metadata.get("steps")
+    if "embedding_mode" in latent_file.metadata and made_at and made_at != str(steps):  # an inversion fits its steps
+        print(f"latent-studio: warning: {args.latent.name} was embedded at {made_at} steps; at {steps} it will not "
+              "look like the image it came from. Leave --steps out to decode at the steps it was made with.",
+              file=sys.stderr)
     conditioning = prompt_conditioning(model, args, latent_file.metadata)  # as embedded, unless told otherwise
     images = decode(model, latent_file.latent, steps, conditioning=conditioning, progress=progress_bar("decode"))
     outputs = numbered(args.output, len(images))

@@ -38,6 +38,10 @@ def test_sample_embed_decode_end_to_end(trained_model_dir, tmp_path):
     assert decoded.returncode == 0, decoded.stderr
     back = np.asarray(Image.open(tmp_path / "back.png"))
     np.testing.assert_array_equal(back, np.asarray(Image.open(tmp_path / "rec.png")))  # steps come from the file
+    assert "was embedded at" not in decoded.stderr
+    other = run_cli("decode", tmp_path / "face.safetensors", "-o", tmp_path / "other.png", "--model", trained_model_dir,
+                    "--steps", int(STEPS) + 1)
+    assert other.returncode == 0 and f"face.safetensors was embedded at {STEPS} steps; at {int(STEPS) + 1} it will not" in other.stderr
 
 
 def test_user_error_is_one_line_with_status_2_and_no_traceback(tmp_path):
