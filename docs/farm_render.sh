@@ -9,7 +9,7 @@
 #   docs/farm_render.sh gather PROJECT OUT       # once every part is there: OUT/frames/
 #   docs/farm_render.sh all    PROJECT OUT [CHUNK]   # all of it here, one task after the other
 #
-# RENDER_OPTS adds options to every render (e.g. RENDER_OPTS="--steps 20 --format png16 --device cuda").
+# RENDER_OPTS adds options to every render (e.g. RENDER_OPTS="--format png16 --device cuda").
 # A part's folder appears only when its last frame is written, so a part that exists is complete; a task
 # run again replaces its own part. Every machine needs the model: a bundled name, a Hugging Face id, or a
 # folder at the same path (shared storage; give it with --model in RENDER_OPTS).

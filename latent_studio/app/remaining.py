@@ -31,7 +31,7 @@ class RemainingTime:
             return None
         if self.first is None:
             self.first = now
-        if now - self.first < BURST_SECONDS or self.anchor is None:
+        if now - self.first < BURST_SECONDS:
             self.anchor = (now, done)
             return None
         since, done_then = self.anchor

@@ -61,7 +61,8 @@ def default_destination(session: Session, format_key: str, folder: Path | None =
     folder = folder or (session.path.parent if session.path else Path.home())
     stem = session.path.stem if session.path else "untitled"
     fmt = FORMATS[format_key]
-    return folder / (f"{stem}_frames" if not fmt.suffix else f"{stem}{fmt.suffix}")
+    # a folder's name has no dot: "shot.v2_frames" would read as a file with the extension .v2_frames
+    return folder / (f"{stem.replace('.', '_')}_frames" if not fmt.suffix else f"{stem}{fmt.suffix}")
 
 
 class ExportDialog(QDialog):

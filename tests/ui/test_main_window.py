@@ -469,6 +469,17 @@ def test_the_export_dialog_warns_when_its_steps_are_not_those_a_photo_was_embedd
     dialog.close()
 
 
+def test_a_png_sequences_default_folder_has_no_dot_even_when_the_project_name_has_one(window, tmp_path):
+    from latent_studio.media.export import FORMATS, check_export
+    from latent_studio.ui.export_dialog import default_destination
+
+    window.session.path = tmp_path / "shot.v2.lsproj"
+    folder = default_destination(window.session, "png")
+    assert folder == tmp_path / "shot_v2_frames"
+    check_export(folder, FORMATS["png"])  # accepted: the frame list goes inside it
+    assert default_destination(window.session, "mp4") == tmp_path / "shot.v2.mp4"
+
+
 def test_the_export_dialogs_ray_cluster_option(window, qtbot, tmp_path, monkeypatch):
     from latent_studio.app.cluster_render import INSTALL_HINT
 
