@@ -46,15 +46,25 @@ class AssetFlows:
     def show_status(self, message: str) -> None:
         self.window.statusBar().showMessage(message, 8000)
 
+    def _still_open(self, document, what: str) -> bool:
+        """Whether ``document`` is still the open project: a job's result belongs to the project it was started in,
+        never to one opened while it ran."""
+        if self.session.project is document:
+            return True
+        self.show_status(f"{what} finished after another project was opened; nothing was added to it.")
+        return False
+
     # ------------------------------------------------------------ flows that await jobs
 
     async def embed_files(self, paths: list[Path], landmarks: FaceLandmarks | None = None) -> list[str]:
         """Embed each image on the job lane; each becomes an asset (the first face also goes on the timeline).
 
         ``landmarks`` (one photo): its face is aligned from them instead of centre-cropped."""
-        added = []
+        added, document = [], self.session.project
         for path in paths:
             asset = await self._embed_one(Path(path), landmarks)
+            if asset is not None and not self._still_open(document, f"Embedding {Path(path).name}"):
+                break
             if asset is None or not self.window.apply(AddAsset(asset, f"Embed {path.name}")):
                 continue
             added.append(asset.id)
@@ -94,14 +104,15 @@ class AssetFlows:
 
     async def random_face(self, seed: int | None = None, place: bool = False, undoable: bool = True) -> str | None:
         seed = random.randrange(2**31) if seed is None else seed
-        settings = self.session.project.settings
+        document = self.session.project
+        settings = document.settings
         job = self.inference.submit(f"Random face {seed}", lambda context: seed_asset(context.model, seed, settings=settings))
         try:
             asset = await QtInference.wait(job)
         except Exception as exc:
             self.window.reporter.report(exc, "New random face")
             return None
-        if not self.window.apply(AddAsset(asset, "Random face")):
+        if not self._still_open(document, "The random face") or not self.window.apply(AddAsset(asset, "Random face")):
             return None
         self.window.selection.select([asset.id])
         if place or not self.session.project.anchors:
@@ -111,10 +122,11 @@ class AssetFlows:
         return asset.id
 
     async def arithmetic_face(self, a: str, b: str, c: str) -> str | None:
-        project = snapshot(self.session.project)  # the worker reads a copy; the user keeps editing the original
+        document = self.session.project
+        project = snapshot(document)  # the worker reads a copy; the user keeps editing the original
         job = self.inference.submit("Latent arithmetic", lambda context: arithmetic_asset(context.model, project, a, b, c))
         asset = await QtInference.wait(job)
-        if self.window.apply(AddAsset(asset, "Latent arithmetic")):
+        if self._still_open(document, "Latent arithmetic") and self.window.apply(AddAsset(asset, "Latent arithmetic")):
             self.window.selection.select([asset.id])
             return asset.id
         return None
@@ -180,7 +192,8 @@ class AssetFlows:
     async def add_direction(self, entry, with_ids: list[str], without_ids: list[str]) -> str | None:
         """Try the new direction on the groups' faces (a job: progress, cancel), then add it in one undo step,
         decoding beside its source when that keeps its change (engine/edit_method.py)."""
-        project = snapshot(self.session.project)
+        document = self.session.project
+        project = snapshot(document)
         job = self.inference.submit(f"New direction {entry.name}", lambda context: choose_group_edit(
             context.model, project, entry, with_ids, without_ids, cancel=context.cancel,
             progress=lambda done, total: context.progress(done, total, f"Trying {entry.name} on your faces")))
@@ -189,7 +202,8 @@ class AssetFlows:
         except Cancelled:
             self.show_status(f"New direction {entry.name} was cancelled; nothing was added.")
             return None
-        if not self.window.apply(AddDirection(entry, f"New direction {entry.name}")):
+        if not self._still_open(document, f"New direction {entry.name}") or \
+                not self.window.apply(AddDirection(entry, f"New direction {entry.name}")):
             return None
         how = ("beside the unedited face, so the rest of the picture stays" if entry.source_attention_from is not None
                else "plainly, since keeping the face's look would undo it")

@@ -44,6 +44,7 @@ from latent_studio.app.latent_map import (
 from latent_studio.app.session import DOCUMENT
 from latent_studio.core.atomic import atomic_write_bytes
 from latent_studio.core.edits import AddAsset
+from latent_studio.core.errors import Cancelled
 from latent_studio.core.project import snapshot
 from latent_studio.engine.latent_map import METHODS
 from latent_studio.ui.canvas import to_qimage
@@ -259,32 +260,41 @@ class MapPanel(QWidget):
         self._colour_changed()
 
     async def compute(self) -> LatentMap | None:
-        project, count, method = snapshot(self.session.project), self.samples.value(), self.method.currentData()
+        document = self.session.project  # the map belongs to this project, even if another is opened meanwhile
+        project, count, method = snapshot(document), self.samples.value(), self.method.currentData()
         self.compute_button.setEnabled(False)
         self.view.message = f"Placing {count} sampled faces…"
         self.view.update()
+        latent_map = None
         try:
             job = self.window.inference.submit("Latent map", lambda context: build_map(
                 context.model, project, count, method="pca", progress=context.progress, cancel=context.cancel))
             latent_map = await QtInference.wait(job)
-            self._keep(latent_map)  # PCA first: a view at once
-            if method != "pca":
+            if self._keep(latent_map, document) and method != "pca":  # PCA first: a view at once
                 self.hint.setText(f"{method.upper()} is placing the faces; this is PCA's view meanwhile.")
                 job = self.window.inference.submit(f"Latent map ({method.upper()})",
                                                    lambda context: reproject(latent_map, method))
                 latent_map = await QtInference.wait(job)
-                self._keep(latent_map)
+                self._keep(latent_map, document)
+        except Cancelled:  # what the artist asked for: not an error
+            self.hint.setText("The map was cancelled; Compute starts it again.")
         finally:
             self.compute_button.setEnabled(True)
             self.view.message = "Compute a map to see this project's faces among sampled ones."
             self.view.update()
         return latent_map
 
-    def _keep(self, latent_map: LatentMap) -> None:
-        """Show it, and keep it with the project (saved with the next save; computing is not an edit)."""
+    def _keep(self, latent_map: LatentMap, document) -> bool:
+        """Show it, and keep it with the project it was computed for (saved with the next save; computing is not an
+        edit). False when another project has been opened since: the map is not this one's."""
+        if self.session.project is not document:
+            self.hint.setText("The map finished after another project was opened, so it was set aside; Compute "
+                              "makes this project's.")
+            return False
         self.maps[latent_map.model_hash] = latent_map
         self.session.project.latent_map = to_saved(latent_map)
         self.show_current()
+        return True
 
     def _fill_colours(self) -> None:
         current = self.colour.currentData()

@@ -701,3 +701,37 @@ def test_reset_layout_docks_every_panel_where_it_starts(window, qtbot):
     for dock, area in expected.items():
         assert window.dockWidgetArea(dock) == area and not dock.isFloating() and not dock.isHidden(), dock.windowTitle()
     assert window.jobs_dock in window.tabifiedDockWidgets(window.timeline_dock)
+
+
+def test_results_of_jobs_started_in_one_project_never_land_in_the_next_one_opened(window, qtbot, tmp_path, monkeypatch):
+    """An embedding, a random face and a latent map that finish after another project was opened are set aside."""
+    import threading
+
+    from latent_studio.core.resources import resources_dir
+    from latent_studio.ui import asset_flows, map_panel
+
+    release = threading.Event()
+
+    def held(function):
+        def wait_then(*args, **kwargs):
+            assert release.wait(60)
+            return function(*args, **kwargs)
+        return wait_then
+
+    monkeypatch.setattr(asset_flows, "image_asset", held(asset_flows.image_asset))
+    monkeypatch.setattr(asset_flows, "seed_asset", held(asset_flows.seed_asset))
+    monkeypatch.setattr(map_panel, "build_map", held(map_panel.build_map))
+    wait_for_final(qtbot, window)
+    tasks = [window.spawn(window.flows.embed_files([head_image(tmp_path / "me.png")]), "Embed"),
+             window.spawn(window.flows.random_face(), "Random face"),
+             window.spawn(window.map_panel.compute(), "Latent map")]
+    qtbot.waitUntil(lambda: not window.map_panel.compute_button.isEnabled(), timeout=10_000)  # all three have started
+    assert window.open_example(resources_dir() / "examples" / "morph.lsproj")
+    opened = window.session.project
+    names = sorted(a.name for a in opened.assets.values())
+    release.set()
+    qtbot.waitUntil(lambda: all(task.done() for task in tasks), timeout=120_000)
+    assert window.session.project is opened and sorted(a.name for a in opened.assets.values()) == names
+    assert not window.session.modified and opened.latent_map is None
+    assert "finished after another project was opened" in window.map_panel.hint.text()
+    assert not window.banner.isVisible()

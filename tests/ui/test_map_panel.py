@@ -71,3 +71,17 @@ def test_a_computed_map_is_saved_with_the_project_and_shown_on_reopening(window,
     assert window.workspace.open(path, ask_first=False)  # a new document object: the panel's memory is dropped
     assert panel.maps and panel.view.latent_map is not None and not jobs  # read from the file, nothing decoded
     np.testing.assert_allclose(panel.view.latent_map.positions, positions, atol=1e-6)
+
+
+def test_a_cancelled_map_is_a_plain_hint_not_an_error(window, qtbot, monkeypatch):
+    from latent_studio.core.errors import Cancelled
+    from latent_studio.ui import map_panel
+
+    def cancelled(*args, **kwargs):
+        raise Cancelled()
+
+    monkeypatch.setattr(map_panel, "build_map", cancelled)
+    task = window.spawn(window.map_panel.compute(), "Latent map")
+    qtbot.waitUntil(task.done, timeout=60_000)
+    assert "cancelled" in window.map_panel.hint.text() and not window.banner.isVisible()
+    assert window.map_panel.compute_button.isEnabled() and window.session.project.latent_map is None
