@@ -110,10 +110,13 @@ class Settings:
 
     @property
     def work_range(self) -> tuple[int, int]:
-        """The in and out points as frames that exist (first, last): a shortened timeline cuts the range too."""
+        """The in and out points as frames that exist (first, last): a shortened timeline cuts the range too, and a
+        range that now lies wholly past the end is no range (the whole timeline, not its last frame alone)."""
         last = self.frame_count - 1
+        if self.in_frame > last:
+            return 0, last
         out = last if self.out_frame == -1 else min(self.out_frame, last)
-        return min(self.in_frame, out), out
+        return self.in_frame, out
 
     @property
     def has_work_range(self) -> bool:

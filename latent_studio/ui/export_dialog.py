@@ -94,7 +94,7 @@ class ExportDialog(QDialog):
         self.fps = QComboBox()
         self.fps.addItems(list(FRAME_RATES))
         self.fps.setCurrentText(settings.fps)
-        first, last = settings.work_range  # the timeline's in and out points
+        first, last = self._work_range = settings.work_range  # the timeline's in and out points
         self.first = QSpinBox(minimum=0, maximum=settings.frame_count - 1, value=first)
         self.last = QSpinBox(minimum=0, maximum=settings.frame_count - 1, value=last)
         range_row = QHBoxLayout()
@@ -300,6 +300,23 @@ class ExportDialog(QDialog):
                          self._seconds_per_step())
         held = f" ({cached} of {frames} frames already rendered)" if cached else ""
         self.estimate.setText(f"{guess.describe()}{held}")
+
+    def follow_timeline(self) -> None:
+        """The project's length or in and out points changed while the dialog is open: the frame range follows. A
+        range left at the old work range becomes the new one; a range chosen here is only cut to the new length."""
+        if self.job is not None:  # a render in progress has its own snapshot of the project
+            return
+        settings = self.session.project.settings
+        chosen = (self.first.value(), self.last.value())
+        end = settings.frame_count - 1
+        for spin in (self.first, self.last):
+            spin.setMaximum(end)
+        if chosen == self._work_range:
+            self.first.setValue(settings.work_range[0])
+            self.last.setValue(settings.work_range[1])
+        self._work_range = settings.work_range
+        self._update_range_hint()
+        self.update_estimate()
 
     def _update_steps_note(self, *_) -> None:
         note = embedding_steps_note(self.session.project, self.steps.value())

@@ -33,7 +33,7 @@ from latent_studio import __version__
 from latent_studio.app.selection import Selection
 from latent_studio.app.session import DOCUMENT, FILE, PLAYHEAD, Session, untitled_recovery_file
 from latent_studio.app.workspace import Workspace
-from latent_studio.core.edits import ASSETS
+from latent_studio.core.edits import ASSETS, SETTINGS
 from latent_studio.core.metrics import describe_psnr
 from latent_studio.core.project import ModelRef, Project, Settings
 from latent_studio.core.project_file import SUFFIX
@@ -257,6 +257,9 @@ class MainWindow(QMainWindow):
                                      f"{s.project.settings.fps} fps")
         if event == DOCUMENT and ASSETS in event.parts:
             self._update_compare()
+        dialog = self._export_dialog  # open beside the window: its frame range follows the timeline's length
+        if event == DOCUMENT and SETTINGS in event.parts and dialog is not None and shiboken6.isValid(dialog):
+            dialog.follow_timeline()
 
     def _update_title(self) -> None:
         self.setWindowTitle(f"{self.session.title}[*] — Latent Studio {__version__}")

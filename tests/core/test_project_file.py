@@ -95,6 +95,7 @@ def test_in_and_out_points_are_saved_only_when_set_cut_by_a_shorter_timeline_and
     assert project_from_bytes(project_bytes(ranged)).settings.work_range == (2, 5)
     shorter = replace(ranged.settings, duration=ranged.settings.frame_time(4))
     assert shorter.work_range == (2, 3)  # the out point beyond the new end is cut to the last frame
+    assert replace(shorter, duration=shorter.frame_time(2)).work_range == (0, 1)  # both past the end: the whole timeline
     bad = rewrite(project_bytes(ranged), lambda m: m["settings"].update(out_frame=1))
     with pytest.raises(Exception, match="out point .* must not come before the in point"):
         project_from_bytes(bad)

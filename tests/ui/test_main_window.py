@@ -735,3 +735,20 @@ def test_results_of_jobs_started_in_one_project_never_land_in_the_next_one_opene
     assert not window.session.modified and opened.latent_map is None
     assert "finished after another project was opened" in window.map_panel.hint.text()
     assert not window.banner.isVisible()
+
+
+def test_the_open_export_dialog_follows_a_change_of_the_timelines_length(window):
+    from latent_studio.core.edits import ChangeSettings
+
+    fps = float(window.session.project.settings.fps)
+    dialog = window.export()
+    window.session.apply(ChangeSettings({"duration": 8.0}, "Length"))
+    assert dialog.last.maximum() == dialog.last.value() == round(8.0 * fps) - 1 and dialog.first.value() == 0
+    window.session.apply(ChangeSettings({"duration": 0.25}, "Length"))
+    assert dialog.last.value() == round(0.25 * fps) - 1 and dialog.options().last_frame == dialog.last.value()
+    window.session.apply(ChangeSettings({"duration": 4.0}, "Length"))
+    dialog.first.setValue(2)
+    dialog.last.setValue(10)  # a range chosen in the dialog stays when the timeline grows
+    window.session.apply(ChangeSettings({"duration": 6.0}, "Length"))
+    assert (dialog.first.value(), dialog.last.value()) == (2, 10)
+    dialog.close()
