@@ -89,6 +89,10 @@ class DirectionRow:
             widget.blockSignals(False)
         self.key.setText("◆" if keyed else "◇")
         self.label.setStyleSheet("color: #ffaa3c;" if animated else "")
+        past = not self.low - 1e-9 <= value <= self.high + 1e-9  # typed past the range the direction was calibrated on
+        self.spin.setStyleSheet("color: #e0533c;" if past else "")
+        self.spin.setToolTip(f"{value:g} is past this slider's range, {self.low:g} to {self.high:g}: the frames may stop "
+                             "looking like a face" if past else "")
 
 
 class DirectionPanel(QWidget):

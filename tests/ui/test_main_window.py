@@ -752,3 +752,14 @@ def test_the_open_export_dialog_follows_a_change_of_the_timelines_length(window)
     window.session.apply(ChangeSettings({"duration": 6.0}, "Length"))
     assert (dialog.first.value(), dialog.last.value()) == (2, 10)
     dialog.close()
+
+
+def test_a_strength_typed_past_the_sliders_range_is_marked(window):
+    direction = next(iter(window.session.project.directions))
+    row = window.directions.rows[direction]
+    low, high = window.session.project.directions[direction].strength_range
+    row.spin.setValue(high * 10)  # allowed, for exaggeration, but never silently
+    assert window.session.project.strengths[direction].base == pytest.approx(high * 10)
+    assert "past this slider's range" in row.spin.toolTip() and row.spin.styleSheet()
+    row.spin.setValue(high / 2)
+    assert row.spin.toolTip() == "" and row.spin.styleSheet() == ""
