@@ -396,6 +396,9 @@ class ExportDialog(QDialog):
 
         self.result = None
         self._remaining.restart()
+        self.progress.setRange(0, 1)  # a second export starts from nothing, not from the last one's full bar
+        self.progress.setValue(0)
+        self.open_folder.setEnabled(False)
         self.job = self.inference.submit(f"Export {path.name}", work)
         self._set_running(True)
         self.status.setText(f"Rendering {path.name}…")

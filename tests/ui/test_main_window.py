@@ -307,6 +307,10 @@ def test_export_a_png_sequence_and_an_mp4_through_the_dialog(window, qtbot, tmp_
     frames = sorted((tmp_path / "frames").glob("frame_*.png"))
     assert len(frames) == 6 and (tmp_path / "frames" / "frames.json").is_file()
     assert dialog.open_folder.isEnabled() and "Done" in dialog.status.text()
+    dialog.destination.setText(str(tmp_path / "again"))  # a second export in the same dialog starts from nothing
+    assert dialog.start() is not None
+    assert dialog.progress.value() == 0 and not dialog.open_folder.isEnabled()
+    qtbot.waitUntil(lambda: len(results) == 2, timeout=120_000)
     dialog.close()
     dialog, results = export_through_dialog(window, qtbot, "mp4", tmp_path / "clip.mp4", last=11)
     qtbot.waitUntil(lambda: bool(results), timeout=120_000)
