@@ -143,7 +143,10 @@ class PreviewController(QObject):
             shown_as = f"draft, {steps_text(shown.steps)}"
         else:
             return  # the final frame is already on screen
-        self.canvas.set_caption(f"Frame {request.frame}  ·  {shown_as}; refining: {done} of {total} steps")
+        # A decode beside its source runs the source's trajectory too (engine/source_attention.py), so the job counts
+        # more steps than the frame has: say how far, in the frame's own steps.
+        steps = done * request.steps // total if total else 0
+        self.canvas.set_caption(f"Frame {request.frame}  ·  {shown_as}; refining: {steps} of {request.steps} steps")
 
     def _on_failed(self, request: PreviewRequest, error: BaseException) -> None:
         self.canvas.show_placeholder(f"This frame cannot be previewed:\n{describe(error)}")

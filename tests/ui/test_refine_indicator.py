@@ -19,4 +19,5 @@ def test_the_canvas_counts_the_refinement_steps_then_says_final(window, qtbot):
     counted = [int(m.group(1)) for c in captions if (m := re.search(rf"refining: (\d+) of {final} steps", c))]
     assert counted and counted == sorted(counted) and counted[-1] <= final  # steps done rise towards the total
     assert all("draft" in c or "previous picture is shown" in c for c in captions if "refining:" in c)
+    assert all(f"of {final} steps" in c for c in captions if "refining:" in c)  # the frame's steps, beside its source too
     assert "final quality" in window.canvas.caption and "refining" not in window.canvas.caption
