@@ -101,8 +101,9 @@ def out_of_domain_sentence(psnr_db: float, stats: LatentStats, model_name: str) 
         return None
     consequence = ("it does not reconstruct faithfully, and edits will look wrong" if psnr_db < DOMAIN_PSNR_DB
                    else "it reconstructs, but directions and morphs will not act on it as on the model's own images")
-    return (f"This image is outside what the model '{model_name}' knows ({', '.join(reasons)}): {consequence}; "
-            "choose a model trained on such images (Model > Choose model, or --model).")
+    return (f"This image is outside what the model '{model_name}' knows: {consequence}. Choose a model trained on "
+            "such images (Model ▸ Choose model in the app, --model on the command line). Measured: "
+            f"{', '.join(reasons)}.")
 
 
 def reduced_picture(image: np.ndarray, across: int = 32) -> np.ndarray:

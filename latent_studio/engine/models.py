@@ -234,7 +234,7 @@ def _from_hub(name: str, fetch: Callable[[bool], str]) -> Path:
     if hub_offline():
         raise ModelError(
             f"Model '{name}' is not in the Hugging Face cache and HF_HUB_OFFLINE is set; run once online "
-            f"(or `{download}`) to cache it, or pass a local folder with --model."
+            f"(or `{download}`) to cache it, or give a local model folder instead (Model ▸ Choose model in the app, --model on the command line)."
         )
     try:
         return Path(fetch(False))
@@ -248,7 +248,7 @@ def _from_hub(name: str, fetch: Callable[[bool], str]) -> Path:
         raise ModelError(
             f"Model '{name}' is not in the Hugging Face cache and the hub cannot be reached; connect to the "
             f"internet once (or run `{download}` on a connected machine and copy the cache), "
-            "or pass a local folder with --model."
+            "or give a local model folder instead (Model ▸ Choose model in the app, --model on the command line)."
         ) from exc
 
 

@@ -74,7 +74,7 @@ class AssetFlows:
                       "of the guided step" if guidance != "1" else "")
             self.show_status(f"Embedded {path.name}: reconstruction PSNR {describe_psnr(asset.psnr)}{guided}")
             if "out_of_domain" in asset.metadata:
-                self.window.show_error(asset.metadata["out_of_domain"])
+                self.window.show_warning(asset.metadata["out_of_domain"])
             if not self.session.project.anchors:
                 self.place_at_playhead()
         return added

@@ -221,6 +221,12 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, BANNER_MS)
         log.warning("%s", message)
 
+    def show_warning(self, message: str) -> None:
+        """Something done that the artist should know about (not a failure): the banner only, so the status bar
+        keeps what was just done."""
+        self.banner.show_message(message)
+        log.warning("%s", message)
+
     def ask(self, title: str, text: str) -> bool:
         """A yes/no question (tests replace this method)."""
         return QMessageBox.question(self, title, text) == QMessageBox.Yes

@@ -114,7 +114,7 @@ def test_out_of_domain_sentence_names_what_is_wrong_and_what_to_do():
     noise_like = LatentStats(0.0, 1.0, 0.01)
     assert out_of_domain_sentence(31.0, noise_like, "toy-heads") is None
     low = out_of_domain_sentence(14.3, noise_like, "toy-heads")
-    assert "outside what the model 'toy-heads' knows" in low and "14.3 dB" in low and "choose a model" in low
+    assert "outside what the model 'toy-heads' knows" in low and "14.3 dB" in low and "Choose a model" in low
     structured = out_of_domain_sentence(30.0, LatentStats(0.0, 1.0, 0.75), "toy-heads")
     assert "autocorrelation 0.75" in structured
     assert "std 1.60" in out_of_domain_sentence(30.0, LatentStats(0.0, 1.6, 0.0), "m")

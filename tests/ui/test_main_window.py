@@ -767,3 +767,13 @@ def test_a_strength_typed_past_the_sliders_range_is_marked(window):
     assert "past this slider's range" in row.spin.toolTip() and row.spin.styleSheet()
     row.spin.setValue(high / 2)
     assert row.spin.toolTip() == "" and row.spin.styleSheet() == ""
+
+
+def test_an_image_outside_the_models_domain_is_a_warning_that_keeps_the_embeddings_status(window, qtbot, tmp_path):
+    stripes = np.indices((64, 64)).sum(0) % 8 < 4
+    path = tmp_path / "checker.png"
+    Image.fromarray(np.stack([stripes * 230, stripes * 40 + 100, 255 - stripes * 200], -1).astype(np.uint8)).save(path)
+    task = window.spawn(window.flows.embed_files([path]), "Embed")
+    qtbot.waitUntil(task.done, timeout=120_000)
+    assert "outside what the model 'toy-heads' knows" in window.banner.text()
+    assert window.statusBar().currentMessage().startswith("Embedded checker.png: reconstruction PSNR")
