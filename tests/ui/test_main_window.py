@@ -413,6 +413,19 @@ def test_a_model_with_a_draft_decoder_drafts_in_one_pass(window, qtbot):
     qtbot.waitUntil(lambda: "final quality" in window.canvas.caption, timeout=60000)  # then the refinement
 
 
+def test_a_photo_outside_the_models_domain_is_drafted_with_ddim_steps_not_the_draft_decoder(window):
+    from dataclasses import replace as replaced
+
+    from latent_studio.engine.draft_decoder import DRAFT_PASS
+
+    project = window.session.project
+    spec = window.session.spec()
+    assert window.preview.draft_steps(spec) == DRAFT_PASS
+    face = project.assets[spec.anchor.a]
+    project.assets[face.id] = replaced(face, metadata={**face.metadata, "out_of_domain": "This image is outside…"})
+    assert window.preview.draft_steps(spec) != DRAFT_PASS and window.preview.draft_steps() == DRAFT_PASS
+
+
 def test_a_draft_never_drops_below_the_steps_that_show_a_face(window, monkeypatch):
     from latent_studio.ui.preview import MIN_DRAFT_STEPS
 
