@@ -59,7 +59,7 @@ FITS = (("fit", "Fit (black bars)"), ("fill", "Fill (crop)"), ("pad", "Pad (no s
 def default_destination(session: Session, format_key: str, folder: Path | None = None) -> Path:
     """The project's name with the format's suffix, in ``folder`` (default: beside the project, else home)."""
     folder = folder or (session.path.parent if session.path else Path.home())
-    stem = session.path.stem if session.path else "untitled"
+    stem = session.path.stem if session.path else (session.untitled_name or "untitled").removesuffix(" (example)")
     fmt = FORMATS[format_key]
     # a folder's name has no dot: "shot.v2_frames" would read as a file with the extension .v2_frames
     return folder / (f"{stem.replace('.', '_')}_frames" if not fmt.suffix else f"{stem}{fmt.suffix}")

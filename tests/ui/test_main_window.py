@@ -490,6 +490,8 @@ def test_a_png_sequences_default_folder_has_no_dot_even_when_the_project_name_ha
     from latent_studio.media.export import FORMATS, check_export
     from latent_studio.ui.export_dialog import default_destination
 
+    window.session.name_untitled("head_turn (example)")  # an example's copy is named after the example
+    assert default_destination(window.session, "mp4", tmp_path) == tmp_path / "head_turn.mp4"
     window.session.path = tmp_path / "shot.v2.lsproj"
     folder = default_destination(window.session, "png")
     assert folder == tmp_path / "shot_v2_frames"
