@@ -163,7 +163,7 @@ class MainWindow(QMainWindow):
         self.timeline.curve_requested.connect(self.edit_curve)
         self.timeline.pace_requested.connect(
             lambda time, even: self.spawn(self.pace.even_pace(time), "Even pace") if even else self.pace.original_pace(time))
-        self.canvas.files_dropped.connect(lambda paths: self.spawn(flows.embed_files(paths), "Embed"))
+        self.canvas.files_dropped.connect(self._dropped)
         self.directions.released.connect(self.preview.refine_now)
         self.directions.new_direction_requested.connect(flows.new_direction)
         self.directions.arithmetic_requested.connect(flows.arithmetic)
@@ -215,6 +215,17 @@ class MainWindow(QMainWindow):
 
         task.add_done_callback(done)
         return task
+
+    def _dropped(self, paths: list[Path]) -> None:
+        """A project dropped on the canvas opens (the first, asking about unsaved changes); images are embedded."""
+        projects = [Path(p) for p in paths if Path(p).suffix.lower() == SUFFIX]
+        images = [Path(p) for p in paths if Path(p).suffix.lower() != SUFFIX]
+        if images:
+            self.spawn(self.flows.embed_files(images), "Embed")
+            if projects:
+                self.show_status("A project opens when it is dropped on its own; the images are being embedded.")
+        elif projects:
+            self.open_project(projects[0])
 
     def show_error(self, message: str) -> None:
         self.banner.show_message(message)

@@ -792,3 +792,16 @@ def test_an_image_outside_the_models_domain_is_a_warning_that_keeps_the_embeddin
     qtbot.waitUntil(task.done, timeout=120_000)
     assert "outside what the model 'toy-heads' knows" in window.banner.text()
     assert window.statusBar().currentMessage().startswith("Embedded checker.png: reconstruction PSNR")
+
+
+def test_a_project_dropped_on_the_canvas_opens(window, qtbot, tmp_path):
+    import shutil
+
+    from latent_studio.core.resources import resources_dir
+
+    path = tmp_path / "morph.lsproj"
+    shutil.copy(resources_dir() / "examples" / "morph.lsproj", path)
+    window.canvas.files_dropped.emit([path])
+    assert window.session.path == path and sorted(a.name for a in window.session.project.assets.values()) == \
+        sorted(a.name for a in load_project(path).assets.values())
+    assert not window.banner.isVisible()
