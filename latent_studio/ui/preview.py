@@ -42,6 +42,14 @@ def steps_text(steps: int) -> str:
     return "one pass of the draft decoder" if steps == DRAFT_PASS else f"{steps} steps"
 
 
+def past_range(project, spec: FrameSpec) -> list[str]:
+    """Names of the directions the frame pushes past their range: typed in (allowed, to exaggerate), and where the
+    picture may stop being a face, which its caption must say even when it is final."""
+    directions = project.directions
+    return [directions[i].name for i, strength in spec.strengths if i in directions
+            and not directions[i].strength_range[0] <= strength <= directions[i].strength_range[1]]
+
+
 class PreviewController(QObject):
     shown = Signal(object)  # the PreviewResult now on the canvas
 
@@ -138,7 +146,10 @@ class PreviewController(QObject):
             quality = "final quality" + (", cached" if result.cached and self.playing else "")
         else:
             quality = "draft" if self.playing else "draft, refining…"  # a pause brings the final frame
-        self.canvas.show_frame(result.image, f"Frame {result.request.frame}  ·  {quality}, {steps_text(result.steps)}")
+        past = past_range(result.request.project, result.request.key)
+        warning = f"  ·  past the slider's range: {', '.join(past)}" if past else ""
+        self.canvas.show_frame(result.image, f"Frame {result.request.frame}  ·  {quality}, {steps_text(result.steps)}"
+                                             f"{warning}")
         self.shown.emit(result)
 
     def _on_steps(self, request: PreviewRequest, done: int, total: int) -> None:

@@ -773,15 +773,20 @@ def test_the_open_export_dialog_follows_a_change_of_the_timelines_length(window)
     dialog.close()
 
 
-def test_a_strength_typed_past_the_sliders_range_is_marked(window):
+def test_a_strength_typed_past_the_sliders_range_is_marked(window, qtbot):
     direction = next(iter(window.session.project.directions))
     row = window.directions.rows[direction]
     low, high = window.session.project.directions[direction].strength_range
     row.spin.setValue(high * 10)  # allowed, for exaggeration, but never silently
     assert window.session.project.strengths[direction].base == pytest.approx(high * 10)
     assert "past this slider's range" in row.spin.toolTip() and row.spin.styleSheet()
+    qtbot.waitUntil(lambda: "final quality" in window.canvas.caption, timeout=60_000)
+    name = window.session.project.directions[direction].name
+    assert f"past the slider's range: {name}" in window.canvas.caption  # even a final frame says so
     row.spin.setValue(high / 2)
     assert row.spin.toolTip() == "" and row.spin.styleSheet() == ""
+    qtbot.waitUntil(lambda: "final quality" in window.canvas.caption, timeout=60_000)
+    assert "past the slider's range" not in window.canvas.caption
 
 
 def test_an_image_outside_the_models_domain_is_a_warning_that_keeps_the_embeddings_status(window, qtbot, tmp_path):
