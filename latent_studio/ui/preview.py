@@ -28,6 +28,7 @@ from latent_studio.core.project import FrameSpec, snapshot
 from latent_studio.engine.draft_decoder import DRAFT_PASS
 from latent_studio.ui.canvas import Canvas
 from latent_studio.ui.errors import describe
+from latent_studio.ui.sliders import past_range
 from latent_studio.ui.inference import QtInference
 
 REFINE_AFTER_MS = 200  # a pause this long counts as "the user stopped"
@@ -42,12 +43,11 @@ def steps_text(steps: int) -> str:
     return "one pass of the draft decoder" if steps == DRAFT_PASS else f"{steps} steps"
 
 
-def past_range(project, spec: FrameSpec) -> list[str]:
-    """Names of the directions the frame pushes past their range: typed in (allowed, to exaggerate), and where the
-    picture may stop being a face, which its caption must say even when it is final."""
+def directions_past_range(project, spec: FrameSpec) -> list[str]:
+    """Names of the directions the frame pushes past their sliders' range: its caption says so even when final."""
     directions = project.directions
-    return [directions[i].name for i, strength in spec.strengths if i in directions
-            and not directions[i].strength_range[0] <= strength <= directions[i].strength_range[1]]
+    return [directions[i].name for i, strength in spec.strengths
+            if i in directions and past_range(*directions[i].strength_range, strength)]
 
 
 class PreviewController(QObject):
@@ -146,7 +146,7 @@ class PreviewController(QObject):
             quality = "final quality" + (", cached" if result.cached and self.playing else "")
         else:
             quality = "draft" if self.playing else "draft, refining…"  # a pause brings the final frame
-        past = past_range(result.request.project, result.request.key)
+        past = directions_past_range(result.request.project, result.request.key)
         warning = f"  ·  past the slider's range: {', '.join(past)}" if past else ""
         self.canvas.show_frame(result.image, f"Frame {result.request.frame}  ·  {quality}, {steps_text(result.steps)}"
                                              f"{warning}")

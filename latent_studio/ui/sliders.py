@@ -30,6 +30,14 @@ from latent_studio.core.directions import Direction
 from latent_studio.ui.errors import apply_edit
 
 SLIDER_STEPS = 1000
+PAST_RANGE_SLACK = 0.01  # of a range's span: a curve's small overshoot at a keyframe is not "past the range"
+
+
+def past_range(low: float, high: float, value: float) -> bool:
+    """Whether a strength lies past its slider's range, where the direction was not calibrated and the picture
+    may stop being a face (typing past it is allowed, to exaggerate, but never silently)."""
+    slack = (high - low) * PAST_RANGE_SLACK
+    return not low - slack <= value <= high + slack
 
 
 class DirectionRow:
@@ -89,7 +97,7 @@ class DirectionRow:
             widget.blockSignals(False)
         self.key.setText("◆" if keyed else "◇")
         self.label.setStyleSheet("color: #ffaa3c;" if animated else "")
-        past = not self.low - 1e-9 <= value <= self.high + 1e-9  # typed past the range the direction was calibrated on
+        past = past_range(self.low, self.high, value)
         self.spin.setStyleSheet("color: #e0533c;" if past else "")
         self.spin.setToolTip(f"{value:g} is past this slider's range, {self.low:g} to {self.high:g}: the frames may stop "
                              "looking like a face" if past else "")
