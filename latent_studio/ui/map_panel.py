@@ -270,12 +270,15 @@ class MapPanel(QWidget):
             job = self.window.inference.submit("Latent map", lambda context: build_map(
                 context.model, project, count, method="pca", progress=context.progress, cancel=context.cancel))
             latent_map = await QtInference.wait(job)
-            if self._keep(latent_map, document) and method != "pca":  # PCA first: a view at once
+            if not self._keep(latent_map, document):
+                return None
+            if method != "pca":  # PCA first: a view at once
                 self.hint.setText(f"{method.upper()} is placing the faces; this is PCA's view meanwhile.")
                 job = self.window.inference.submit(f"Latent map ({method.upper()})",
                                                    lambda context: reproject(latent_map, method))
                 latent_map = await QtInference.wait(job)
-                self._keep(latent_map, document)
+                if not self._keep(latent_map, document):
+                    return None
         except Cancelled:  # what the artist asked for: not an error
             self.hint.setText("The map was cancelled; Compute starts it again.")
         finally:
