@@ -174,11 +174,10 @@ def _unchanged(path: Path, record) -> bool:
         return False
 
 
-def is_earlier_render(output: Path) -> bool:
-    """True for a file, or a folder of PNGs, that our sidecar describes and that still holds exactly what the render
-    wrote (sizes and hashes in the sidecar): a sidecar beside a file an editor has since replaced proves nothing."""
-    output = Path(output)
-    data = _read_sidecar(sidecar_path(output))
+def is_earlier_render(output: Path, data: dict | None) -> bool:
+    """True for a file, or a folder of PNGs, that our sidecar ``data`` (None: none, or not ours) describes and that
+    still holds exactly what the render wrote (sizes and hashes): a sidecar beside a file an editor has since
+    replaced proves nothing."""
     if data is None:
         return False
     if output.is_dir():
@@ -193,33 +192,35 @@ def _foreign_entries(folder: Path, data: dict) -> list[str]:
                   and not (entry.name in records and _unchanged(entry, records[entry.name])))
 
 
-def check_destination(output: Path, fmt: ExportFormat, *, replace: bool = False, inputs=()) -> None:
+def check_destination(output: Path, fmt: ExportFormat, *, replace: bool = False, inputs=()) -> bool:
     """Before anything renders: writable, never one of ``inputs``, and an existing output only if it is an earlier
-    render of ours (recognised by its sidecar) or ``replace`` is set (a file; a folder never, unless ours)."""
+    render of ours (recognised by its sidecar) or ``replace`` is set (a file; a folder never, unless ours).
+    Returns whether the output is an earlier render of ours (read once: a long sequence's hashes take seconds)."""
     output = Path(output).expanduser()
-    for path in (output, sidecar_path(output)):
+    side = sidecar_path(output)
+    for path in (output, side):
         check_not_an_input(path, inputs, "project")
     exists = output.exists() or output.is_symlink()
-    ours = exists and is_earlier_render(output)
+    data = _read_sidecar(side)
+    ours = exists and is_earlier_render(output, data)
     if fmt.suffix:
-        side = sidecar_path(output)
         if exists and not ours and not replace:
-            data = _read_sidecar(side)
             why = (f"it has no {side.name} from Latent Studio" if data is None
                    else "its bytes changed since Latent Studio wrote it" if "written" in data
                    else f"its {side.name} is from a version that did not record what it wrote")
             raise OutputError(f"{output} already exists and is not an earlier render ({why}); add --force to "
                               "replace it or choose another name. Nothing was written.")
-        if side.exists() and _read_sidecar(side) is None and not replace:
+        if side.exists() and data is None and not replace:
             raise OutputError(f"{side} already exists and is not a Latent Studio frame list; add --force to replace it "
                               "or choose another name. Nothing was written.")
-    elif exists and output.is_dir() and not ours and (data := _read_sidecar(sidecar_path(output))) is not None:
+    elif exists and output.is_dir() and not ours and data is not None:
         foreign = _foreign_entries(output, data)
         raise OutputError(f"{output} holds an earlier render, but {foreign[0]}"
                           + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
                           + " is not a frame it wrote, or changed since; choose a new folder "
                           "for the PNG sequence. Nothing was written.")
     check_export(output, fmt, replace_folder=ours)
+    return ours
 
 
 def plan_frames(project: Project, options: ExportOptions) -> tuple[Project, list[int]]:
@@ -281,14 +282,14 @@ def export_project(
         size = plate.size  # the photo's (times --scale); an exact --size places it with --fit like any frame
     sound = export_audio(project, frames, options)  # before any frame renders: a missing song stops it here
     side = sidecar_path(output)
-    check_destination(output, options.format, replace=options.replace)
+    ours = check_destination(output, options.format, replace=options.replace)
     if output.suffix:
         check_writable_destination(side)
     steps = draft_steps(model, project) if options.draft else options.steps or project.settings.final_steps
     with output_lock(output):  # a second render to this output is refused until this one ends
         writer = open_writer(output, options.format, project.settings.rate, size, quality=options.quality,
                              first_number=options.first_number,
-                             replace_folder=not output.suffix and is_earlier_render(output), audio=sound)
+                             replace_folder=not output.suffix and ours, audio=sound)
         records = []
         seeds = {a.id: a.seed for a in project.assets.values() if a.seed is not None}
 
