@@ -9,6 +9,7 @@ products in the placement's dtype. Runs on CPU too, where the defaults are small
 
     python benchmarks/bench_roofline.py [--models demo,celebahq,sd] [--frames N] [--steps 10] [--batch B]
         [--device cuda] [--dtype bfloat16] [--sd-size 256] [--compile default,reduce-overhead]
+        [--cudnn-benchmark]
 """
 
 from __future__ import annotations
@@ -146,14 +147,18 @@ def main() -> None:
     parser.add_argument("--compile", metavar="MODES",
                         help="rows with the denoiser compiled, one per torch.compile mode, e.g. default,reduce-overhead "
                              "(reduce-overhead records CUDA graphs)")
+    parser.add_argument("--cudnn-benchmark", action="store_true",
+                        help="let cuDNN time its convolution algorithms for each shape first (both rows get it)")
     parser.add_argument("--device")
     parser.add_argument("--dtype")
     args = parser.parse_args()
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
 
     torch.manual_seed(0)
     probe = load_model("toy-heads", device=args.device, dtype=args.dtype).placement
     rate = matmul_rate(probe.device, probe.dtype)
-    print(f"matrix-product rate on {probe.describe()}: {rate / 1e12:.3f} TFLOP/s (torch threads {torch.get_num_threads()})")
+    print(f"matrix-product rate on {probe.describe()}: {rate / 1e12:.3f} TFLOP/s (torch threads {torch.get_num_threads()}"
+          f"{', cuDNN benchmark mode' if args.cudnn_benchmark else ''})")
     folders = {"demo": lambda: "toy-heads", "celebahq": benchmark_celebahq_folder,
                "sd": lambda: benchmark_sd_folder(args.sd_size)}
     for name in args.models.split(","):
