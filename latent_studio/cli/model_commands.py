@@ -12,6 +12,7 @@ from latent_studio.cli.common import (
     Parents,
     add_force,
     add_prompt_options,
+    bounded_float,
     bounded_int,
     channel_list,
     check_output,
@@ -80,6 +81,16 @@ def register(sub, parents: Parents) -> None:
     trainer.add_argument("--init-from", type=Path, metavar="MODEL_FOLDER",
                          help="start from the embedder/ of this model folder (e.g. the model before a fine-tune) "
                               "instead of from scratch")
+    trainer.add_argument("--learning-rate", type=bounded_float(0, 1, low_open=True), metavar="LR",
+                         help="peak learning rate of the cosine schedule (default 5e-4; lower, e.g. 1e-4, to fine-tune "
+                              "with --init-from)")
+    trainer.add_argument("--picture-weight", type=bounded_float(0, 1000), metavar="W",
+                         help="weight of the picture loss: how far the model's draft decoder, given the predicted "
+                              "latent, lands from the image (default 10; 0 trains on the latent error alone; a model "
+                              "without a draft decoder trains on the latent error alone)")
+    trainer.add_argument("--picture-renders", type=bounded_int(0, 1_000_000), default=0, metavar="N",
+                         help="let the picture loss judge this many other toy-head renders, which need no inversion, "
+                              "instead of the pairs' images (for the demo model)")
     add_force(trainer)
     trainer.set_defaults(run=cmd_train_embedder)
 
@@ -227,15 +238,30 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
                            "Embed with inversion (`embed --mode inversion`, the default) instead.")
     overrides = {k: v for k, v in (("pairs", args.pairs), ("training_steps", args.training_steps), ("steps", args.steps),
                                    ("time_limit", args.time_limit), ("batch", args.batch), ("channels", args.channels),
-                                   ("init_from", args.init_from and str(args.init_from))) if v}
+                                   ("init_from", args.init_from and str(args.init_from)),
+                                   ("learning_rate", args.learning_rate)) if v}
+    if args.picture_weight is not None:
+        overrides["picture_weight"] = args.picture_weight
     recipe = dataclasses.replace(EmbedderRecipe(), **overrides)
     check_pair_count(recipe, args.renders)
     show = phase_printer()
     limit = f" (at most {recipe.time_limit:g} s)" if recipe.time_limit else ""
+    judge = ("; picture loss through the draft decoder, weight " f"{recipe.picture_weight:g}"
+             if recipe.picture_weight > 0 and model.draft is not None else "")
+    if args.picture_renders and not judge:
+        print("--picture-renders goes unused: the picture loss needs the model's draft decoder and a weight above 0",
+              file=sys.stderr, flush=True)
+    elif args.picture_renders:
+        judge += f", judging {args.picture_renders} other renders"
     print(f"{recipe.pairs} sampled pairs and {args.renders} renders at {recipe.steps} DDIM steps, "
-          f"then {recipe.training_steps} training steps{limit}", flush=True)
+          f"then {recipe.training_steps} training steps{limit}{judge}", flush=True)
     pairs = training_pairs(model, recipe, args.renders, args.pairs_cache, args.workers, show)
-    network, info = train_embedder(model, recipe, pairs, progress=show)
+    pictures = None
+    if args.picture_renders and judge:
+        from latent_studio.demo.data import PICTURE_RENDER_SEED, render_many
+
+        pictures = render_many(args.picture_renders, model.image_size[-1], args.workers, seed=PICTURE_RENDER_SEED)
+    network, info = train_embedder(model, recipe, pairs, progress=show, pictures=pictures)
     folder = save_embedder(network, model.source.home)
     print(f"wrote {folder} (held-out reconstruction {info['held_out_psnr_mean']:.2f} dB mean, "
           f"{info['held_out_psnr_min']:.2f} dB min; loss {info['final_loss']:.4f}; "

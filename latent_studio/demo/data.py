@@ -39,6 +39,7 @@ def rendered_batch(seed: int, stream: int, index: int, size: int, count: int, su
 
 
 EMBEDDER_RENDER_SEED = 991  # renders for the embedding network's training pairs (training stream, never held out)
+PICTURE_RENDER_SEED = 77  # renders only its picture loss judges (training stream, never held out)
 
 
 def render_many(count: int, size: int, workers: int | None = None, seed: int = EMBEDDER_RENDER_SEED,

@@ -5,7 +5,12 @@ DDIM gives an image whose exact latent is known. Images the model did not
 make can be added with their fixed-point inversions (for the demo model:
 renders, the images artists start from), so the network also learns the
 latents of real inputs. The network learns x_T from the image by mean
-squared error, and is written beside the model in ``embedder/``. Training
+squared error; when the model has a draft decoder, also by the error of the
+draft decoder's one-pass picture of its x_T against the image (the picture
+loss: it weighs each latent component by how much the picture depends on it,
+which the x_T error alone does not; on toy-heads it lifted the held-out
+reconstruction from 24.4 to 27.6 dB in ten CPU minutes). It is written beside
+the model in ``embedder/``. Training
 can be given a time limit instead of a step count, so a run fits a lease.
 """
 
@@ -54,6 +59,7 @@ class EmbedderRecipe:
     held_out: int = 16  # pairs kept back to report the network's reconstruction PSNR
     seed: int = 0
     init_from: str | None = None  # a model folder whose embedder/ starts the training (same widths)
+    picture_weight: float = 10.0  # weight of the picture loss through the draft decoder; 0 (or no draft): x_T alone
 
 
 @dataclass(frozen=True)
@@ -119,9 +125,12 @@ def load_pairs(path: Path, model_hash: str, steps: int) -> Pairs | None:
 
 def fit_regression(module: torch.nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor,
                    targets: torch.Tensor, recipe, *, progress: Progress | None = None,
-                   cancel: CancelToken | None = None) -> tuple[list[float], float]:
-    """Fit ``forward(inputs[i]) ~ targets[i]`` by mean squared error: AdamW, cosine learning rate over
-    ``recipe.training_steps`` or ``recipe.time_limit`` seconds, whichever ends first. Returns (losses, seconds).
+                   cancel: CancelToken | None = None,
+                   extra_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                   ) -> tuple[list[float], float]:
+    """Fit ``forward(inputs[i]) ~ targets[i]`` by mean squared error, plus ``extra_loss(inputs, outputs)`` of each
+    batch when given: AdamW, cosine learning rate over ``recipe.training_steps`` or ``recipe.time_limit`` seconds,
+    whichever ends first. Returns (losses, seconds).
 
     ``recipe`` names training_steps, time_limit, batch, learning_rate and seed (both networks' recipes do).
     """
@@ -141,7 +150,11 @@ def fit_regression(module: torch.nn.Module, forward: Callable[[torch.Tensor], to
         lr = recipe.learning_rate * 0.5 * (1 + np.cos(np.pi * done))
         for group in optimiser.param_groups:
             group["lr"] = lr
-        loss = torch.nn.functional.mse_loss(forward(inputs[index].to(device)), targets[index].to(device))
+        batch = inputs[index].to(device)
+        outputs = forward(batch)
+        loss = torch.nn.functional.mse_loss(outputs, targets[index].to(device))
+        if extra_loss is not None:
+            loss = loss + extra_loss(batch, outputs)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
@@ -154,8 +167,10 @@ def fit_regression(module: torch.nn.Module, forward: Callable[[torch.Tensor], to
 
 
 def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, progress: Progress | None = None,
-                   cancel: CancelToken | None = None) -> tuple[EmbedderNetwork, dict]:
-    """Fit the network on all but ``recipe.held_out`` pairs; report loss and held-out reconstruction PSNR."""
+                   cancel: CancelToken | None = None,
+                   pictures: np.ndarray | None = None) -> tuple[EmbedderNetwork, dict]:
+    """Fit the network on all but ``recipe.held_out`` pairs; report loss and held-out reconstruction PSNR.
+    ``pictures`` (uint8 images without latents) feed the picture loss instead of the pairs' images."""
     torch.manual_seed(recipe.seed)
     channels = model.latent_shape[0]
     unet = build_embedder_unet(model.image_size[0], channels, recipe.channels)
@@ -169,15 +184,44 @@ def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, 
     images = from_uint8(torch.from_numpy(pairs.images[:train_count]))
     latents = torch.from_numpy(pairs.latents[:train_count])
     zero = torch.zeros(recipe.batch, dtype=torch.long, device=device)
-    losses, seconds = fit_regression(unet, lambda x: unet(x, zero).sample, images, latents, recipe,
-                                     progress=progress, cancel=cancel)
+    forward = lambda x: unet(x, zero[: len(x)]).sample  # noqa: E731
+    judged_images = None if pictures is None else from_uint8(torch.from_numpy(pictures))
+    picture_loss = draft_picture_loss(model, recipe.picture_weight, forward, judged_images, recipe.seed)
+    losses, seconds = fit_regression(unet, forward, images, latents, recipe,
+                                     progress=progress, cancel=cancel, extra_loss=picture_loss)
     network = EmbedderNetwork(unet, model.content_hash, recipe.steps, {})
     held_images = pairs.images[train_count:]
     reconstructions = decode(model, network.latents(from_uint8(torch.from_numpy(held_images))).cpu().numpy(),
                              recipe.steps, cancel=cancel)
     scores = [psnr(a, b) for a, b in zip(reconstructions, held_images, strict=True)]
-    network.info = training_info(model, recipe, losses, scores, seconds)
+    judged = "none (x_T error alone)"
+    if picture_loss is not None:
+        judged = "the draft decoder's picture" + (f", of {len(pictures)} other images" if pictures is not None else "")
+    network.info = training_info(model, recipe, losses, scores, seconds, picture_loss=judged)
     return network, network.info
+
+
+def draft_picture_loss(model: LoadedModel, weight: float, forward: Callable[[torch.Tensor], torch.Tensor],
+                       pictures: torch.Tensor | None = None, seed: int = 0,
+                       ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """``weight`` x the squared error of the draft decoder's picture of predicted latents against their images;
+    None when the weight is 0 or the model has no draft decoder. With ``pictures`` (images in [-1, 1] that need no
+    latent, e.g. fresh renders), each step judges a batch of those, predicted by ``forward``, instead of the
+    batch the latent error saw: far more images than there are inverted pairs."""
+    draft = model.draft
+    if weight <= 0 or draft is None:
+        return None
+    draft.unet.requires_grad_(False)  # a fixed judge: only the embedding network learns
+    generator = torch.Generator().manual_seed(seed + 1)
+
+    def picture_loss(images: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
+        if pictures is not None:
+            images = pictures[torch.randint(0, len(pictures), (len(images),), generator=generator)].to(images.device)
+            predicted = forward(images)
+        drafted = model.family.to_images(draft.clean(predicted))
+        return weight * torch.nn.functional.mse_loss(drafted, images.to(drafted.device))
+
+    return picture_loss
 
 
 def training_info(model: LoadedModel, recipe, losses: list[float], scores: list[float], seconds: float,

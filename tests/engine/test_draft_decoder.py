@@ -112,3 +112,39 @@ def test_train_draft_can_start_from_the_draft_an_earlier_model_had(model_with_dr
     args = ["train-draft", "--model", str(folder), "--device", "cpu", "--pairs", "64", "--steps", "4",
             "--training-steps", "2", "--batch", "16", "--init-from", str(trained_model_dir)]
     assert main(args) == 2 and "There is no draft decoder in" in capsys.readouterr().err
+
+
+def test_the_embedding_network_also_learns_from_the_draft_decoders_picture(model_with_draft):
+    """train-embedder's picture loss: the draft decoder's one-pass picture of the predicted latent against the image,
+    weighted and added to the latent error; the draft decoder is only the judge and does not change."""
+    import dataclasses
+
+    import torch
+
+    from latent_studio.engine.ddim import from_uint8
+    from latent_studio.engine.embedder import build_embedder_unet
+    from latent_studio.engine.embedder_training import EmbedderRecipe, train_embedder
+
+    model, _ = model_with_draft
+    pairs = sample_pairs(model, 24, STEPS)
+    before = {k: v.clone() for k, v in model.draft.unet.state_dict().items()}
+    still = EmbedderRecipe(pairs=24, steps=STEPS, training_steps=1, batch=8, learning_rate=0.0,
+                           channels=(8, 8, 16, 16), held_out=8, picture_weight=0.0)
+    _, plain = train_embedder(model, still, pairs)
+    _, judged = train_embedder(model, dataclasses.replace(still, picture_weight=5.0), pairs)
+    assert plain["picture_loss"].startswith("none") and judged["picture_loss"] == "the draft decoder's picture"
+
+    # the same first batch through the same starting network: the two losses differ by exactly the weighted picture error
+    torch.manual_seed(still.seed)
+    network = build_embedder_unet(model.image_size[0], model.latent_shape[0], still.channels)
+    index = torch.randint(0, 16, (still.batch,), generator=torch.Generator().manual_seed(still.seed))
+    images = from_uint8(torch.from_numpy(pairs.images[:16]))[index]
+    with torch.no_grad():
+        predicted = network(images, torch.zeros(still.batch, dtype=torch.long)).sample
+        picture_error = torch.nn.functional.mse_loss(model.draft.clean(predicted), images).item()
+    assert judged["final_loss"] - plain["final_loss"] == pytest.approx(5.0 * picture_error, rel=1e-4)
+    _, other = train_embedder(model, dataclasses.replace(still, picture_weight=5.0), pairs, pictures=pairs.images[16:])
+    assert other["picture_loss"] == "the draft decoder's picture, of 8 other images"
+    assert other["final_loss"] != judged["final_loss"]  # judged on the other images, not the batch's own
+    for name, value in model.draft.unet.state_dict().items():
+        torch.testing.assert_close(value, before[name])
