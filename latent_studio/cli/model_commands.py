@@ -246,9 +246,9 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
     check_pair_count(recipe, args.renders)
     show = phase_printer()
     limit = f" (at most {recipe.time_limit:g} s)" if recipe.time_limit else ""
-    judge = ("; picture loss through the draft decoder, weight " f"{recipe.picture_weight:g}"
-             if recipe.picture_weight > 0 and model.draft is not None else "")
-    if args.picture_renders and not judge:
+    judged = recipe.picture_weight > 0 and model.draft is not None  # as draft_picture_loss decides
+    judge = f"; picture loss through the draft decoder, weight {recipe.picture_weight:g}" if judged else ""
+    if args.picture_renders and not judged:
         print("--picture-renders goes unused: the picture loss needs the model's draft decoder and a weight above 0",
               file=sys.stderr, flush=True)
     elif args.picture_renders:
@@ -257,7 +257,7 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
           f"then {recipe.training_steps} training steps{limit}{judge}", flush=True)
     pairs = training_pairs(model, recipe, args.renders, args.pairs_cache, args.workers, show)
     pictures = None
-    if args.picture_renders and judge:
+    if args.picture_renders and judged:
         from latent_studio.demo.data import PICTURE_RENDER_SEED, render_many
 
         pictures = render_many(args.picture_renders, model.image_size[-1], args.workers, seed=PICTURE_RENDER_SEED)
