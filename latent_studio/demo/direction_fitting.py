@@ -47,9 +47,10 @@ CALIBRATION_ROUNDS = 2  # the response is not linear: a second round corrects th
 # (issue 14's table, 8 held-out heads): the head turn keeps light and hair (light drift 32% -> 14%), smile and
 # glasses drift less; hair hue is left plain, because source attention copies the source's colour (span 0.11 -> 0).
 SOURCE_ATTENTION = {"Head turn": 0.0, "Smile": 0.0, "Glasses": 0.0}
-# Beyond this the direction barely moves its factor: keep it honest, not louder. The smile needs x18 of its
+# Beyond this the direction barely moves its factor: keep it honest, not louder. The smile needs about x20 of its
 # fitted length (issue 14, 50 held-out heads: at x6 it moved the smile 0.31 over its range, at x18 0.86 with
-# every other factor within 12.4%).
+# every other factor within 12.4%; the shipped x19.8 0.92, eye opening 13.3%, and 0.87 on evaluate-demo's heads,
+# where x18 read 0.79; x21.6 drifted eye opening 16.0%: benchmarks/experiments/directions/smile_span.py).
 MAX_CALIBRATION_SCALE = 20.0
 # A bend is scaled by this fraction of its line's calibration (which makes single heads turn as far as the
 # centroids do). Issue 14, head turn, 50 held-out heads, glasses drift / ground truth at +-45 degrees: no bend
