@@ -7,7 +7,7 @@ opening, as fitted) on the side(s) named: `both`, or `left` (s < 0 only). Decode
 turn ships; the harness's row and the eye-opening curve per strength. Tuned on the bench's heads (SET unset),
 checked on evaluate-demo's (SET=evaluate).
 
-    HEADS=50 RUNS=0:both,1:left,2:left python benchmarks/experiments/directions/eye_restore.py
+    HEADS=50 RUNS=0:both,0.5:left,1:left,1:both python benchmarks/experiments/directions/eye_restore.py
 """
 import os
 import time
