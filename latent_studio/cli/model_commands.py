@@ -231,7 +231,7 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
     import dataclasses
 
     from latent_studio.engine.embedder import embedder_folder
-    from latent_studio.engine.embedder_training import EmbedderRecipe, save_embedder, train_embedder
+    from latent_studio.engine.embedder_training import EmbedderRecipe, save_embedder, train_embedder, uses_picture_loss
 
     model = load(args)
     check_companion_target(model, embedder_folder(model.source.home), "one-pass embedding network", args.force,
@@ -246,7 +246,7 @@ def cmd_train_embedder(args: argparse.Namespace) -> int:
     check_pair_count(recipe, args.renders)
     show = phase_printer()
     limit = f" (at most {recipe.time_limit:g} s)" if recipe.time_limit else ""
-    judged = recipe.picture_weight > 0 and model.draft is not None  # as draft_picture_loss decides
+    judged = uses_picture_loss(model, recipe.picture_weight)
     judge = f"; picture loss through the draft decoder, weight {recipe.picture_weight:g}" if judged else ""
     if args.picture_renders and not judged:
         print("--picture-renders goes unused: the picture loss needs the model's draft decoder and a weight above 0",

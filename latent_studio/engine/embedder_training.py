@@ -201,6 +201,11 @@ def train_embedder(model: LoadedModel, recipe: EmbedderRecipe, pairs: Pairs, *, 
     return network, network.info
 
 
+def uses_picture_loss(model: LoadedModel, weight: float) -> bool:
+    """Whether training judges the draft decoder's picture: it needs a weight above 0 and the model's draft decoder."""
+    return weight > 0 and model.draft is not None
+
+
 def draft_picture_loss(model: LoadedModel, weight: float, forward: Callable[[torch.Tensor], torch.Tensor],
                        pictures: torch.Tensor | None = None, seed: int = 0,
                        ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
@@ -208,9 +213,9 @@ def draft_picture_loss(model: LoadedModel, weight: float, forward: Callable[[tor
     None when the weight is 0 or the model has no draft decoder. With ``pictures`` (images in [-1, 1] that need no
     latent, e.g. fresh renders), each step judges a batch of those, predicted by ``forward``, instead of the
     batch the latent error saw: far more images than there are inverted pairs."""
-    draft = model.draft
-    if weight <= 0 or draft is None:
+    if not uses_picture_loss(model, weight):
         return None
+    draft = model.draft
     draft.unet.requires_grad_(False)  # a fixed judge: only the embedding network learns
     generator = torch.Generator().manual_seed(seed + 1)
 

@@ -14,12 +14,12 @@ import time
 
 import numpy as np
 
+from held_heads import held_heads, print_row
+
 from latent_studio.core.directions import Direction, orthogonalise
 from latent_studio.core.resources import resources_dir
-from latent_studio.demo.data import HELD_OUT_STREAM, rendered_batch
 from latent_studio.demo.direction_fitting import DISCOVERY_SEED, Plan, stratified_renders
-from latent_studio.demo.evaluation import EVALUATION_SEED, Sizes, direction_table
-from latent_studio.demo.factors import FACTOR_NAMES
+from latent_studio.demo.evaluation import Sizes, direction_table
 from latent_studio.demo.regressor import load_regressor
 from latent_studio.engine.discovery import binned_direction, embed_images
 from latent_studio.engine.directions import model_directions
@@ -27,7 +27,6 @@ from latent_studio.engine.models import load_model
 
 HEADS, STEPS = int(os.environ.get("HEADS", 8)), 50
 RUNS = [(float(g), side) for g, side in (run.split(":") for run in os.environ.get("RUNS", "0:both,1:left").split(","))]
-DRAWN = 100 if os.environ.get("SET") == "evaluate" else HEADS
 started = time.perf_counter()
 model = load_model("toy-heads", device="cpu")
 regressor = load_regressor(resources_dir() / "demo" / "factor_regressor.safetensors")
@@ -46,11 +45,7 @@ else:
 print(f"eye line |v| {np.linalg.norm(eye_line):.2f} (head turn's per degree {np.linalg.norm(turn.vector):.3f}); "
       f"{time.perf_counter() - started:.0f} s", flush=True)
 
-batch = rendered_batch(EVALUATION_SEED + 2, HELD_OUT_STREAM, 0, model.latent_shape[-1], DRAWN)
-held_cache = f"/tmp/held_{DRAWN}_{HEADS}.npy"
-held = np.load(held_cache) if os.path.isfile(held_cache) else embed_images(model, batch.images[:HEADS], STEPS)
-np.save(held_cache, held)
-wearing = batch.factors[:HEADS, FACTOR_NAMES.index("glasses")] > 0.5
+held, wearing = held_heads(model, HEADS, STEPS)
 shipped_changes = Direction.changes_for
 
 for gain, side in RUNS:
@@ -63,10 +58,5 @@ for gain, side in RUNS:
     Direction.changes_for = changes_for
     table = direction_table(model, regressor, held, turn, "yaw", Sizes(heads=HEADS, strengths=9, steps=STEPS, batch=32),
                             wearing=wearing)
-    worst = sorted(table.drift_percent.items(), key=lambda kv: -kv[1])[:4]
-    print(f"gain {gain:g} {side}  |r| {abs(table.pearson_r):.3f} span {table.span:.1f} monotonic {table.monotonic}  "
-          f"drift {', '.join(f'{a} {b:.1f}%' for a, b in worst)}  {time.perf_counter() - started:.0f} s", flush=True)
-    print(f"   eye_open drift % {np.round(table.drift_curves['eye_open'], 1)}", flush=True)
-    for group, curve in table.glasses_by_group.items():
-        print(f"   glasses |change| {group}: {np.round(curve, 1)}", flush=True)
+    print_row(f"gain {gain:g} {side}", table, started, "eye_open")
 Direction.changes_for = shipped_changes
