@@ -18,8 +18,10 @@ from latent_studio.core.errors import ModelError
 from latent_studio.core.seeds import noise_latent
 from latent_studio.engine import families
 from latent_studio.engine.decode import decode
+from latent_studio.engine.devices import Placement
 from latent_studio.engine.embedding import embed
 from latent_studio.engine.families import pixel_unet
+from latent_studio.engine.families.files import use_fast_layout
 from latent_studio.engine.models import load_model
 
 MARKER = "twice-as-large.txt"
@@ -103,3 +105,12 @@ def test_a_latent_diffusion_folder_without_its_unet_says_so(trained_model_dir, t
     shutil.move(folder / "unet", folder / "vqvae")  # an autoencoder and no UNet beside it
     with pytest.raises(ModelError, match="incomplete latent-diffusion model: unet/config.json is missing"):
         load_model(str(folder), device="cpu")
+
+
+@pytest.mark.parametrize("device, layout", [("cpu", torch.channels_last), ("cuda", torch.contiguous_format)])
+def test_convolutions_are_channels_last_on_cpu_only(device, layout):
+    """On CUDA group norm turns channels-last activations back, so the default layout is faster there."""
+    convolution = torch.nn.Conv2d(8, 8, 3)
+    use_fast_layout(convolution, Placement(torch.device(device), torch.bfloat16))
+    assert convolution.weight.is_contiguous(memory_format=layout)
+    assert not convolution.weight.is_contiguous(memory_format=torch.contiguous_format) or layout is torch.contiguous_format
