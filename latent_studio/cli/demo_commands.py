@@ -184,6 +184,8 @@ def cmd_fit_demo_directions(args: argparse.Namespace) -> int:
             quality += ", bent"
         if direction.hold is not None:
             quality += f", holds {direction.hold.condition} with {direction.hold.lender}'s keep"
+        if direction.restore is not None:
+            quality += f", restores {direction.restore.factor}"
         print(f"wrote {path} ({direction.name}: {quality}, strength {direction.strength_range[0]:g}..{direction.strength_range[1]:g} {direction.unit})")
     for kept_direction in directions:  # a kept direction's hold is a copy of its lender's keep as it was
         hold = kept_direction.hold

@@ -31,8 +31,8 @@ from safetensors.numpy import save as st_save
 from latent_studio import __version__
 from latent_studio.core.atomic import atomic_write_bytes
 from latent_studio.core.directions import (BEND_TENSORS, HOLD_TENSORS, KEEP_TENSORS, SPLIT_TENSORS, Direction, bend_offsets,
-                                          bend_tensors, hold_metadata, hold_tensors, read_hold, read_split, split_metadata,
-                                          split_tensors, with_bends)
+                                          bend_tensors, hold_metadata, hold_tensors, read_hold, read_restore, read_split,
+                                          restore_metadata, split_metadata, split_tensors, with_bends)
 from latent_studio.core.errors import UserError
 from latent_studio.core.keyframes import Handle, Interpolation, Keyframe, KeyframeError, check_order, check_pace
 from latent_studio.core.latent_math import latent_refusal
@@ -180,6 +180,7 @@ def direction_json(d: Direction) -> dict[str, Any]:
         **({"split": split_metadata(d.split)} if d.split is not None else {}),
         **({"bends": bend_offsets(d)} if d.bends() else {}),
         **({"hold": hold_metadata(d.hold)} if d.hold is not None else {}),
+        **({"restore": restore_metadata(d.restore)} if d.restore is not None else {}),
     }
 
 
@@ -191,6 +192,8 @@ def direction_tensors(d: Direction, key: str) -> dict[str, np.ndarray]:
     tensors.update(bend_tensors(d, f"{key}/"))
     if d.hold is not None:
         tensors.update(hold_tensors(d.hold, f"{key}/hold/"))
+    if d.restore is not None:
+        tensors[f"{key}/restore"] = np.ascontiguousarray(d.restore.vector, np.float32)
     return tensors
 
 
@@ -355,9 +358,10 @@ def _latents_size(raw: dict) -> int:
             if not isinstance(entry, dict):
                 raise ProjectFileError(f"{key}[{i}] should be an object, not {type(entry).__name__}.")
             tensors = 1
-            if key == "directions":  # a split's lines, probe and keep, each bend's reading and curve, and a hold
+            if key == "directions":  # a split's lines, probe and keep, each bend's reading and curve, a hold, a restore
                 bends, split = entry.get("bends", {}), entry.get("split")
                 tensors += len(HOLD_TENSORS) if entry.get("hold") else 0
+                tensors += 1 if entry.get("restore") else 0
                 tensors += len(BEND_TENSORS) * (len(bends) if isinstance(bends, dict) else 0)
                 if split is not None:
                     kept = isinstance(split, dict) and "split_keep_reach" in split
@@ -514,8 +518,12 @@ def _build(raw: dict, tensors: dict[str, np.ndarray], thumbnails: dict[str, byte
             hold = read_hold(f.get("hold", dict, {}), tensors, f"direction/{direction_id}/hold/", vector.shape)
         except (ValueError, TypeError, KeyError) as exc:
             raise ProjectFileError(f"directions[{i}].hold: {exc}.") from exc
+        try:
+            restore = read_restore(f.get("restore", dict, {}), tensors, f"direction/{direction_id}/restore", vector.shape)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ProjectFileError(f"directions[{i}].restore: {exc}.") from exc
         direction = Direction(
-            id=direction_id, name=f.get("name", str), vector=vector, split=split, hold=hold,
+            id=direction_id, name=f.get("name", str), vector=vector, split=split, hold=hold, restore=restore,
             method=f.get("method", str), strength_range=(low, high), model_hash=f.get("model_hash", str),
             unit=f.get("unit", str, ""), origin=f.get("origin", str, "model"),
             info={str(k): str(v) for k, v in f.get("info", dict, {}).items()},

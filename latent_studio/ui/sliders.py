@@ -61,6 +61,8 @@ class DirectionRow:
         if direction.hold is not None:
             condition = direction.hold.condition.lower()
             keeps += f"; it puts back the {condition} it would wash out, as the {direction.hold.lender} slider does"
+        if direction.restore is not None:
+            keeps += f"; it puts back the {direction.restore.factor.lower()} every face loses as it moves"
         self.label.setToolTip(f"{direction.method}; range {self.low:g} to {self.high:g}; from the {direction.origin}{keeps}")
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)

@@ -204,6 +204,7 @@ def test_fit_demo_directions_only_refits_the_named_ones_and_splits_the_head_turn
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("wrote ") == 1 and "01_head_turn.safetensors (Head turn:" in again.stdout
     assert "split by Glasses and keeps it along the edit, bent" in again.stdout
+    assert "restores Eye opening" in again.stdout
     assert 'Hair hue still holds Glasses with the previous Head turn\'s keep; fit them together (--only "Head turn,Hair hue")' in again.stdout
     after = {f.name: f.read_bytes() for f in sorted((folder / "directions").iterdir())}
     assert all(after[n] == before[n] for n in before if n != "01_head_turn.safetensors")  # kept byte for byte
@@ -211,6 +212,8 @@ def test_fit_demo_directions_only_refits_the_named_ones_and_splits_the_head_turn
     assert turn.split is not None and turn.split.condition == "Glasses" and turn.split.absent.shape == turn.vector.shape
     assert turn.split.absent_bend is not None and turn.split.present_bend.curve.shape == turn.vector.shape
     assert turn.split.keep is not None and turn.split.keep.base.shape == turn.vector.shape and turn.split.keep.reach > 0
+    assert turn.restore.factor == "Eye opening" and turn.restore.vector.shape == turn.vector.shape
+    assert abs(float(np.vdot(turn.restore.vector, turn.vector))) < 1e-3 * np.linalg.norm(turn.restore.vector) * np.linalg.norm(turn.vector)
     assert "holds Glasses with Head turn's keep" in first.stdout.split("04_hair_hue.safetensors")[1]
     hue = run_cli(*fit, "--only", "Hair hue")  # the kept head turn lends its keep
     assert hue.returncode == 0, hue.stderr

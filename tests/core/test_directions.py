@@ -9,6 +9,7 @@ import pytest
 from latent_studio.core.directions import (
     Direction,
     DirectionFileError,
+    DirectionRestore,
     DirectionSplit,
     apply_directions,
     discriminant_probe,
@@ -385,6 +386,36 @@ def test_a_hold_round_trips_and_a_broken_one_is_one_sentence(tmp_path):
         load_direction(tmp_path / "broken.safetensors")
     save_direction(tmp_path / "plain.safetensors", dataclasses.replace(hue, hold=None))
     assert "hold" not in read_metadata((tmp_path / "plain.safetensors").read_bytes())  # no hold: no hold entry, as before holds
+
+
+def test_a_restore_puts_back_its_factor_in_proportion_to_the_move_either_way_and_round_trips(tmp_path):
+    from safetensors.numpy import load, save
+
+    from latent_studio.core.safetensors_header import read_metadata
+
+    plain = Direction("Head turn", (unit(40) * 0.1).astype(np.float32), "binned", (-60.0, 60.0), "a" * 64, unit="degrees")
+    restore = DirectionRestore("Eye opening", (unit(41) * 0.01).astype(np.float32))
+    turn = dataclasses.replace(plain, restore=restore)
+    source = rng.standard_normal(SHAPE).astype(np.float32)
+    for strength in (-45.0, 30.0):
+        expected = source + strength * plain.vector.astype(np.float64) + abs(strength) * restore.vector.astype(np.float64)
+        np.testing.assert_allclose(apply_directions(source, [(turn, strength)]),
+                                   expected * np.linalg.norm(source) / np.linalg.norm(expected), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(apply_directions(source, [(turn, 0.0)]), source)
+    save_direction(tmp_path / "turn.safetensors", turn)
+    loaded = load_direction(tmp_path / "turn.safetensors").restore
+    assert loaded.factor == "Eye opening"
+    np.testing.assert_array_equal(loaded.vector, restore.vector)
+    data = (tmp_path / "turn.safetensors").read_bytes()
+    tensors = {k: v for k, v in load(data).items() if k != "restore"}
+    (tmp_path / "broken.safetensors").write_bytes(save(tensors, metadata=read_metadata(data)))
+    with pytest.raises(DirectionFileError, match="not a readable direction file.*its restore tensor is missing"):
+        load_direction(tmp_path / "broken.safetensors")
+    (tmp_path / "broken.safetensors").write_bytes(save(load(data), metadata={**read_metadata(data), "restore": '{"factor": 3}'}))
+    with pytest.raises(DirectionFileError, match="its restore's factor should be a name, not 3"):
+        load_direction(tmp_path / "broken.safetensors")
+    save_direction(tmp_path / "plain.safetensors", plain)
+    assert "restore" not in read_metadata((tmp_path / "plain.safetensors").read_bytes())  # none: files as before
 
 
 def test_bends_round_trip_and_a_broken_one_is_one_sentence(tmp_path):

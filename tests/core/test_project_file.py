@@ -489,6 +489,31 @@ def test_a_split_keep_travels_with_the_project_and_a_broken_one_is_one_sentence(
         project_from_bytes(rewrite(data, unreach))
 
 
+def test_a_restore_travels_with_the_project_and_a_broken_one_is_one_sentence():
+    from dataclasses import replace
+
+    from latent_studio.core.directions import DirectionRestore
+
+    project = make_project()
+    restore = DirectionRestore("Eye opening", noise_latent(4, SHAPE))
+    project.directions["yaw"] = replace(project.directions["yaw"], restore=restore)
+    data = project_bytes(project)
+    loaded = project_from_bytes(data).directions["yaw"].restore
+    assert loaded.factor == "Eye opening"
+    np.testing.assert_array_equal(loaded.vector, restore.vector)
+    assert project_bytes(project_from_bytes(data)) == data
+
+    def unname(manifest):
+        manifest["directions"][0]["restore"]["factor"] = ""
+
+    with pytest.raises(ProjectFileError, match=r"directions\[0\]\.restore: its restore's factor should be a name, not ''\.$"):
+        project_from_bytes(rewrite(data, unname))
+    with_restore = project_file._latents_size(project_file.manifest(project))
+    without = project_file._latents_size(project_file.manifest(make_project()))
+    assert with_restore - without == 4 * int(np.prod(SHAPE)) + 256  # the size cap counts its tensor
+    assert "restore" not in project_file.manifest(make_project())["directions"][0]  # none: older files keep their bytes
+
+
 def test_a_hold_travels_with_the_project_and_a_broken_one_is_one_sentence():
     from dataclasses import replace
 
