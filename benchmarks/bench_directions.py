@@ -112,7 +112,7 @@ def main() -> None:
     for direction in directions:
         factor = DIRECTION_FACTORS[direction.name]
         others = [d for d in directions if d is not direction]
-        linear = dataclasses.replace(direction, source_attention_from=None, split=None, bend=None, hold=None)
+        linear = dataclasses.replace(direction, source_attention_from=None, split=None, bend=None, hold=None, restore=None)
         variants = [("shipped", direction), ("linear", linear), ("orthogonal", orthogonal(linear, others)),
                     ("src-attn", dataclasses.replace(linear, source_attention_from=0.0)),
                     ("orth+src", dataclasses.replace(orthogonal(linear, others), source_attention_from=0.0))]

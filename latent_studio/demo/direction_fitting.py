@@ -223,8 +223,8 @@ def fit_demo_directions(
     lenders.setdefault("yaw", head_turn)
     directions = [_held(direction, lenders[plan.hold_from]) if plan.hold_from else direction
                   for plan, direction in zip(plans, directions, strict=True)]
-    directions = [with_restore(model, direction, plan.restore, steps, scale=scale, cancel=cancel) if plan.restore else direction
-                  for plan, direction in zip(plans, directions, strict=True)]
+    directions = [with_restore(model, direction, plan.restore, steps, scale=scale, progress=progress, cancel=cancel)
+                  if plan.restore else direction for plan, direction in zip(plans, directions, strict=True)]
     return [replace(d, source_attention_from=SOURCE_ATTENTION.get(d.name)) for d in directions]
 
 
@@ -238,7 +238,7 @@ def _held(direction: Direction, lender: Direction) -> Direction:
 
 
 def with_restore(model: LoadedModel, direction: Direction, factor: str, steps: int, *, scale: float = 1.0,
-                 cancel: CancelToken | None = None) -> Direction:
+                 progress: Callable[[str, int, int], None] | None = None, cancel: CancelToken | None = None) -> Direction:
     """``direction`` restoring ``factor``: RESTORE_GAIN units of it at the direction's full reach.
 
     The factor's line is fitted as the smile is (every identity at every level, binned centroids) and made
@@ -248,7 +248,8 @@ def with_restore(model: LoadedModel, direction: Direction, factor: str, steps: i
     name, levels, identities = RESTORE_PLAN[factor]
     plan = Plan(factor, levels, max(2, round(identities * scale)), 0.0, (0.0, 0.0))
     images, values = stratified_renders(plan, model.image_size[-1])
-    latents = embed_images(model, images, steps, cancel=cancel)
+    latents = embed_images(model, images, steps, cancel=cancel,
+                           progress=(lambda done, total: progress(f"embedding {factor}", done, total)) if progress else None)
     line = binned_direction(name, latents, values, model.content_hash, strength_range=(0.0, 1.0), bins=len(levels))
     reach = max(abs(x) for x in direction.strength_range)
     vector = orthogonalise(line.vector, [direction.vector]) * (RESTORE_GAIN / reach)

@@ -44,7 +44,7 @@ YAW = FACTOR_NAMES.index("yaw")
 model = load_model("toy-heads", device="cpu")
 regressor = load_regressor(resources_dir() / "demo" / "factor_regressor.safetensors")
 shipped = {d.name: d for d in model_directions(model)}["Head turn"]
-variants = {"shipped": shipped, "linear": dataclasses.replace(shipped, split=None, bend=None, hold=None),
+variants = {"shipped": shipped, "linear": dataclasses.replace(shipped, split=None, bend=None, hold=None, restore=None),
             "plain": dataclasses.replace(shipped, source_attention_from=None)}  # decoded without the source beside it
 batch = rendered_batch(EVALUATION_SEED + 2, HELD_OUT_STREAM, 0, model.latent_shape[-1], HEADS)
 cache = f"/tmp/held_{HEADS}.npy"  # the bench's held-out heads, embedded as the bench embeds them
