@@ -12,6 +12,9 @@ shipped smile (unless SHIPPED=0) and for this one at each gain.
 
     IDENTITIES=96 HEADS=50 python benchmarks/experiments/directions/smile_identities.py
     IDENTITIES=96 HEADS=50 SHIPPED=0 GAINS=1.3,1.6 python benchmarks/experiments/directions/smile_identities.py
+
+With SAVE=PATH it also writes the smile at the largest gain as a direction file (the shipped smile's range,
+hold and decode, its info saying how it was made), for shipping it after `evaluate-demo` has measured it.
 """
 import os
 import time
@@ -21,7 +24,7 @@ import numpy as np
 
 from held_heads import held_heads, print_row
 
-from latent_studio.core.directions import apply_directions, orthogonalise
+from latent_studio.core.directions import apply_directions, orthogonalise, save_direction
 from latent_studio.core.project_file import load_project
 from latent_studio.core.resources import resources_dir
 from latent_studio.demo.direction_fitting import DISCOVERY_SEED, Plan, response_slope, stratified_renders
@@ -85,3 +88,10 @@ if HEADS:
         table = direction_table(model, regressor, held, direction, "smile",
                                 Sizes(heads=HEADS, strengths=9, steps=STEPS, batch=32), wearing=wearing)
         print_row(label, table, started, "smile")
+if os.environ.get("SAVE"):
+    gain = max(GAINS)
+    info = dict(smile.info, r2=fitted.info["r2"], examples=str(len(latents)), bins="5",
+                calibration=f"x{gain:g} of the length at which 16 neutral heads respond as to the x19.8 smile fitted on "
+                            f"24 identities (benchmarks/experiments/directions/smile_identities.py, {IDENTITIES} identities)")
+    save_direction(os.environ["SAVE"], replace(smile, vector=(cleaner.vector * gain).astype(np.float32), info=info))
+    print(f"wrote {os.environ['SAVE']}", flush=True)
