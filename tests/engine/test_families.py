@@ -113,4 +113,4 @@ def test_convolutions_are_channels_last_on_cpu_only(device, layout):
     convolution = torch.nn.Conv2d(8, 8, 3)
     use_fast_layout(convolution, Placement(torch.device(device), torch.bfloat16))
     assert convolution.weight.is_contiguous(memory_format=layout)
-    assert not convolution.weight.is_contiguous(memory_format=torch.contiguous_format) or layout is torch.contiguous_format
+    assert convolution.weight.is_contiguous(memory_format=torch.contiguous_format) == (layout is torch.contiguous_format)

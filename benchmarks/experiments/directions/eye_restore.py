@@ -11,17 +11,17 @@ checked on evaluate-demo's (SET=evaluate).
 """
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from held_heads import held_heads, print_row
 
-from latent_studio.core.directions import Direction, orthogonalise
+from latent_studio.core.directions import Direction
 from latent_studio.core.resources import resources_dir
-from latent_studio.demo.direction_fitting import DISCOVERY_SEED, Plan, stratified_renders
+from latent_studio.demo.direction_fitting import RESTORE_GAIN, with_restore
 from latent_studio.demo.evaluation import Sizes, direction_table
 from latent_studio.demo.regressor import load_regressor
-from latent_studio.engine.discovery import binned_direction, embed_images
 from latent_studio.engine.directions import model_directions
 from latent_studio.engine.models import load_model
 
@@ -30,18 +30,9 @@ RUNS = [(float(g), side) for g, side in (run.split(":") for run in os.environ.ge
 started = time.perf_counter()
 model = load_model("toy-heads", device="cpu")
 regressor = load_regressor(resources_dir() / "demo" / "factor_regressor.safetensors")
-turn = next(d for d in model_directions(model) if d.name == "Head turn")
-
-eyes_cache = "/tmp/eye_line.npy"
-if os.path.isfile(eyes_cache):
-    eye_line = np.load(eyes_cache)
-else:
-    plan = Plan("eye_open", tuple(np.linspace(0.2, 1.0, 5)), 24, 0.6, (0.0, 0.3))
-    images, values = stratified_renders(plan, model.latent_shape[-1], DISCOVERY_SEED)
-    latents = embed_images(model, images, STEPS)
-    fitted = binned_direction("Eyes", latents, values, model.content_hash, strength_range=(-0.5, 0.5), bins=5)
-    eye_line = orthogonalise(fitted.vector, [turn.vector]).astype(np.float32)
-    np.save(eyes_cache, eye_line)
+# the head turn as it was before its restore shipped (G 1 on both sides is the shipped restore), and the restore's line
+turn = replace(next(d for d in model_directions(model) if d.name == "Head turn"), restore=None)
+eye_line = with_restore(model, turn, "eye_open", STEPS).restore.vector * (60.0 / RESTORE_GAIN)  # per unit of eye opening
 print(f"eye line |v| {np.linalg.norm(eye_line):.2f} (head turn's per degree {np.linalg.norm(turn.vector):.3f}); "
       f"{time.perf_counter() - started:.0f} s", flush=True)
 

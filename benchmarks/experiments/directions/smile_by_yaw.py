@@ -15,16 +15,14 @@ import time
 
 import numpy as np
 
-from latent_studio.core.directions import apply_directions, orthogonalise
-from latent_studio.core.project_file import load_project
-from latent_studio.core.resources import resources_dir
+from held_heads import example_faces, example_grid
+
+from latent_studio.core.directions import orthogonalise
 from latent_studio.demo.factors import sample_factors
 from latent_studio.demo.heads import render_batch
 from latent_studio.engine.directions import model_directions
 from latent_studio.engine.discovery import binned_direction, embed_images
 from latent_studio.engine.models import load_model
-from latent_studio.engine.source_attention import decode_edits
-from latent_studio.media.images import save_png
 
 YAWS, SMILES, IDENTITIES, STEPS = (-45.0, -20.0, 0.0, 20.0, 45.0), (-1.0, -0.5, 0.0, 0.5, 1.0), 12, 50
 started = time.perf_counter()
@@ -81,25 +79,9 @@ def smile_for(latent):
     return dataclasses.replace(smile, vector=((1 - t) * lines[k] + t * lines[k + 1]).astype(np.float32))
 
 
-heads = []
-for name in ("head_turn", "morph"):
-    project = load_project(resources_dir() / "examples" / f"{name}.lsproj")
-    heads += [(asset.name, asset.latent) for asset in project.assets.values()]
-strengths = (0.5, 1.0)
-edits, sources, source_of = [], [], []
-for i, (name, latent) in enumerate(heads):
+for name, latent in example_faces():
     print(f"{name}: reads yaw {yaw_of(latent):+.0f}")
-    sources.append(latent)
-    for direction in (smile, smile_for(latent)):
-        for s in strengths:
-            edits.append(apply_directions(latent, [(direction, s)]))
-            source_of.append(i)
-    edits.append(latent)
-    source_of.append(i)
-images = decode_edits(model, np.stack(edits), np.stack(sources), source_of, 0.0, STEPS)
-per = 2 * len(strengths) + 1
-rows = [np.concatenate([images[i * per + per - 1]] + [images[i * per + j] for j in range(per - 1)], axis=1)
-        for i in range(len(heads))]
-save_png("/tmp/smile_by_yaw.png", np.concatenate(rows, axis=0))
-print(f"/tmp/smile_by_yaw.png: rows {[n for n, _ in heads]}; columns: source, shipped at {strengths}, "
+strengths = (0.5, 1.0)
+names = example_grid(model, "/tmp/smile_by_yaw.png", lambda latent: (smile, smile_for(latent)), strengths, STEPS)
+print(f"/tmp/smile_by_yaw.png: rows {names}; columns: source, shipped at {strengths}, "
       f"by yaw at {strengths}; {time.perf_counter() - started:.0f} s")

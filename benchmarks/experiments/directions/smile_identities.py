@@ -22,10 +22,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from held_heads import held_heads, print_row
+from held_heads import example_grid, held_heads, print_row
 
-from latent_studio.core.directions import apply_directions, orthogonalise, save_direction
-from latent_studio.core.project_file import load_project
+from latent_studio.core.directions import orthogonalise, save_direction
 from latent_studio.core.resources import resources_dir
 from latent_studio.demo.direction_fitting import DISCOVERY_SEED, Plan, response_slope, stratified_renders
 from latent_studio.demo.evaluation import Sizes, direction_table
@@ -33,8 +32,6 @@ from latent_studio.demo.regressor import load_regressor
 from latent_studio.engine.directions import model_directions
 from latent_studio.engine.discovery import binned_direction, embed_images
 from latent_studio.engine.models import load_model
-from latent_studio.engine.source_attention import decode_edits
-from latent_studio.media.images import save_png
 
 IDENTITIES, HEADS, STEPS = int(os.environ.get("IDENTITIES", 96)), int(os.environ.get("HEADS", 0)), 50
 GAINS = [float(g) for g in os.environ.get("GAINS", "1").split(",")]
@@ -63,22 +60,10 @@ print(f"{len(latents)} embedded, R2 {fitted.info['r2']}; response per unit: ship
       f"{line_slope:.3f}; |shipped| {np.linalg.norm(smile.vector):.1f}, |this| {np.linalg.norm(cleaner.vector):.1f}, "
       f"cosine {cos:.3f}; {time.perf_counter() - started:.0f} s", flush=True)
 
-heads = []
-for name in ("head_turn", "morph"):
-    heads += [(a.name, a.latent) for a in load_project(resources_dir() / "examples" / f"{name}.lsproj").assets.values()]
-strengths, edits, source_of = (0.5, 1.0), [], []
-for i, (_, latent) in enumerate(heads):
-    edits.append(latent)
-    source_of.append(i)
-    for direction in (smile, replace(cleaner, vector=cleaner.vector * max(GAINS))):
-        for s in strengths:
-            edits.append(apply_directions(latent, [(direction, s)]))
-            source_of.append(i)
-pictures = decode_edits(model, np.stack(edits), np.stack([h for _, h in heads]), source_of, 0.0, STEPS)
-per = 1 + 2 * len(strengths)
-save_png("/tmp/smile_identities.png", np.concatenate([np.concatenate(list(pictures[i * per:(i + 1) * per]), axis=1)
-                                                      for i in range(len(heads))], axis=0))
-print(f"/tmp/smile_identities.png: rows {[n for n, _ in heads]}; columns: source, shipped at {strengths}, this "
+strengths = (0.5, 1.0)
+names = example_grid(model, "/tmp/smile_identities.png",
+                     lambda latent: (smile, replace(cleaner, vector=cleaner.vector * max(GAINS))), strengths, STEPS)
+print(f"/tmp/smile_identities.png: rows {names}; columns: source, shipped at {strengths}, this "
       f"x{max(GAINS):g} at {strengths}; {time.perf_counter() - started:.0f} s", flush=True)
 if HEADS:
     held, wearing = held_heads(model, HEADS, STEPS)
