@@ -164,7 +164,7 @@ def cmd_fit_demo_directions(args: argparse.Namespace) -> int:
         if missing:
             raise UserError(f"The model has no {', '.join(missing)} direction to keep; fit it too (or leave out --only).")
     fitted = fit_demo_directions(model, steps, scale=args.scale, regressor=regressor, only=only,
-                                 head_turn=kept.get("Head turn"), progress=show)
+                                 present=kept, progress=show)
     refitted = {d.name: d for d in fitted}
     directions = [refitted.get(name) or kept[name] for name in names]
     # a kept direction is written only to another folder (the model's own file stays byte for byte)

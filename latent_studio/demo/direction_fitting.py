@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Collection
+from typing import Callable, Collection, Mapping
 
 import numpy as np
 
@@ -48,10 +48,9 @@ CALIBRATION_ROUNDS = 2  # the response is not linear: a second round corrects th
 # (issue 14's table, 8 held-out heads): the head turn keeps light and hair (light drift 32% -> 14%), smile and
 # glasses drift less; hair hue is left plain, because source attention copies the source's colour (span 0.11 -> 0).
 SOURCE_ATTENTION = {"Head turn": 0.0, "Smile": 0.0, "Glasses": 0.0}
-# Beyond this the direction barely moves its factor: keep it honest, not louder. The smile needs about x20 of its
-# fitted length (issue 14, 50 held-out heads: at x6 it moved the smile 0.31 over its range, at x18 0.86 with
-# every other factor within 12.4%; the shipped x19.8 0.92, eye opening 13.3%, and 0.87 on evaluate-demo's heads,
-# where x18 read 0.79; x21.6 drifted eye opening 16.0%: benchmarks/experiments/directions/smile_span.py).
+# Beyond this the direction barely moves its factor: keep it honest, not louder. A plan may set its own cap (the
+# smile's, chosen by measurement). The smile fitted on 24 identities needed about x20 (issue 14, 50 held-out heads:
+# x6 moved the smile 0.31 over its range, x18 0.86, x19.8 0.92, x21.6 drifted eye opening 16.0%: smile_span.py).
 MAX_CALIBRATION_SCALE = 20.0
 # A bend is scaled by this fraction of its line's calibration (which makes single heads turn as far as the
 # centroids do). Issue 14, head turn, 50 held-out heads, glasses drift / ground truth at +-45 degrees: no bend
@@ -101,6 +100,8 @@ class Plan:
     keep: bool = False  # the split puts back the attribute the edit fades (core.directions.DirectionKeep)
     hold_from: str | None = None  # the factor of a plan with a keep, lent to hold its attribute (core.directions.DirectionHold)
     restore: str | None = None  # a factor every head loses along the edit, put back (core.directions.DirectionRestore)
+    calibration_cap: float | None = None  # the most calibration may lengthen the line (None: MAX_CALIBRATION_SCALE)
+    orthogonal_to: tuple[str, ...] = ("yaw",)  # the factors whose lines this one is made orthogonal to
 
 
 def default_plans(scale: float = 1.0) -> list[Plan]:
@@ -113,10 +114,19 @@ def default_plans(scale: float = 1.0) -> list[Plan]:
         # keeping glasses: 9.8%, 21.43 dB (regressor-feature distance to it 2.58 -> 2.49); restoring the eyes it
         # closed: eye opening drift 15.7% -> 13.9% on evaluate-demo's heads
         Plan("yaw", tuple(np.linspace(-60, 60, 13)), count(40), 0.0, (-30.0, 30.0), split_by="glasses", bend=True, keep=True,
-             restore="eye_open"),
+             restore="eye_open", orthogonal_to=()),
         # calibrated on the smiling side: the frown side saturates near -0.3 and would read as a weak slope
         # holding glasses with the head turn's keep: a wide smile gave bare heads glasses (26% at +1)
-        Plan("smile", tuple(np.linspace(-1, 1, 9)), count(24), 0.0, (0.0, 0.5), hold_from="yaw"),
+        # 384 identities at 5 smiles, not 24 at 9: a line through 24 was mostly identity noise (cosine 0.23 with a
+        # line through 300 other embeddings), and calibration lengthened the noise x19.8 into a mottled mouth.
+        # Orthogonal to the glasses too: the cleaner line pointed 0.27 along them, giving bare heads glasses.
+        # Its calibration never reaches one unit per unit (x22 read 0.62) and stops at its cap, chosen by measurement
+        # (issue 14, the bench's 50 heads; multiples of the fitted line, 96 identities: x16.8 span 0.70, eye opening
+        # 7.4%; x21.8 0.95, 9.5%, a faint mottle at +1; x26.8 1.12, 12.2%, mottled. 384: x22 0.81, glasses 11.8%;
+        # x26.4 0.96, glasses 17.7%; orthogonal to glasses too, as long (x27.5 of its own fitted line): 0.97, glasses
+        # 8.5%, every example head clean at +1)
+        Plan("smile", tuple(np.linspace(-1, 1, 5)), count(384), 0.0, (0.0, 0.5), hold_from="yaw", calibration_cap=27.5,
+             orthogonal_to=("yaw", "glasses")),
         Plan("glasses", (0.0, 1.0), count(60), 0.0, (0.0, 1.0)),
         # holding glasses with the head turn's keep: the hue took them off heads that wear them (46% at -0.3)
         Plan("hair_hue", tuple(np.linspace(0.0, 0.6, 7)), count(24), 0.3, (-0.15, 0.15), hold_from="yaw"),
@@ -161,7 +171,7 @@ def fit_demo_directions(
     regressor: FactorRegressor | None = None,
     fixed_point_iterations: int = 1,
     only: Collection[str] | None = None,
-    head_turn: Direction | None = None,
+    present: Mapping[str, Direction] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> list[Direction]:
@@ -175,14 +185,17 @@ def fit_demo_directions(
     of its lines the quadratic part of its centroids' path, scaled by ``BEND_GAIN`` of the line's calibration;
     one with ``keep`` gives its split a keep, scaled by ``KEEP_GAIN`` of the present line's calibration,
     and one with ``hold_from`` holds that attribute with ``HOLD_GAIN`` of the head turn's keep.
-    With ``only`` (direction names), just those are fitted, in the same order;
-    without the head turn among them, the others are orthogonalised to
-    ``head_turn`` (the model's present one), which lends its keep.
+    With ``only`` (direction names), just those are fitted, in the same order; a line they are made
+    orthogonal to, or a keep they borrow, that is not fitted again comes from ``present`` (the model's
+    directions by name).
     """
     size = model.image_size[-1]
     plans = [p for p in default_plans(scale) if only is None or DIRECTION_NAMES[p.factor] in only]
-    if not any(p.factor == "yaw" for p in plans) and head_turn is None and len(plans):
-        raise ValueError("fitting without the head turn needs the present head turn to orthogonalise to")
+    present = dict(present or {})
+    needed = {DIRECTION_NAMES[f] for p in plans for f in (*p.orthogonal_to, *filter(None, [p.hold_from]))}
+    missing = sorted(needed - {DIRECTION_NAMES[p.factor] for p in plans} - set(present))
+    if missing:
+        raise ValueError(f"fitting these directions needs the present {', '.join(missing)} to orthogonalise to")
     latents: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for plan in plans:
         images, values = stratified_renders(plan, size)
@@ -196,7 +209,8 @@ def fit_demo_directions(
         fitted["yaw"] = binned_direction("Head turn", *latents["yaw"], h, strength_range=(-60.0, 60.0), unit="degrees", bins=13)
     # toy-heads cannot frown past about -0.3 from a neutral face: the slider offers what the model does
     if "smile" in latents:
-        fitted["smile"] = binned_direction("Smile", *latents["smile"], h, strength_range=(-0.5, 1.0), bins=9)
+        fitted["smile"] = binned_direction("Smile", *latents["smile"], h, strength_range=(-0.5, 1.0),
+                                           bins=len(next(p for p in plans if p.factor == "smile").levels))
     if "glasses" in latents:
         glasses_latents, glasses_values = latents["glasses"]
         fitted["glasses"] = difference_direction("Glasses", glasses_latents, glasses_values > 0.5, h)
@@ -212,15 +226,20 @@ def fit_demo_directions(
                                         bins=len(plan.levels), bend=plan.bend, keep=plan.keep, groups=split_identities(plan))
             fitted[plan.factor] = replace(direction, split=split,
                                           info=dict(direction.info, split=f"by {plan.split_by}: one line without, one with"))
-    for factor in ("smile", "glasses", "hair_hue"):
-        if factor in fitted:
-            fitted[factor] = _orthogonal_to(fitted[factor], fitted["yaw"].vector if "yaw" in fitted else head_turn.vector)
+    lines = {factor: direction.vector for factor, direction in fitted.items()}
+    for plan in plans:
+        if plan.orthogonal_to:
+            fitted[plan.factor] = _orthogonal_to(fitted[plan.factor], {DIRECTION_NAMES[f]: lines[f] if f in lines else
+                                                                       present[DIRECTION_NAMES[f]].vector
+                                                                       for f in plan.orthogonal_to})
     directions = [fitted[plan.factor] for plan in plans]
     if regressor is not None:  # calibrated as the app decodes them: beside their source where SOURCE_ATTENTION says so
         directions = [calibrate_plan(model, regressor, plan, direction, latents, steps, progress, cancel)
                       for plan, direction in zip(plans, directions, strict=True)]
     lenders = {plan.factor: direction for plan, direction in zip(plans, directions, strict=True)}
-    lenders.setdefault("yaw", head_turn)
+    for factor, name in DIRECTION_NAMES.items():
+        if name in present:
+            lenders.setdefault(factor, present[name])
     directions = [_held(direction, lenders[plan.hold_from]) if plan.hold_from else direction
                   for plan, direction in zip(plans, directions, strict=True)]
     directions = [with_restore(model, direction, plan.restore, steps, scale=scale, progress=progress, cancel=cancel)
@@ -265,7 +284,7 @@ def calibrate_plan(model, regressor, plan: Plan, direction: Direction, latents, 
         progress(f"calibrating {direction.name}", 0, 1)
 
     def scaled(line: Direction, keep: np.ndarray) -> Direction:
-        return calibrate(model, regressor, line, plan, embedded[keep][:CALIBRATION_HEADS], steps,
+        return calibrate(model, regressor, line, plan, embedded[keep][:CALIBRATION_HEADS], steps, cap=plan.calibration_cap,
                          source_attention_from=SOURCE_ATTENTION.get(direction.name), cancel=cancel)
 
     calibrated = scaled(direction, at_level)
@@ -314,9 +333,11 @@ def calibrate(
     steps: int,
     *,
     source_attention_from: float | None = None,
+    cap: float | None = None,
     cancel: CancelToken | None = None,
 ) -> Direction:
-    """Rescale ``direction`` so that, on ``heads``, one unit of strength reads as one unit of ``plan.factor``.
+    """Rescale ``direction`` so that, on ``heads``, one unit of strength reads as one unit of ``plan.factor``,
+    lengthening it at most ``cap`` times (``MAX_CALIBRATION_SCALE`` by default).
 
     Measured on the decode the app will use: with ``source_attention_from``, beside the unedited head
     (source attention holds an edit back, e.g. the head turn about 10% on toy-heads v4).
@@ -327,7 +348,7 @@ def calibrate(
                                source_attention_from=source_attention_from)
         if not slope > 0.0:  # no effect, or the wrong way: leave the fitted scale and say so
             break
-        scale = min(scale / slope, MAX_CALIBRATION_SCALE)
+        scale = min(scale / slope, MAX_CALIBRATION_SCALE if cap is None else cap)
     return _replace_vector(direction, (direction.vector * scale).astype(np.float32),
                            calibration=f"x{scale:.3f} (last measured slope {slope:.3f} per unit, regressor on "
                                        f"{len(heads)} heads at {plan.factor} {plan.calibration_level:g})")
@@ -363,13 +384,14 @@ def read_along(model: LoadedModel, regressor: FactorRegressor, heads: np.ndarray
     return predict(regressor, images).reshape(len(strengths), len(heads), -1)
 
 
-def _orthogonal_to(direction: Direction, head_turn: np.ndarray) -> Direction:
-    """``direction`` (and a split's lines) without its component along the head turn."""
+def _orthogonal_to(direction: Direction, lines: Mapping[str, np.ndarray]) -> Direction:
+    """``direction`` (and a split's lines) without its components along ``lines`` (by direction name)."""
+    others = list(lines.values())
     if direction.split is not None:
         split = direction.split
-        direction = replace(direction, split=replace(split, absent=orthogonalise(split.absent, [head_turn]),
-                                                     present=orthogonalise(split.present, [head_turn])))
-    return _replace_vector(direction, orthogonalise(direction.vector, [head_turn]), note="orthogonalised to Head turn")
+        direction = replace(direction, split=replace(split, absent=orthogonalise(split.absent, others),
+                                                     present=orthogonalise(split.present, others)))
+    return _replace_vector(direction, orthogonalise(direction.vector, others), note=f"orthogonalised to {', '.join(lines)}")
 
 
 def _replace_vector(direction: Direction, vector: np.ndarray, **notes: str) -> Direction:

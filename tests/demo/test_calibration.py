@@ -96,3 +96,15 @@ def test_a_split_keep_is_scaled_by_its_gain_of_the_present_lines_calibration(mon
     for name in ("base", "slope", "curve"):
         np.testing.assert_allclose(getattr(result, name), getattr(keep, name) * 4.0 * KEEP_GAIN, rtol=1e-5)
     assert result.reach == 60.0 and result.bare == KEEP_BARE
+
+
+def test_a_plans_calibration_cap_replaces_the_default_cap(monkeypatch):
+    from dataclasses import replace
+
+    from latent_studio.demo.direction_fitting import MAX_CALIBRATION_SCALE, calibrate_plan
+
+    respond(monkeypatch, lambda scale: 0.01 * scale)  # the line would need x100
+    latents = {"yaw": (np.zeros((12, 3, 8, 8), np.float32), np.tile(np.array(PLAN.levels), 4))}
+    for cap, expected in ((None, MAX_CALIBRATION_SCALE), (22.0, 22.0)):
+        result = calibrate_plan(None, None, replace(PLAN, calibration_cap=cap), direction(), latents, 10, None, None)
+        np.testing.assert_allclose(result.vector, direction().vector * expected, rtol=1e-5)

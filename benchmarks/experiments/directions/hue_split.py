@@ -30,7 +30,7 @@ def split_hue(scale: float = 1.0):
 
 direction_fitting.default_plans = split_hue
 split = direction_fitting.fit_demo_directions(model, STEPS, regressor=regressor, only=["Hair hue"],
-                                              head_turn=directions["Head turn"])[0]
+                                              present=directions)[0]
 print(f"fitted in {time.perf_counter() - started:.0f} s: {split.info}", flush=True)
 batch = rendered_batch(EVALUATION_SEED + 2, HELD_OUT_STREAM, 0, model.latent_shape[-1], HEADS)
 held = embed_images(model, batch.images, STEPS, batch=32)
