@@ -177,8 +177,8 @@ def fit_demo_directions(
 ) -> list[Direction]:
     """Yaw (degrees), smile and hair hue (factor units) by binned regression; glasses by mean difference.
 
-    Smile, glasses and hair hue are orthogonalised against yaw, so that the
-    strongest direction does not leak into the others. With a regressor, every
+    Each is made orthogonal to the lines its plan names (smile, glasses and hair hue to yaw, so that the
+    strongest direction does not leak into the others; the smile to glasses too). With a regressor, every
     direction is then calibrated (see the module's docstring). Embedding for
     the fit skips clamp matching: a centroid averages away what it corrects.
     The directions in ``SOURCE_ATTENTION`` are marked to be decoded with it. A plan with ``bend`` gives each
@@ -195,7 +195,7 @@ def fit_demo_directions(
     needed = {DIRECTION_NAMES[f] for p in plans for f in (*p.orthogonal_to, *filter(None, [p.hold_from]))}
     missing = sorted(needed - {DIRECTION_NAMES[p.factor] for p in plans} - set(present))
     if missing:
-        raise ValueError(f"fitting these directions needs the present {', '.join(missing)} to orthogonalise to")
+        raise ValueError(f"fitting these directions needs the present {', '.join(missing)} to orthogonalise to or borrow a keep from")
     latents: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for plan in plans:
         images, values = stratified_renders(plan, size)

@@ -213,6 +213,12 @@ def test_fit_demo_directions_only_refits_the_named_ones_and_splits_the_head_turn
     assert turn.split.absent_bend is not None and turn.split.present_bend.curve.shape == turn.vector.shape
     assert turn.split.keep is not None and turn.split.keep.base.shape == turn.vector.shape and turn.split.keep.reach > 0
     assert turn.restore.factor == "Eye opening" and turn.restore.vector.shape == turn.vector.shape
+    smile = run_cli(*fit, "--only", "Smile")  # made orthogonal to the kept glasses as well as the head turn
+    assert smile.returncode == 0, smile.stderr
+    refit = load_direction(folder / "directions" / "02_smile.safetensors").vector.ravel()
+    for kept in ("01_head_turn.safetensors", "03_glasses.safetensors"):
+        line = load_direction(folder / "directions" / kept).vector.ravel()
+        assert abs(refit @ line) < 1e-4 * np.linalg.norm(refit) * np.linalg.norm(line)
     assert abs(float(np.vdot(turn.restore.vector, turn.vector))) < 1e-3 * np.linalg.norm(turn.restore.vector) * np.linalg.norm(turn.vector)
     assert "holds Glasses with Head turn's keep" in first.stdout.split("04_hair_hue.safetensors")[1]
     hue = run_cli(*fit, "--only", "Hair hue")  # the kept head turn lends its keep
