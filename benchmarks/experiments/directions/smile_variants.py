@@ -5,7 +5,8 @@ identities, calibration capped at x22) is far cleaner than one fitted on 24 or 9
 Glasses direction and gave bare heads glasses. Each of VARIANTS is GAIN (the file's vector times it) or ortho:GAIN
 (first made orthogonal to the model's Glasses and Head turn lines, keeping its length); each gets the harness's
 row (decoded beside the source, as the smile ships). With GRID=PATH the example heads at +0.5 and +1 for the
-first and the last variant are written there.
+first and the last variant are written there. Since this measurement, `fit-demo-directions --only Smile` writes
+the shipped smile, already orthogonal to both and capped at x27.5 (as long as ortho:1.2 here).
 
     VARIANTS=1.2,ortho:1.2 GRID=/tmp/variants.png python benchmarks/experiments/directions/smile_variants.py DIR/02_smile.safetensors
 """
