@@ -11,31 +11,27 @@ BEFORE_SMILE.safetensors is the smile file from before the refit, e.g.
 from __future__ import annotations
 
 import sys
+import tempfile
+from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from latent_studio.core.directions import apply_directions, load_direction
-from latent_studio.core.project_file import load_project
-from latent_studio.core.resources import resources_dir
-from latent_studio.engine.models import load_model
-from latent_studio.engine.source_attention import decode_edits
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks" / "experiments" / "directions"))
 
-STRENGTHS = (0.5, 1.0)
+from held_heads import example_grid  # noqa: E402
+
+from latent_studio.core.directions import load_direction  # noqa: E402
+from latent_studio.engine.models import load_model  # noqa: E402
 
 
 def main() -> None:
     model = load_model("toy-heads", device="cpu")
-    smiles = [load_direction(sys.argv[1]), load_direction(model.source.home / "directions" / "02_smile.safetensors")]
-    faces = [asset.latent for example in ("head_turn", "morph")
-             for asset in load_project(resources_dir() / "examples" / f"{example}.lsproj").assets.values()]
-    edits = [[face] + [apply_directions(face, [(smile, s)]) for smile in smiles for s in STRENGTHS] for face in faces]
-    per_face = len(edits[0])
-    frames = decode_edits(model, np.stack([e for row in edits for e in row]), np.stack(faces),
-                          [i for i in range(len(faces)) for _ in range(per_face)], smiles[1].source_attention_from, 50)
-    image = np.concatenate([np.concatenate(list(frames[i * per_face:(i + 1) * per_face]), axis=1)
-                            for i in range(len(faces))], axis=0)
-    Image.fromarray(image).resize((image.shape[1] * 3, image.shape[0] * 3), Image.NEAREST).save("docs/smile_before_after.png")
+    smiles = (load_direction(sys.argv[1]), load_direction(model.source.home / "directions" / "02_smile.safetensors"))
+    with tempfile.TemporaryDirectory() as folder:
+        grid = Path(folder) / "grid.png"
+        example_grid(model, str(grid), lambda face: smiles, (0.5, 1.0), 50)
+        image = Image.open(grid)
+        image.resize((image.width * 3, image.height * 3), Image.NEAREST).save("docs/smile_before_after.png")
 
 
 if __name__ == "__main__":

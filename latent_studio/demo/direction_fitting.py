@@ -191,9 +191,10 @@ def fit_demo_directions(
     """
     size = model.image_size[-1]
     plans = [p for p in default_plans(scale) if only is None or DIRECTION_NAMES[p.factor] in only]
+    plan_of = {p.factor: p for p in plans}
     present = dict(present or {})
     needed = {DIRECTION_NAMES[f] for p in plans for f in (*p.orthogonal_to, *filter(None, [p.hold_from]))}
-    missing = sorted(needed - {DIRECTION_NAMES[p.factor] for p in plans} - set(present))
+    missing = sorted(needed - {DIRECTION_NAMES[f] for f in plan_of} - set(present))
     if missing:
         raise ValueError(f"fitting these directions needs the present {', '.join(missing)} to orthogonalise to or borrow a keep from")
     latents: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -210,7 +211,7 @@ def fit_demo_directions(
     # toy-heads cannot frown past about -0.3 from a neutral face: the slider offers what the model does
     if "smile" in latents:
         fitted["smile"] = binned_direction("Smile", *latents["smile"], h, strength_range=(-0.5, 1.0),
-                                           bins=len(next(p for p in plans if p.factor == "smile").levels))
+                                           bins=len(plan_of["smile"].levels))
     if "glasses" in latents:
         glasses_latents, glasses_values = latents["glasses"]
         fitted["glasses"] = difference_direction("Glasses", glasses_latents, glasses_values > 0.5, h)
