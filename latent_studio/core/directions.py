@@ -239,11 +239,11 @@ def lends_hold(direction: Direction) -> bool:
     return split is not None and split.keep is not None and (split.absent_bend is not None or split.present_bend is not None)
 
 
-def lend_hold(lender: Direction, reach: float, gain: float) -> DirectionHold:
+def lend_hold(lender: Direction, reach: float, gain: float, bare: float | None = None) -> DirectionHold:
     """The hold a split direction with a keep lends another direction, whose edits reach ``reach``.
 
     At the borrower's full reach it adds ``gain`` times k(v), the lender's keep at the source's own place
-    v along the lender's factor. v is read by one line: the mean of the lender's bends' readings (the lender
+    v along the lender's factor, and takes ``bare`` of it off bare sources (None: as the lender's keep does). v is read by one line: the mean of the lender's bends' readings (the lender
     blends them by the probe, which is not linear; on toy-heads the mean reads within 2.7 degrees rms of
     the blend), so the lender must bend.
     """
@@ -255,12 +255,14 @@ def lend_hold(lender: Direction, reach: float, gain: float) -> DirectionHold:
         raise ValueError(f"{lender.name} has no bend to read where a source is along it, so it has no hold to lend")
     if not (reach > 0.0 and gain >= 0.0):
         raise ValueError(f"a hold needs a reach above 0 and a gain of at least 0, not {reach} and {gain}")
+    if bare is not None and not 0.0 <= bare <= 1.0:
+        raise ValueError(f"a hold takes {bare} of its keep off bare sources; it should be from 0 to 1")
     reading = np.mean([np.asarray(b.reading, np.float64) for b in bends], axis=0).astype(np.float32)
     offset = float(np.mean([b.offset for b in bends]))
     keep = split.keep
     scaled = [(np.asarray(v, np.float64) * gain).astype(np.float32) for v in (keep.base, keep.slope, keep.curve)]
     return DirectionHold(split.condition, lender.name, split.probe, split.threshold, split.softness, reading, offset,
-                         DirectionKeep(*scaled, float(reach), keep.bare))
+                         DirectionKeep(*scaled, float(reach), keep.bare if bare is None else float(bare)))
 
 
 @dataclass(frozen=True, eq=False)

@@ -215,7 +215,9 @@ def test_fit_demo_directions_only_refits_the_named_ones_and_splits_the_head_turn
     assert turn.restore.factor == "Eye opening" and turn.restore.vector.shape == turn.vector.shape
     smile = run_cli(*fit, "--only", "Smile")  # made orthogonal to the kept glasses as well as the head turn
     assert smile.returncode == 0, smile.stderr
-    refit = load_direction(folder / "directions" / "02_smile.safetensors").vector.ravel()
+    refit_smile = load_direction(folder / "directions" / "02_smile.safetensors")
+    assert refit_smile.hold.lender == "Head turn" and refit_smile.hold.keep.bare == 1.0  # all of the keep off bare heads
+    refit = refit_smile.vector.ravel()
     for kept in ("01_head_turn.safetensors", "03_glasses.safetensors"):
         line = load_direction(folder / "directions" / kept).vector.ravel()
         assert abs(refit @ line) < 1e-4 * np.linalg.norm(refit) * np.linalg.norm(line)
@@ -224,7 +226,7 @@ def test_fit_demo_directions_only_refits_the_named_ones_and_splits_the_head_turn
     hue = run_cli(*fit, "--only", "Hair hue")  # the kept head turn lends its keep
     assert hue.returncode == 0, hue.stderr
     hold = load_direction(folder / "directions" / "04_hair_hue.safetensors").hold
-    assert hold.lender == "Head turn" and hold.keep.reach == 0.3
+    assert hold.lender == "Head turn" and hold.keep.reach == 0.3 and hold.keep.bare == turn.split.keep.bare
     np.testing.assert_array_equal(hold.probe, turn.split.probe)
     wrong = run_cli(*fit, "--only", "Frown")
     assert wrong.returncode == 2 and "--only takes names among Head turn, Smile, Glasses, Hair hue; not Frown" in wrong.stderr

@@ -39,8 +39,7 @@ reach = max(abs(x) for x in smile.strength_range)
 for gain, bare in RUNS:
     held_smile = smile
     if gain:
-        hold = lend_hold(turn, reach=reach, gain=gain)
-        held_smile = replace(smile, hold=replace(hold, keep=replace(hold.keep, bare=bare)))
+        held_smile = replace(smile, hold=lend_hold(turn, reach=reach, gain=gain, bare=bare))
     table = direction_table(model, regressor, held, held_smile, "smile", Sizes(heads=HEADS, strengths=9, steps=STEPS, batch=32),
                             wearing=wearing)
     worst = sorted(table.drift_percent.items(), key=lambda kv: -kv[1])[:4]
