@@ -243,9 +243,10 @@ def lend_hold(lender: Direction, reach: float, gain: float, bare: float | None =
     """The hold a split direction with a keep lends another direction, whose edits reach ``reach``.
 
     At the borrower's full reach it adds ``gain`` times k(v), the lender's keep at the source's own place
-    v along the lender's factor, and takes ``bare`` of it off bare sources (None: as the lender's keep does). v is read by one line: the mean of the lender's bends' readings (the lender
-    blends them by the probe, which is not linear; on toy-heads the mean reads within 2.7 degrees rms of
-    the blend), so the lender must bend.
+    v along the lender's factor, and takes ``bare`` of it off bare sources (None: as the lender's keep does).
+    v is read by one line: the mean of the lender's bends' readings (the lender blends them by the probe,
+    which is not linear; on toy-heads the mean reads within 2.7 degrees rms of the blend), so the lender
+    must bend.
     """
     split = lender.split
     if split is None or split.keep is None:
