@@ -104,7 +104,7 @@ class Plan:
     hold_from: str | None = None  # the factor of a plan with a keep, lent to hold its attribute (core.directions.DirectionHold)
     hold_bare: float | None = None  # the share of the held keep taken off bare heads (None: as the lender's keep takes)
     restore: str | None = None  # a factor every head loses along the edit, put back (core.directions.DirectionRestore)
-    calibration_cap: float | None = None  # the most calibration may lengthen the line (None: MAX_CALIBRATION_SCALE)
+    calibration_cap: float = MAX_CALIBRATION_SCALE  # the most calibration may lengthen the line
     orthogonal_to: tuple[str, ...] = ("yaw",)  # the factors whose lines this one is made orthogonal to
 
 
@@ -292,7 +292,7 @@ def calibrate_plan(model, regressor, plan: Plan, direction: Direction, latents, 
         progress(f"calibrating {direction.name}", 0, 1)
 
     def scaled(line: Direction, keep: np.ndarray) -> Direction:
-        return calibrate(model, regressor, line, plan, embedded[keep][:CALIBRATION_HEADS], steps, cap=plan.calibration_cap,
+        return calibrate(model, regressor, line, plan, embedded[keep][:CALIBRATION_HEADS], steps,
                          source_attention_from=SOURCE_ATTENTION.get(direction.name), cancel=cancel)
 
     calibrated = scaled(direction, at_level)
@@ -341,11 +341,10 @@ def calibrate(
     steps: int,
     *,
     source_attention_from: float | None = None,
-    cap: float | None = None,
     cancel: CancelToken | None = None,
 ) -> Direction:
     """Rescale ``direction`` so that, on ``heads``, one unit of strength reads as one unit of ``plan.factor``,
-    lengthening it at most ``cap`` times (``MAX_CALIBRATION_SCALE`` by default).
+    lengthening it at most ``plan.calibration_cap`` times.
 
     Measured on the decode the app will use: with ``source_attention_from``, beside the unedited head
     (source attention holds an edit back, e.g. the head turn about 10% on toy-heads v4).
@@ -356,7 +355,7 @@ def calibrate(
                                source_attention_from=source_attention_from)
         if not slope > 0.0:  # no effect, or the wrong way: leave the fitted scale and say so
             break
-        scale = min(scale / slope, MAX_CALIBRATION_SCALE if cap is None else cap)
+        scale = min(scale / slope, plan.calibration_cap)
     return _replace_vector(direction, (direction.vector * scale).astype(np.float32),
                            calibration=f"x{scale:.3f} (last measured slope {slope:.3f} per unit, regressor on "
                                        f"{len(heads)} heads at {plan.factor} {plan.calibration_level:g})")

@@ -353,10 +353,10 @@ def test_a_lent_hold_adds_the_lenders_keep_at_the_sources_own_place_in_proportio
 def test_a_hold_may_take_more_of_the_keep_off_bare_sources_than_its_lender():
     turn = kept_turn()
     bare_source = rng.standard_normal(SHAPE).astype(np.float32)  # without the planted attribute
-    assert turn.split.presence(bare_source) < 0.1
+    w = turn.split.presence(bare_source)
+    assert w < 0.1
     as_lent, all_off = lend_hold(turn, reach=0.3, gain=0.5), lend_hold(turn, reach=0.3, gain=0.5, bare=1.0)
     assert as_lent.keep.bare == 0.25 and all_off.keep.bare == 1.0
-    w = turn.split.presence(bare_source)
     # what a bare source gets is -bare of the keep as far as it is bare: four times as much taken off at 1 as at 0.25
     np.testing.assert_allclose(all_off.change(bare_source, 0.3), as_lent.change(bare_source, 0.3) * (w - (1 - w)) / (w - 0.25 * (1 - w)),
                                rtol=1e-4, atol=1e-6)

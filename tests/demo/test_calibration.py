@@ -105,6 +105,6 @@ def test_a_plans_calibration_cap_replaces_the_default_cap(monkeypatch):
 
     respond(monkeypatch, lambda scale: 0.01 * scale)  # the line would need x100
     latents = {"yaw": (np.zeros((12, 3, 8, 8), np.float32), np.tile(np.array(PLAN.levels), 4))}
-    for cap, expected in ((None, MAX_CALIBRATION_SCALE), (22.0, 22.0)):
-        result = calibrate_plan(None, None, replace(PLAN, calibration_cap=cap), direction(), latents, 10, None, None)
+    for plan, expected in ((PLAN, MAX_CALIBRATION_SCALE), (replace(PLAN, calibration_cap=22.0), 22.0)):
+        result = calibrate_plan(None, None, plan, direction(), latents, 10, None, None)
         np.testing.assert_allclose(result.vector, direction().vector * expected, rtol=1e-5)
