@@ -5,11 +5,13 @@ evaluation), same DDIM steps, same loaded model, in one run. Prints frames/s
 of each, the ratio, and the largest pixel difference between the outputs.
 
     python benchmarks/bench_render.py [--project resources/examples/head_turn.lsproj] [--frames 48] [--steps 20]
-        [--batch 8 16] [--also-dtype bfloat16] [--compile] [--repeat 1]
+        [--batch 8 16] [--also-dtype float32] [--compile] [--repeat 1]
 
---also-dtype adds a row for the renderer with the UNet in another precision
-(the DDIM state stays float32): on a CPU with native bfloat16 (AVX512-BF16,
-AMX) that is the cheapest speed-up left; the pixel difference says what it costs.
+The plain loop runs in float32, as diffusers loads a model; where the engine
+runs in another precision (bfloat16 on GPUs and on CPUs with AVX512-BF16 or
+AMX), a second plain-loop row in that precision says what batching adds beyond
+it, and --also-dtype (default float32) adds renderer rows in another precision
+(the DDIM state stays float32); the pixel differences say what each costs.
 A row with the UNet's weights in the contiguous layout says what channels-last
 (the engine's default) buys. --compile adds a row with the denoiser compiled by
 torch.compile (engine.compilation; its one-off compile time is printed apart,
@@ -50,7 +52,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--device")
-    parser.add_argument("--also-dtype", default="bfloat16", help="one more renderer row in this precision ('' for none)")
+    parser.add_argument("--also-dtype", default="float32", help="more renderer rows in this precision, when it is not "
+                        "the engine's own ('' for none)")
     parser.add_argument("--compile", action="store_true", help="one more renderer row with the denoiser compiled")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each renderer row; the fastest counts")
     args = parser.parse_args()
@@ -60,7 +63,10 @@ def main() -> None:
     # The shipped decode (directions with source attention read their source) gets its own row.
     project = dataclasses.replace(shipped, directions={k: dataclasses.replace(d, source_attention_from=None)
                                                        for k, d in shipped.directions.items()})
-    model = load_model(project.model.spec, device=args.device)
+    model = load_model(project.model.spec, device=args.device)  # the engine's precision for this device
+    # The plain loop is what a user writes after diffusers' from_pretrained, which loads float32.
+    plain_model = model if model.placement.dtype == torch.float32 else load_model(project.model.spec,
+                                                                                 device=args.device, dtype="float32")
     frames = list(range(min(args.frames, project.settings.frame_count)))
     latents = np.stack([frame_latent(project, evaluate(project, project.settings.frame_time(i))) for i in frames])
     print(f"{args.project.name}: {len(frames)} frames x {args.steps} DDIM steps on {model.source.spec} "
@@ -68,22 +74,27 @@ def main() -> None:
           f"malloc {'tuned' if malloc_tuned() else 'as the C library has it'})\n")
 
     list(render_frames(model, project, frames[:2], 2, batch_size=2))  # warm-up
-    model.family.unet.to(memory_format=torch.contiguous_format)  # as diffusers loads it for the user
-    plain_diffusers_loop(model, latents[:1], 2)
-    reference, plain_s = timed(lambda: plain_diffusers_loop(model, latents, args.steps))
-    use_fast_layout(model.family.unet, model.placement)
-    rows = [("plain diffusers loop (per frame)", plain_s, 0)]
+    plain_model.family.unet.to(memory_format=torch.contiguous_format)  # as diffusers loads it for the user
+    plain_diffusers_loop(plain_model, latents[:1], 2)
+    reference, plain_s = timed(lambda: plain_diffusers_loop(plain_model, latents, args.steps))
+    use_fast_layout(plain_model.family.unet, plain_model.placement)
+    rows = [("plain diffusers loop (per frame, float32)", plain_s, 0)]
+    if plain_model is not model:  # the same loop in the engine's precision: what batching adds beyond it
+        model.family.unet.to(memory_format=torch.contiguous_format)
+        ours, seconds = timed(lambda: plain_diffusers_loop(model, latents, args.steps))
+        rows.append((f"plain diffusers loop (per frame, {_precision(model)})", seconds, _largest_difference(ours, reference)))
+        use_fast_layout(model.family.unet, model.placement)
 
-    def render_row(name: str, batch: int) -> None:
+    def render_row(name: str, batch: int, by=model) -> None:
         best = float("inf")
         for _ in range(args.repeat):  # the fastest run: another process on the machine only ever slows one down
             started = time.perf_counter()
-            ours = np.stack([f.image for f in render_frames(model, project, frames, args.steps, batch_size=batch)])
+            ours = np.stack([f.image for f in render_frames(by, project, frames, args.steps, batch_size=batch)])
             best = min(best, time.perf_counter() - started)
-        rows.append((name, best, int(np.abs(ours.astype(int) - reference.astype(int)).max())))
+        rows.append((name, best, _largest_difference(ours, reference)))
 
     for batch in args.batch:
-        render_row(f"project renderer, batch {batch}", batch)
+        render_row(f"project renderer, batch {batch} ({_precision(model)})", batch)
     batch = args.batch[0]
     model.family.unet.to(memory_format=torch.contiguous_format)
     render_row(f"project renderer, batch {batch}, UNet contiguous (no channels-last)", batch)
@@ -100,19 +111,25 @@ def main() -> None:
         started = time.perf_counter()
         list(render_frames(model, shipped, frames, args.steps, batch_size=args.batch[0]))
         rows.append((f"as shipped (source attention), batch {args.batch[0]}", time.perf_counter() - started, "-"))
-    if args.also_dtype:
+    if args.also_dtype and args.also_dtype != _precision(model):
         other = load_model(project.model.spec, device=args.device, dtype=args.also_dtype)
         list(render_frames(other, project, frames[:2], 2, batch_size=2))  # warm-up
-        started = time.perf_counter()
-        ours = np.stack([f.image for f in render_frames(other, project, frames, args.steps, batch_size=args.batch[0])])
-        rows.append((f"project renderer, batch {args.batch[0]}, UNet in {args.also_dtype}", time.perf_counter() - started,
-                     int(np.abs(ours.astype(int) - reference.astype(int)).max())))
+        for batch in args.batch:
+            render_row(f"project renderer, batch {batch}, UNet in {args.also_dtype}", batch, other)
     cache = FrameCache()
     list(render_frames(model, project, frames, args.steps, cache=cache))
     _, cached_s = timed(lambda: list(render_frames(model, project, frames, args.steps, cache=cache)))
     rows.append(("project renderer, second pass (cached)", cached_s, 0))
 
     print_rows(rows, len(frames))
+
+
+def _precision(model) -> str:
+    return str(model.placement.dtype).replace("torch.", "")
+
+
+def _largest_difference(ours: np.ndarray, reference: np.ndarray) -> int:
+    return int(np.abs(ours.astype(int) - reference.astype(int)).max())
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach the network
+# The same precision on every CI machine, whatever its CPU (bf16 where it has bf16 instructions); tests of that
+# choice set it themselves.
+os.environ["LATENT_STUDIO_CPU_DTYPE"] = "float32"
 
 
 def make_tiny_unet(seed: int = 0, sample_size: int = 16, channels: tuple[int, int] = (8, 16)):

@@ -91,6 +91,8 @@ def model_want(model, device: str | None = None, dtype: str | None = None, allow
 
     source = model.source
     spec = str(source.folder) if source.kind in ("folder", "file") else source.spec
+    if dtype is None:  # this machine's precision, not each worker's own default (a CPU's depends on its instructions)
+        dtype = str(model.placement.dtype).replace("torch.", "")
     return ModelWant(spec, model.content_hash, device, dtype, allow_pickle, threads or torch.get_num_threads())
 
 

@@ -189,3 +189,15 @@ def test_cluster_addresses_are_checked_before_anything_starts():
     assert ray_address("10.0.0.5:6379") == "10.0.0.5:6379"
     with pytest.raises(UserError, match="not understood"):
         ray_address("slurm")
+
+
+def test_workers_load_the_model_in_this_machines_precision(demo):
+    """A worker left to choose would pick its own CPU's default (bf16 only where the CPU has bf16 instructions), and
+    its frames would then not be this machine's."""
+    from latent_studio.app.cluster_render import model_want
+    from latent_studio.engine.models import load_model
+
+    _, model = demo
+    assert model_want(model).dtype == "float32"
+    assert model_want(load_model("toy-heads", device="cpu", dtype="bf16")).dtype == "bfloat16"
+    assert model_want(model, dtype="bf16").dtype == "bf16"  # asked for: passed on as asked

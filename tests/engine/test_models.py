@@ -147,8 +147,20 @@ def test_pickle_with_code_is_refused_even_when_allowed(untrained_model_dir, tmp_
         load_model(str(folder), device="cpu", allow_pickle=True)
 
 
-def test_device_and_dtype_choice():
+def test_device_and_dtype_choice(monkeypatch):
+    monkeypatch.delenv("LATENT_STUDIO_CPU_DTYPE")
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     assert choose_placement("cpu").dtype == torch.float32
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert choose_placement("cpu").dtype == torch.bfloat16  # the CPU computes bf16 natively
+    assert choose_placement("cpu", "float32").dtype == torch.float32
+    monkeypatch.setenv("LATENT_STUDIO_CPU_DTYPE", "fp32")  # the app's way to keep such a CPU in float32
+    assert choose_placement("cpu").dtype == torch.float32
+    monkeypatch.setenv("LATENT_STUDIO_CPU_DTYPE", "int3")
+    with pytest.raises(UserError, match="LATENT_STUDIO_CPU_DTYPE is 'int3'"):
+        choose_placement("cpu")
+    monkeypatch.delenv("LATENT_STUDIO_CPU_DTYPE")
     assert choose_placement("cpu", "bf16").dtype == torch.bfloat16
     with pytest.raises(UserError, match="Unknown precision"):
         choose_placement("cpu", "int3")
