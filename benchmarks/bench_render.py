@@ -8,10 +8,11 @@ of each, the ratio, and the largest pixel difference between the outputs.
         [--batch 8 16] [--also-dtype float32] [--compile] [--repeat 1]
 
 The plain loop runs in float32, as diffusers loads a model; where the engine
-runs in another precision (bfloat16 on GPUs and on CPUs with AVX512-BF16 or
-AMX), a second plain-loop row in that precision says what batching adds beyond
-it, and --also-dtype (default float32) adds renderer rows in another precision
-(the DDIM state stays float32); the pixel differences say what each costs.
+decodes in another precision (bfloat16 on GPUs, and under autocast on CPUs with
+AVX512-BF16 or AMX), a second plain-loop row in that precision says what
+batching adds beyond it, and --also-dtype (default float32) adds renderer rows
+with the UNet in another precision (the DDIM state stays float32); the pixel
+differences say what each costs.
 A row with the UNet's weights in the contiguous layout says what channels-last
 (the engine's default) buys. --compile adds a row with the denoiser compiled by
 torch.compile (engine.compilation; its one-off compile time is printed apart,
@@ -40,6 +41,7 @@ from latent_studio.core.project_file import load_project  # noqa: E402
 from latent_studio.core.resources import resources_dir  # noqa: E402
 from latent_studio.engine.compilation import compile_failed, set_compile  # noqa: E402
 from latent_studio.engine.cpu_malloc import malloc_tuned  # noqa: E402
+from latent_studio.engine.devices import decoding_precision  # noqa: E402
 from latent_studio.engine.families.files import use_fast_layout  # noqa: E402
 from latent_studio.engine.models import load_model  # noqa: E402
 from latent_studio.engine.render import FrameCache, render_frames  # noqa: E402
@@ -67,6 +69,7 @@ def main() -> None:
     # The plain loop is what a user writes after diffusers' from_pretrained, which loads float32.
     plain_model = model if model.placement.dtype == torch.float32 else load_model(project.model.spec,
                                                                                  device=args.device, dtype="float32")
+    precision = str(model.placement.decoding).replace("torch.", "")
     frames = list(range(min(args.frames, project.settings.frame_count)))
     latents = np.stack([frame_latent(project, evaluate(project, project.settings.frame_time(i))) for i in frames])
     print(f"{args.project.name}: {len(frames)} frames x {args.steps} DDIM steps on {model.source.spec} "
@@ -79,10 +82,11 @@ def main() -> None:
     reference, plain_s = timed(lambda: plain_diffusers_loop(plain_model, latents, args.steps))
     use_fast_layout(plain_model.family.unet, plain_model.placement)
     rows = [("plain diffusers loop (per frame, float32)", plain_s, 0)]
-    if plain_model is not model:  # the same loop in the engine's precision: what batching adds beyond it
+    if precision != "float32":  # the same loop in the engine's decoding precision: what batching adds beyond it
         model.family.unet.to(memory_format=torch.contiguous_format)
-        ours, seconds = timed(lambda: plain_diffusers_loop(model, latents, args.steps))
-        rows.append((f"plain diffusers loop (per frame, {_precision(model)})", seconds, _largest_difference(ours, reference)))
+        with decoding_precision(model.placement):
+            ours, seconds = timed(lambda: plain_diffusers_loop(model, latents, args.steps))
+        rows.append((f"plain diffusers loop (per frame, {precision})", seconds, _largest_difference(ours, reference)))
         use_fast_layout(model.family.unet, model.placement)
 
     def render_row(name: str, batch: int, by=model) -> None:
@@ -94,7 +98,7 @@ def main() -> None:
         rows.append((name, best, _largest_difference(ours, reference)))
 
     for batch in args.batch:
-        render_row(f"project renderer, batch {batch} ({_precision(model)})", batch)
+        render_row(f"project renderer, batch {batch} ({precision})", batch)
     batch = args.batch[0]
     model.family.unet.to(memory_format=torch.contiguous_format)
     render_row(f"project renderer, batch {batch}, UNet contiguous (no channels-last)", batch)
@@ -111,7 +115,7 @@ def main() -> None:
         started = time.perf_counter()
         list(render_frames(model, shipped, frames, args.steps, batch_size=args.batch[0]))
         rows.append((f"as shipped (source attention), batch {args.batch[0]}", time.perf_counter() - started, "-"))
-    if args.also_dtype and args.also_dtype != _precision(model):
+    if args.also_dtype and args.also_dtype != precision:
         other = load_model(project.model.spec, device=args.device, dtype=args.also_dtype)
         list(render_frames(other, project, frames[:2], 2, batch_size=2))  # warm-up
         for batch in args.batch:
@@ -122,10 +126,6 @@ def main() -> None:
     rows.append(("project renderer, second pass (cached)", cached_s, 0))
 
     print_rows(rows, len(frames))
-
-
-def _precision(model) -> str:
-    return str(model.placement.dtype).replace("torch.", "")
 
 
 def _largest_difference(ours: np.ndarray, reference: np.ndarray) -> int:

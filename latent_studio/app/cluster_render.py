@@ -80,6 +80,7 @@ class ModelWant:
     dtype: str | None = None
     allow_pickle: bool = False
     threads: int = 1  # torch threads on a CPU: a CPU's sums depend on them, so the caller's count gives its bytes
+    decode_dtype: str | None = None  # decoding under autocast in this precision (engine.devices.Placement)
 
 
 def model_want(model, device: str | None = None, dtype: str | None = None, allow_pickle: bool = False,
@@ -91,9 +92,17 @@ def model_want(model, device: str | None = None, dtype: str | None = None, allow
 
     source = model.source
     spec = str(source.folder) if source.kind in ("folder", "file") else source.spec
+    decode_dtype = None
     if dtype is None:  # this machine's precision, not each worker's own default (a CPU's depends on its instructions)
-        dtype = str(model.placement.dtype).replace("torch.", "")
-    return ModelWant(spec, model.content_hash, device, dtype, allow_pickle, threads or torch.get_num_threads())
+        placement = model.placement
+        dtype = _name(placement.dtype)
+        decode_dtype = None if placement.decode_dtype is None else _name(placement.decode_dtype)
+    return ModelWant(spec, model.content_hash, device, dtype, allow_pickle, threads or torch.get_num_threads(),
+                     decode_dtype)
+
+
+def _name(dtype) -> str:
+    return str(dtype).replace("torch.", "")
 
 
 @dataclass(frozen=True)
@@ -143,7 +152,8 @@ class RenderWorker:
             want, host = self.want, socket.gethostname()
             torch.set_num_threads(want.threads)
             try:
-                model = load_model(want.spec, device=want.device, dtype=want.dtype, allow_pickle=want.allow_pickle)
+                model = load_model(want.spec, device=want.device, dtype=want.dtype, allow_pickle=want.allow_pickle,
+                                   decode_dtype=want.decode_dtype)
             except ModelError as exc:
                 raise ModelError(f"The Ray worker on {host} cannot load the model ({str(exc).rstrip('.')}); put it "
                                  "where every worker can read it (a shared folder, a bundled name or a Hugging Face "

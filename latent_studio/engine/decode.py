@@ -12,6 +12,7 @@ from latent_studio.core.errors import LatentFileError, UserError
 from latent_studio.core.latent_math import latent_refusal
 from latent_studio.engine.compilation import compiled_denoiser
 from latent_studio.engine.ddim import DdimPlan, ddim_step, make_plan, to_uint8, to_uint16
+from latent_studio.engine.devices import decoding_precision
 from latent_studio.engine.draft_decoder import DRAFT_PASS, DraftDecoder
 from latent_studio.engine.models import LoadedModel
 
@@ -73,8 +74,8 @@ def decode(
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(model.placement.device)
         for k in range(plan.steps):
             check(cancel)
-            with torch.inference_mode(), compiled_denoiser(model):  # compiled when chosen (engine.compilation)
-                x = ddim_step(model.family, x, plan, k, conditioning)
+            with torch.inference_mode(), compiled_denoiser(model), decoding_precision(model.placement):
+                x = ddim_step(model.family, x, plan, k, conditioning)  # compiled when chosen (engine.compilation)
             done += 1
             if progress:
                 progress(done, total)

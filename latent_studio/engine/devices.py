@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -26,22 +28,54 @@ CPU_DTYPE_VARIABLE = "LATENT_STUDIO_CPU_DTYPE"
 @dataclass(frozen=True)
 class Placement:
     device: torch.device
-    dtype: torch.dtype
+    dtype: torch.dtype  # of the weights, and of every computation but decoding's where decode_dtype says
+    decode_dtype: torch.dtype | None = None  # decoding (DDIM sampling) under autocast in this precision
 
     def describe(self) -> str:
-        return f"{self.device} ({str(self.dtype).replace('torch.', '')})"
+        text = f"{self.device} ({_name(self.dtype)}"
+        if self.decode_dtype is not None:
+            text += f", decoding in {_name(self.decode_dtype)}"
+        return text + ")"
+
+    @property
+    def decoding(self) -> torch.dtype:
+        return self.decode_dtype or self.dtype
 
 
-def choose_placement(device: str | None = None, dtype: str | None = None) -> Placement:
-    """CUDA with bf16 (fp16 where bf16 is missing), else Apple MPS in fp16, else the CPU: in bf16 where it
-    computes bf16 natively (AVX512-BF16 or AMX), else fp32; the environment variable LATENT_STUDIO_CPU_DTYPE
-    sets the CPU's (for the app, which has no --dtype).
+def choose_placement(device: str | None = None, dtype: str | None = None,
+                     decode_dtype: str | None = None) -> Placement:
+    """CUDA with bf16 (fp16 where bf16 is missing), else Apple MPS in fp16, else the CPU in fp32, decoding in
+    bf16 where the CPU computes bf16 natively (AVX512-BF16 or AMX).
 
-    Either half may be overridden; an impossible request fails with what to do.
+    Why the CPU decodes in bf16 but embeds in fp32: on a 2-core AVX512-BF16 CPU the bundled model renders 1.45x
+    faster in bf16 (UNet at batch 16: 5.7 against 7.7 ms a frame-step; benchmarks/bench_render.py) while its frames
+    stay within 52 dB of fp32's on average (41 dB at worst, an edge moved by a fraction of a pixel;
+    benchmarks/experiments/speed/cpu_bf16_quality.py), whereas inversion in bf16 was 1.5x slower (its fixed-point
+    iterations stop at fp32's tolerance) and less exact (61 against 67 dB). Without those instructions bf16 is
+    emulated and slower, so such CPUs stay in fp32.
+
+    Either half may be overridden (an explicit ``dtype`` is used for everything, unless ``decode_dtype`` is
+    given too); the environment variable LATENT_STUDIO_CPU_DTYPE does the same for a CPU (for the app, which has
+    no --dtype). An impossible request fails with what to do.
     """
     chosen_device = _parse_device(device) if device else _auto_device()
-    chosen_dtype = _parse_dtype(dtype) if dtype else _auto_dtype(chosen_device)
-    return Placement(chosen_device, chosen_dtype)
+    if dtype:
+        return Placement(chosen_device, _parse_dtype(dtype), _parse_dtype(decode_dtype) if decode_dtype else None)
+    chosen = _auto_dtype(chosen_device)
+    if chosen is None:  # the CPU's default
+        return Placement(chosen_device, torch.float32, torch.bfloat16 if cpu_computes_bf16() else None)
+    return Placement(chosen_device, chosen)
+
+
+@contextlib.contextmanager
+def decoding_precision(placement: Placement) -> Iterator[None]:
+    """While inside, the model computes in the placement's decoding precision (autocast; its output and the DDIM
+    state stay float32)."""
+    if placement.decode_dtype is None or placement.decode_dtype == placement.dtype:
+        yield
+        return
+    with torch.autocast(placement.device.type, dtype=placement.decode_dtype):
+        yield
 
 
 def _auto_device() -> torch.device:
@@ -52,27 +86,22 @@ def _auto_device() -> torch.device:
     return torch.device("cpu")
 
 
-def _auto_dtype(device: torch.device) -> torch.dtype:
+def _auto_dtype(device: torch.device) -> torch.dtype | None:
+    """The precision for ``device``; None for a CPU left to its default."""
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
         return torch.float16
     chosen = os.environ.get(CPU_DTYPE_VARIABLE)
-    if chosen:
-        if chosen.lower() not in _DTYPES:
-            raise UserError(f"{CPU_DTYPE_VARIABLE} is '{chosen}': set it to float32 or bfloat16, or unset it.")
-        return _DTYPES[chosen.lower()]
-    return torch.bfloat16 if cpu_computes_bf16() else torch.float32
+    if not chosen:
+        return None
+    if chosen.lower() not in _DTYPES:
+        raise UserError(f"{CPU_DTYPE_VARIABLE} is '{chosen}': set it to float32 or bfloat16, or unset it.")
+    return _DTYPES[chosen.lower()]
 
 
 def cpu_computes_bf16() -> bool:
-    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX).
-
-    Why bf16 there: on a 2-core AVX512-BF16 CPU the bundled model renders 1.4x faster in bf16 than in fp32 (UNet
-    at batch 16: 5.7 against 7.7 ms a frame-step), while its frames stay within 52 dB of fp32's on average (41 dB
-    at worst, an edge moved by a pixel fraction; benchmarks/bench_render.py). Without those instructions bf16
-    is emulated and slower, so such CPUs stay in fp32.
-    """
+    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX)."""
     for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
         check = getattr(torch.cpu, probe, None)
         try:
@@ -113,3 +142,7 @@ def _parse_dtype(text: str) -> torch.dtype:
         return _DTYPES[text.lower()]
     except KeyError:
         raise UserError(f"Unknown precision '{text}': use float32, float16 or bfloat16.") from None
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")

@@ -262,9 +262,10 @@ def load_model(
     dtype: str | None = None,
     allow_pickle: bool = False,
     cache_dir: Path | None = None,
+    decode_dtype: str | None = None,
 ) -> LoadedModel:
     source = resolve_model(spec, allow_pickle=allow_pickle, cache_dir=cache_dir)
-    placement = choose_placement(device, dtype)
+    placement = choose_placement(device, dtype, decode_dtype)
     return load_from_folder(source, placement, allow_pickle=allow_pickle)
 
 

@@ -85,8 +85,8 @@ def frame_identity(latent: np.ndarray, model: LoadedModel, source: Source | None
     reads the steps beside it."""
     placement = model.placement
     read = None if source is None else (latent_digest(source[0]), source[1])
-    return (latent_digest(latent), model.content_hash, str(placement.dtype), placement.device.type, read,
-            conditioning_key(conditioning))
+    return (latent_digest(latent), model.content_hash, str(placement.dtype), str(placement.decoding),
+            placement.device.type, read, conditioning_key(conditioning))
 
 
 def _latent_and_source(project: Project, spec: FrameSpec, conditioning: Any) -> tuple[np.ndarray, Source | None]:

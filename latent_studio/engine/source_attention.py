@@ -34,6 +34,7 @@ from latent_studio.core.latent_math import latent_digest
 from latent_studio.core.lru import BytesLRU
 from latent_studio.engine.conditioning import conditioning_key, guided
 from latent_studio.engine.ddim import ddim_step, make_plan, to_uint8, to_uint16
+from latent_studio.engine.devices import decoding_precision
 from latent_studio.engine.decode import DEFAULT_BATCH, Progress, check_latents, decode
 from latent_studio.engine.models import LoadedModel
 
@@ -206,7 +207,7 @@ def _record_source(model, source, plan, first_attending, processor, cancel, cond
         processor.source_rows = torch.zeros(1, dtype=torch.long, device=x.device) if attending else None  # itself
         processor.record = [[]] if attending else None
         processor.call = 0
-        with torch.inference_mode():
+        with torch.inference_mode(), decoding_precision(model.placement):
             x = ddim_step(model.family, x, plan, k, conditioning)
         step_done()
         if attending:
@@ -223,7 +224,7 @@ def _decode_replaying(model, edits, trajectories, plan, first_attending, process
         check(cancel)
         processor.replay = [t[k - first_attending] for t in trajectories] if k >= first_attending else None
         processor.call = 0
-        with torch.inference_mode():
+        with torch.inference_mode(), decoding_precision(model.placement):
             x = ddim_step(model.family, x, plan, k, conditioning)
         step_done()
     processor.replay = None

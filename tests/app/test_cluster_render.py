@@ -198,6 +198,9 @@ def test_workers_load_the_model_in_this_machines_precision(demo):
     from latent_studio.engine.models import load_model
 
     _, model = demo
-    assert model_want(model).dtype == "float32"
+    assert (model_want(model).dtype, model_want(model).decode_dtype) == ("float32", None)
+    decoding_in_bf16 = load_model("toy-heads", device="cpu", dtype="float32", decode_dtype="bf16")
+    assert (model_want(decoding_in_bf16).dtype, model_want(decoding_in_bf16).decode_dtype) == ("float32", "bfloat16")
     assert model_want(load_model("toy-heads", device="cpu", dtype="bf16")).dtype == "bfloat16"
-    assert model_want(model, dtype="bf16").dtype == "bf16"  # asked for: passed on as asked
+    asked = model_want(decoding_in_bf16, dtype="bf16")  # asked for: passed on as asked
+    assert (asked.dtype, asked.decode_dtype) == ("bf16", None)

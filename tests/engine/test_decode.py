@@ -118,3 +118,24 @@ def test_decode_refuses_a_latent_far_outside_the_models_noise():
     model = SimpleNamespace(latent_shape=(3, 4, 4), source=SimpleNamespace(spec="tiny"))
     with pytest.raises(LatentFileError, match=r"values up to 1e\+30.*cannot be decoded"):
         check_latents(model, np.full((3, 4, 4), 1e30, np.float32))
+
+
+def test_decoding_in_bf16_keeps_the_weights_and_the_embedding_in_float32(trained_model_dir):
+    """A CPU with bf16 instructions decodes under bf16 autocast (engine.devices): its frames are float32's within a
+    few grey levels, the frame cache tells the two apart, and embedding (inversion) stays float32, latent for
+    latent."""
+    from latent_studio.core.metrics import psnr
+    from latent_studio.engine.embedding import embed
+    from latent_studio.engine.render import cache_key
+
+    full = load_model(str(trained_model_dir), device="cpu", dtype="float32")
+    fast = load_model(str(trained_model_dir), device="cpu", dtype="float32", decode_dtype="bf16")
+    assert next(fast.family.unet.parameters()).dtype == torch.float32
+    z = latents(full, [3, 4])
+    ours, theirs = decode(fast, z, STEPS), decode(full, z, STEPS)
+    assert not np.array_equal(ours, theirs)  # decoded in bf16...
+    assert min(psnr(a, b) for a, b in zip(ours, theirs, strict=True)) > 35  # ...and close (untrained: edges move)
+    assert cache_key(z[0], full, STEPS) != cache_key(z[0], fast, STEPS)
+    picture = decode(full, z[:1], STEPS)[0]
+    np.testing.assert_array_equal(embed(full, picture, STEPS, mode="inversion").latent,
+                                  embed(fast, picture, STEPS, mode="inversion").latent)

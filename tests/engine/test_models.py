@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from latent_studio.core.errors import ModelError, UserError
-from latent_studio.engine.devices import choose_placement
+from latent_studio.engine.devices import Placement, choose_placement
 from latent_studio.engine.models import load_model, resolve_model
 from tests.conftest import make_scheduler, make_tiny_unet
 
@@ -151,12 +151,18 @@ def test_device_and_dtype_choice(monkeypatch):
     monkeypatch.delenv("LATENT_STUDIO_CPU_DTYPE")
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
-    assert choose_placement("cpu").dtype == torch.float32
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
-    assert choose_placement("cpu").dtype == torch.bfloat16  # the CPU computes bf16 natively
-    assert choose_placement("cpu", "float32").dtype == torch.float32
+    assert choose_placement("cpu") == Placement(torch.device("cpu"), torch.float32)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)  # the CPU computes bf16 natively:
+    chosen = choose_placement("cpu")  # float32 weights (embedding stays exact), decoding in bf16
+    assert (chosen.dtype, chosen.decode_dtype, chosen.decoding) == (torch.float32, torch.bfloat16, torch.bfloat16)
+    assert chosen.describe() == "cpu (float32, decoding in bfloat16)"
+    assert choose_placement("cpu", "float32") == Placement(torch.device("cpu"), torch.float32)  # asked: everything
+    assert choose_placement("cpu", "bf16").decoding == torch.bfloat16
+    assert choose_placement("cpu", "float32", "bf16").decode_dtype == torch.bfloat16
     monkeypatch.setenv("LATENT_STUDIO_CPU_DTYPE", "fp32")  # the app's way to keep such a CPU in float32
-    assert choose_placement("cpu").dtype == torch.float32
+    assert choose_placement("cpu") == Placement(torch.device("cpu"), torch.float32)
+    monkeypatch.setenv("LATENT_STUDIO_CPU_DTYPE", "bfloat16")
+    assert choose_placement("cpu") == Placement(torch.device("cpu"), torch.bfloat16)
     monkeypatch.setenv("LATENT_STUDIO_CPU_DTYPE", "int3")
     with pytest.raises(UserError, match="LATENT_STUDIO_CPU_DTYPE is 'int3'"):
         choose_placement("cpu")
