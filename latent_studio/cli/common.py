@@ -38,7 +38,7 @@ def make_parents() -> Parents:
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model folder, bundled model name or Hugging Face id (default: the bundled demo model)")
     parser.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: best available)")
-    parser.add_argument("--dtype", help="float32, float16 or bfloat16 (default: bf16/fp16 on GPUs, bf16 on CPUs with bf16 instructions, else float32)")
+    parser.add_argument("--dtype", help="float32, float16 or bfloat16 (default: bf16/fp16 on GPUs; on a CPU float32, decoding in bf16 where it has bf16 instructions)")
     parser.add_argument("--allow-pickle", action="store_true", help="allow pickled .bin weights (only for sources you trust)")
 
 

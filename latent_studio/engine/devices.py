@@ -47,12 +47,12 @@ def choose_placement(device: str | None = None, dtype: str | None = None,
     """CUDA with bf16 (fp16 where bf16 is missing), else Apple MPS in fp16, else the CPU in fp32, decoding in
     bf16 where the CPU computes bf16 natively (AVX512-BF16 or AMX).
 
-    Why the CPU decodes in bf16 but embeds in fp32: on a 2-core AVX512-BF16 CPU the bundled model renders 1.45x
+    Why the CPU decodes in bf16 but embeds in fp32: on a 2-core AVX512-BF16 CPU the bundled model renders 1.4x
     faster in bf16 (UNet at batch 16: 5.7 against 7.7 ms a frame-step; benchmarks/bench_render.py) while its frames
-    stay within 52 dB of fp32's on average (41 dB at worst, an edge moved by a fraction of a pixel;
-    benchmarks/experiments/speed/cpu_bf16_quality.py), whereas inversion in bf16 was 1.5x slower (its fixed-point
-    iterations stop at fp32's tolerance) and less exact (61 against 67 dB). Without those instructions bf16 is
-    emulated and slower, so such CPUs stay in fp32.
+    stay within 53 dB of fp32's on average (43 dB at worst, a hairline moved by a fraction of a pixel;
+    benchmarks/experiments/speed/cpu_bf16_quality.py), whereas inversion with bf16 weights was 1.3x slower (its
+    fixed-point iterations stop at a tolerance bf16's rounding does not reach) and less exact (64 against 68 dB).
+    Without those instructions bf16 is emulated and slower, so such CPUs stay in fp32.
 
     Either half may be overridden (an explicit ``dtype`` is used for everything, unless ``decode_dtype`` is
     given too); the environment variable LATENT_STUDIO_CPU_DTYPE does the same for a CPU (for the app, which has

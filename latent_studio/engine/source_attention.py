@@ -34,8 +34,8 @@ from latent_studio.core.latent_math import latent_digest
 from latent_studio.core.lru import BytesLRU
 from latent_studio.engine.conditioning import conditioning_key, guided
 from latent_studio.engine.ddim import ddim_step, make_plan, to_uint8, to_uint16
-from latent_studio.engine.devices import decoding_precision
 from latent_studio.engine.decode import DEFAULT_BATCH, Progress, check_latents, decode
+from latent_studio.engine.devices import decoding_precision
 from latent_studio.engine.models import LoadedModel
 
 
@@ -124,8 +124,8 @@ TRAJECTORIES = TrajectoryCache()
 
 def _trajectory_key(model: LoadedModel, source: np.ndarray, steps: int, first_attending: int, conditioning) -> Hashable:
     placement = model.placement
-    return (latent_digest(source), model.content_hash, str(placement.dtype), placement.device.type, steps, first_attending,
-            conditioning_key(conditioning))
+    return (latent_digest(source), model.content_hash, str(placement.dtype), str(placement.decoding),
+            placement.device.type, steps, first_attending, conditioning_key(conditioning))
 
 
 def decode_attending(

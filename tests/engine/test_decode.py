@@ -127,6 +127,7 @@ def test_decoding_in_bf16_keeps_the_weights_and_the_embedding_in_float32(trained
     from latent_studio.core.metrics import psnr
     from latent_studio.engine.embedding import embed
     from latent_studio.engine.render import cache_key
+    from latent_studio.engine.source_attention import _trajectory_key
 
     full = load_model(str(trained_model_dir), device="cpu", dtype="float32")
     fast = load_model(str(trained_model_dir), device="cpu", dtype="float32", decode_dtype="bf16")
@@ -136,6 +137,7 @@ def test_decoding_in_bf16_keeps_the_weights_and_the_embedding_in_float32(trained
     assert not np.array_equal(ours, theirs)  # decoded in bf16...
     assert min(psnr(a, b) for a, b in zip(ours, theirs, strict=True)) > 35  # ...and close (untrained: edges move)
     assert cache_key(z[0], full, STEPS) != cache_key(z[0], fast, STEPS)
+    assert _trajectory_key(full, z[0], STEPS, 0, None) != _trajectory_key(fast, z[0], STEPS, 0, None)  # kept K/V
     picture = decode(full, z[:1], STEPS)[0]
     np.testing.assert_array_equal(embed(full, picture, STEPS, mode="inversion").latent,
                                   embed(fast, picture, STEPS, mode="inversion").latent)
