@@ -121,9 +121,9 @@ def test_decode_refuses_a_latent_far_outside_the_models_noise():
 
 
 def test_decoding_in_bf16_keeps_the_weights_and_the_embedding_in_float32(trained_model_dir):
-    """A CPU with bf16 instructions decodes under bf16 autocast (engine.devices): its frames are float32's within a
-    few grey levels, the frame cache tells the two apart, and embedding (inversion) stays float32, latent for
-    latent."""
+    """A CPU with bf16 instructions decodes under bf16 autocast (engine.devices): its frames differ from float32's,
+    but little; the frame cache and the kept source trajectories tell the two apart; and embedding (inversion)
+    stays float32, latent for latent."""
     from latent_studio.core.metrics import psnr
     from latent_studio.engine.embedding import embed
     from latent_studio.engine.render import cache_key
