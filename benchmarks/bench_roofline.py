@@ -5,7 +5,8 @@ Models: the bundled demo model (64x64), a seeded random pixel UNet of google/ddp
 (256x256, 114 M parameters) and a seeded random Stable-Diffusion-1.5-shaped latent model (UNet 860 M and its
 KL autoencoder; 512x512 pictures unless --sd-size says less). FLOPs are counted by torch.utils.flop_counter on
 one denoiser call and one autoencoder decode per frame; the matrix rate is the best of a few large matrix
-products in the placement's dtype. Runs on CPU too, where the defaults are small.
+products in the placement's decoding precision (bf16 on a CPU with bf16 instructions, whose weights stay
+float32), in which both rows decode. Runs on CPU too, where the defaults are small.
 
     python benchmarks/bench_roofline.py [--models demo,celebahq,sd] [--frames N] [--steps 10] [--batch B]
         [--device cuda] [--dtype bfloat16] [--sd-size 256] [--compile default,reduce-overhead]
@@ -31,6 +32,7 @@ from latent_studio.core.seeds import noise_latent  # noqa: E402
 from latent_studio.engine.batch_size import auto_batch  # noqa: E402
 from latent_studio.engine.compilation import compile_failed, set_compile  # noqa: E402
 from latent_studio.engine.decode import decode  # noqa: E402
+from latent_studio.engine.devices import decoding_precision  # noqa: E402
 from latent_studio.engine.models import load_model  # noqa: E402
 
 
@@ -67,14 +69,17 @@ def flops_per_frame(model) -> tuple[float, float]:
 
 
 def plain_loop(model, latents: np.ndarray, steps: int) -> None:
-    """What a user writes: one frame at a time, the denoiser and DDIMScheduler.step per step, then the decoder."""
+    """What a user writes: one frame at a time, the denoiser and DDIMScheduler.step per step, then the decoder; the
+    denoiser in the engine's decoding precision, as the engine runs it, so that the two rows compare like for like."""
     scheduler = DDIMScheduler.from_config(model.scheduler_config)
     with torch.inference_mode():
         for latent in latents:
             scheduler.set_timesteps(steps)
             x = torch.from_numpy(latent)[None].to(model.placement.device)
             for t in scheduler.timesteps:
-                x = scheduler.step(model.family.denoise(x, int(t)), t, x, eta=0.0).prev_sample
+                with decoding_precision(model.placement):
+                    noise = model.family.denoise(x, int(t))
+                x = scheduler.step(noise, t, x, eta=0.0).prev_sample
             model.family.to_images(x).cpu()
 
 
@@ -156,7 +161,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     probe = load_model("toy-heads", device=args.device, dtype=args.dtype).placement
-    rate = matmul_rate(probe.device, probe.dtype)
+    rate = matmul_rate(probe.device, probe.decoding)
     print(f"matrix-product rate on {probe.describe()}: {rate / 1e12:.3f} TFLOP/s (torch threads {torch.get_num_threads()}"
           f"{', cuDNN benchmark mode' if args.cudnn_benchmark else ''})")
     folders = {"demo": lambda: "toy-heads", "celebahq": benchmark_celebahq_folder,
