@@ -41,7 +41,7 @@ from latent_studio.core.project_file import load_project  # noqa: E402
 from latent_studio.core.resources import resources_dir  # noqa: E402
 from latent_studio.engine.compilation import compile_failed, set_compile  # noqa: E402
 from latent_studio.engine.cpu_malloc import malloc_tuned  # noqa: E402
-from latent_studio.engine.devices import decoding_precision  # noqa: E402
+from latent_studio.engine.devices import decoding_precision, dtype_name  # noqa: E402
 from latent_studio.engine.families.files import use_fast_layout  # noqa: E402
 from latent_studio.engine.models import load_model  # noqa: E402
 from latent_studio.engine.render import FrameCache, render_frames  # noqa: E402
@@ -69,7 +69,7 @@ def main() -> None:
     # The plain loop is what a user writes after diffusers' from_pretrained, which loads float32.
     plain_model = model if model.placement.dtype == torch.float32 else load_model(project.model.spec,
                                                                                  device=args.device, dtype="float32")
-    precision = str(model.placement.decoding).replace("torch.", "")
+    precision = dtype_name(model.placement.decoding)
     frames = list(range(min(args.frames, project.settings.frame_count)))
     latents = np.stack([frame_latent(project, evaluate(project, project.settings.frame_time(i))) for i in frames])
     print(f"{args.project.name}: {len(frames)} frames x {args.steps} DDIM steps on {model.source.spec} "

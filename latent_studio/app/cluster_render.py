@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 from latent_studio.core.cancel import CancelToken, check
 from latent_studio.core.errors import ModelError, UserError
 from latent_studio.core.project import Project
+from latent_studio.engine.devices import dtype_name
 from latent_studio.engine.render import Frame, RenderProgress
 
 INSTALL_HINT = 'Rendering on a Ray cluster needs Ray; install it with pip install "latent-studio[cluster]".'
@@ -95,14 +96,10 @@ def model_want(model, device: str | None = None, dtype: str | None = None, allow
     decode_dtype = None
     if dtype is None:  # this machine's precision, not each worker's own default (a CPU's depends on its instructions)
         placement = model.placement
-        dtype = _name(placement.dtype)
-        decode_dtype = None if placement.decode_dtype is None else _name(placement.decode_dtype)
+        dtype = dtype_name(placement.dtype)
+        decode_dtype = None if placement.decode_dtype is None else dtype_name(placement.decode_dtype)
     return ModelWant(spec, model.content_hash, device, dtype, allow_pickle, threads or torch.get_num_threads(),
                      decode_dtype)
-
-
-def _name(dtype) -> str:
-    return str(dtype).replace("torch.", "")
 
 
 @dataclass(frozen=True)

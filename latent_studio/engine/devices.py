@@ -32,14 +32,19 @@ class Placement:
     decode_dtype: torch.dtype | None = None  # decoding (DDIM sampling) under autocast in this precision
 
     def describe(self) -> str:
-        text = f"{self.device} ({_name(self.dtype)}"
+        text = f"{self.device} ({dtype_name(self.dtype)}"
         if self.decode_dtype is not None:
-            text += f", decoding in {_name(self.decode_dtype)}"
+            text += f", decoding in {dtype_name(self.decode_dtype)}"
         return text + ")"
 
     @property
     def decoding(self) -> torch.dtype:
         return self.decode_dtype or self.dtype
+
+    @property
+    def numerics(self) -> tuple[str, str, str]:
+        """What of the placement decides a result's numbers (the device's kind, not its index), for cache keys."""
+        return self.device.type, dtype_name(self.dtype), dtype_name(self.decoding)
 
 
 def choose_placement(device: str | None = None, dtype: str | None = None,
@@ -144,5 +149,6 @@ def _parse_dtype(text: str) -> torch.dtype:
         raise UserError(f"Unknown precision '{text}': use float32, float16 or bfloat16.") from None
 
 
-def _name(dtype: torch.dtype) -> str:
+def dtype_name(dtype: torch.dtype) -> str:
+    """'float32', 'bfloat16', ...: as --dtype takes it."""
     return str(dtype).replace("torch.", "")

@@ -83,10 +83,8 @@ def frame_identity(latent: np.ndarray, model: LoadedModel, source: Source | None
     they run, for an edit decoded with source attention the source's bytes and from when it is read, and the
     project's prompt, negative prompt and guidance. The cache's status (which frames are final, which drafts)
     reads the steps beside it."""
-    placement = model.placement
     read = None if source is None else (latent_digest(source[0]), source[1])
-    return (latent_digest(latent), model.content_hash, str(placement.dtype), str(placement.decoding),
-            placement.device.type, read, conditioning_key(conditioning))
+    return latent_digest(latent), model.content_hash, model.placement.numerics, read, conditioning_key(conditioning)
 
 
 def _latent_and_source(project: Project, spec: FrameSpec, conditioning: Any) -> tuple[np.ndarray, Source | None]:

@@ -123,9 +123,8 @@ TRAJECTORIES = TrajectoryCache()
 
 
 def _trajectory_key(model: LoadedModel, source: np.ndarray, steps: int, first_attending: int, conditioning) -> Hashable:
-    placement = model.placement
-    return (latent_digest(source), model.content_hash, str(placement.dtype), str(placement.decoding),
-            placement.device.type, steps, first_attending, conditioning_key(conditioning))
+    return (latent_digest(source), model.content_hash, model.placement.numerics, steps, first_attending,
+            conditioning_key(conditioning))
 
 
 def decode_attending(
